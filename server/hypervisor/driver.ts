@@ -1,0 +1,138 @@
+/**
+ * The one interface every hypervisor back end implements. Only server/jobs and server/console use it:
+ * API requests record operations, workers perform them.
+ *
+ * Every method talks to one host and must settle within that host's call timeout (rejecting with
+ * HypervisorError kind "timeout"); a slow or dead host never blocks calls to other hosts, Node's
+ * event loop, or its libuv thread pool.
+ */
+
+/** libvirt's own domain states (virDomainState), named as libvirt names them. */
+export type DomainRunState =
+  | "nostate"
+  | "running"
+  | "blocked"
+  | "paused"
+  | "shutdown"
+  | "shutoff"
+  | "crashed"
+  | "pmsuspended";
+
+export interface DomainSummary {
+  /** libvirt domain name: vmdesk's own id, never user text. */
+  name: string;
+  uuid: string;
+  state: DomainRunState;
+}
+
+export interface HostFacts {
+  hostname: string;
+  cpus: number;
+  memoryMiB: number;
+  freeMemoryMiB: number;
+  libvirtVersion: string;
+  hypervisorVersion: string;
+}
+
+export interface StoragePoolFacts {
+  name: string;
+  path: string;
+  capacityBytes: number;
+  availableBytes: number;
+}
+
+export type HypervisorErrorKind = "libvirt" | "timeout" | "disconnected";
+
+/**
+ * A failed host call. `code` is libvirt's virErrorNumber (VIR_ERR_*, see
+ * https://libvirt.org/html/libvirt-virterror.html) for kind "libvirt", 0 otherwise.
+ */
+export class HypervisorError extends Error {
+  constructor(
+    readonly kind: HypervisorErrorKind,
+    message: string,
+    readonly code = 0,
+    readonly domain = 0,
+  ) {
+    super(message);
+    this.name = "HypervisorError";
+  }
+}
+
+/** libvirt error numbers we branch on (virterror.h). Match codes, never message text. */
+export const VIR_ERR = {
+  OPERATION_INVALID: 55,
+  NO_DOMAIN: 42,
+  NO_STORAGE_POOL: 49,
+  NO_STORAGE_VOL: 50,
+  OPERATION_TIMEOUT: 68,
+  STORAGE_VOL_EXIST: 90,
+  NO_DOMAIN_SNAPSHOT: 72,
+  DOM_EXIST: 52,
+  SYSTEM_ERROR: 38,
+  NO_SUPPORT: 3,
+  OPERATION_FAILED: 9,
+} as const;
+
+export type HostEvent =
+  | {
+      type: "lifecycle";
+      domainName: string;
+      uuid: string;
+      /** virDomainEventType name, lowercase: defined, undefined, started, suspended, resumed, stopped, shutdown, pmsuspended, crashed */
+      event: string;
+      detail: number;
+    }
+  | { type: "connected" }
+  | { type: "disconnected"; reason: string };
+
+/** A live connection to one host. Reconnects on its own; emits "connected" after every (re)connect. */
+export interface HostConnection {
+  readonly uri: string;
+  /** True while the underlying connection is open and alive. */
+  readonly isConnected: boolean;
+  onEvent(listener: (event: HostEvent) => void): () => void;
+
+  hostFacts(): Promise<HostFacts>;
+  listDomains(): Promise<DomainSummary[]>;
+  /** null when the domain does not exist. */
+  domainState(name: string): Promise<DomainRunState | null>;
+  /** Live XML when running, else persistent. Rejects with NO_DOMAIN when absent. */
+  domainXml(name: string, opts?: { inactive?: boolean }): Promise<string>;
+  /** Defines (or redefines) a persistent domain; returns its UUID. */
+  defineDomain(xml: string): Promise<string>;
+  /** No-op when already running. */
+  startDomain(name: string): Promise<void>;
+  /** ACPI power button request; returns at once. */
+  shutdownDomain(name: string): Promise<void>;
+  /** Hard power off; no-op when not running or absent. */
+  destroyDomain(name: string): Promise<void>;
+  rebootDomain(name: string): Promise<void>;
+  suspendDomain(name: string): Promise<void>;
+  resumeDomain(name: string): Promise<void>;
+  /** Removes the definition (with snapshots metadata, managed save, nvram); no-op when absent. */
+  undefineDomain(name: string): Promise<void>;
+
+  /** Defines, builds and starts a dir pool at `path` if absent, starts it if inactive, refreshes it. */
+  ensureDirPool(name: string, path: string): Promise<StoragePoolFacts>;
+  /** Creates a volume from XML; returns its path. Rejects with STORAGE_VOL_EXIST when present. */
+  createVolume(pool: string, xml: string): Promise<string>;
+  /** Path of the volume, or null when absent. */
+  volumePath(pool: string, name: string): Promise<string | null>;
+  /** No-op when absent. */
+  deleteVolume(pool: string, name: string): Promise<void>;
+
+  close(): Promise<void>;
+}
+
+export interface HostConnectOptions {
+  uri: string;
+  /** Upper bound for every call, including opening the connection. */
+  callTimeoutMs: number;
+  /** Keepalive: probe every intervalS seconds, drop after count unanswered probes. */
+  keepalive?: { intervalS: number; count: number };
+}
+
+export interface HypervisorDriver {
+  connect(options: HostConnectOptions): HostConnection;
+}
