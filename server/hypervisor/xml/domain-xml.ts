@@ -1,0 +1,270 @@
+/**
+ * Domain XML (https://libvirt.org/formatdomain.html). Pure: no I/O.
+ *
+ * Built with xmlbuilder2 and parsed with fast-xml-parser so that user text (title, description) is
+ * always a text node escaped by the library, never spliced into markup.
+ */
+import { create } from "xmlbuilder2";
+import type { XMLBuilder } from "xmlbuilder2/lib/interfaces.js";
+import { XMLParser } from "fast-xml-parser";
+
+/** Namespace of vmdesk's `<metadata>` child; the reconciler recognises our domains by it. */
+export const VMDESK_METADATA_NS = "https://vmdesk.dev/xmlns/vm/1";
+const METADATA_PREFIX = "vmdesk";
+
+const DOMAIN_NAME = /^[a-zA-Z0-9_-]+$/;
+const UUID = /^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$/;
+
+export interface DiskSpec {
+  /** Absolute host path of the image. */
+  path: string;
+  format: "qcow2" | "raw";
+  device: "disk" | "cdrom";
+  /** Default: virtio for disks, sata for CD-ROMs (SeaBIOS boots both; libvirt adds the AHCI controller on `pc`). */
+  bus?: "virtio" | "sata";
+}
+
+export interface DomainSpec {
+  /** libvirt domain name = vmdesk id; only [A-Za-z0-9_-]. */
+  name: string;
+  uuid: string;
+  /** The user's display name: arbitrary text. Line breaks become spaces (libvirt rejects them in a title). */
+  title: string;
+  description?: string;
+  vcpus: number;
+  memoryMiB: number;
+  domainType: "kvm" | "qemu";
+  /** "none" omits `<cpu>`: QEMU's default model, the only choice that works under TCG here. */
+  cpuMode: "host-passthrough" | "host-model" | "none";
+  /** TCG translation block cache; only for domainType "qemu". */
+  tcgTbCacheMiB?: number;
+  disks: DiskSpec[];
+  boot: Array<"hd" | "cdrom">;
+  network: { type: "user" } | { type: "network"; name: string } | null;
+  /** VNC with autoport on this listen address. */
+  graphics: { listen: string };
+  /** Serial console as a pty (so `virsh console` works) whose output is also logged to this file. */
+  serialLogPath?: string;
+  metadata: VmdeskMetadata;
+}
+
+export interface VmdeskMetadata {
+  vmId: string;
+  ownerId: string;
+  installation?: string;
+}
+
+export interface ParsedDomain {
+  name: string;
+  uuid?: string;
+  title?: string;
+  description?: string;
+  /** port is null when libvirt has not assigned one (domain not running: port='-1'). */
+  vnc?: { port: number | null; listen?: string };
+  serialLogPath?: string;
+  /** Present only on domains that carry vmdesk's metadata element. */
+  metadata?: VmdeskMetadata;
+  disks: Array<{ path?: string; device: string }>;
+}
+
+/** Builds the XML of a domain; throws on a spec libvirt would reject or that would be unsafe to embed. */
+export function buildDomainXml(spec: DomainSpec): string {
+  validate(spec);
+
+  const domain = create({ invalidCharReplacement: "" }).ele("domain", { type: spec.domainType });
+  domain.ele("name").txt(spec.name);
+  domain.ele("uuid").txt(spec.uuid.toLowerCase());
+  domain.ele("title").txt(spec.title.replace(/\r\n|[\r\n]/g, " "));
+  if (spec.description !== undefined) domain.ele("description").txt(spec.description);
+
+  const vm = domain.ele("metadata").ele(VMDESK_METADATA_NS, `${METADATA_PREFIX}:vm`);
+  vm.ele(VMDESK_METADATA_NS, `${METADATA_PREFIX}:vm-id`).txt(spec.metadata.vmId);
+  vm.ele(VMDESK_METADATA_NS, `${METADATA_PREFIX}:owner-id`).txt(spec.metadata.ownerId);
+  if (spec.metadata.installation !== undefined) {
+    vm.ele(VMDESK_METADATA_NS, `${METADATA_PREFIX}:installation`).txt(spec.metadata.installation);
+  }
+
+  domain.ele("memory", { unit: "MiB" }).txt(String(spec.memoryMiB));
+  domain.ele("currentMemory", { unit: "MiB" }).txt(String(spec.memoryMiB));
+  domain.ele("vcpu", { placement: "static" }).txt(String(spec.vcpus));
+
+  const os = domain.ele("os");
+  os.ele("type", { arch: "x86_64", machine: "pc" }).txt("hvm");
+  for (const dev of spec.boot) os.ele("boot", { dev });
+
+  const features = domain.ele("features");
+  features.ele("acpi");
+  features.ele("apic");
+  if (spec.tcgTbCacheMiB !== undefined) {
+    features.ele("tcg").ele("tb-cache", { unit: "MiB" }).txt(String(spec.tcgTbCacheMiB));
+  }
+
+  if (spec.cpuMode === "host-passthrough") domain.ele("cpu", { mode: "host-passthrough", check: "none", migratable: "on" });
+  else if (spec.cpuMode === "host-model") domain.ele("cpu", { mode: "host-model", check: "partial" });
+
+  domain.ele("clock", { offset: "utc" });
+  domain.ele("on_poweroff").txt("destroy");
+  domain.ele("on_reboot").txt("restart");
+  domain.ele("on_crash").txt("destroy");
+
+  const devices = domain.ele("devices");
+  addDisks(devices, spec.disks);
+  if (spec.network?.type === "user") {
+    devices.ele("interface", { type: "user" }).ele("model", { type: "virtio" });
+  } else if (spec.network?.type === "network") {
+    const iface = devices.ele("interface", { type: "network" });
+    iface.ele("source", { network: spec.network.name });
+    iface.ele("model", { type: "virtio" });
+  }
+
+  const serial = devices.ele("serial", { type: "pty" });
+  if (spec.serialLogPath !== undefined) serial.ele("log", { file: spec.serialLogPath, append: "off" });
+  serial.ele("target", { port: "0" });
+  devices.ele("console", { type: "pty" }).ele("target", { type: "serial", port: "0" });
+
+  devices.ele("input", { type: "tablet", bus: "usb" });
+  const graphics = devices.ele("graphics", { type: "vnc", port: "-1", autoport: "yes", listen: spec.graphics.listen });
+  graphics.ele("listen", { type: "address", address: spec.graphics.listen });
+  devices.ele("video").ele("model", { type: "vga" });
+  devices.ele("memballoon", { model: "virtio" });
+  devices.ele("rng", { model: "virtio" }).ele("backend", { model: "random" }).txt("/dev/urandom");
+
+  return domain.end({ headless: true, prettyPrint: true });
+}
+
+function validate(spec: DomainSpec): void {
+  if (!DOMAIN_NAME.test(spec.name)) throw new Error(`invalid domain name: ${JSON.stringify(spec.name)}`);
+  if (!UUID.test(spec.uuid)) throw new Error(`invalid domain UUID: ${JSON.stringify(spec.uuid)}`);
+  if (!Number.isInteger(spec.vcpus) || spec.vcpus < 1) throw new Error(`invalid vcpu count: ${spec.vcpus}`);
+  if (!Number.isInteger(spec.memoryMiB) || spec.memoryMiB < 1) throw new Error(`invalid memory size: ${spec.memoryMiB}`);
+  if (spec.tcgTbCacheMiB !== undefined) {
+    if (spec.domainType !== "qemu") throw new Error("tcgTbCacheMiB applies only to domainType 'qemu'");
+    if (!Number.isInteger(spec.tcgTbCacheMiB) || spec.tcgTbCacheMiB < 1) {
+      throw new Error(`invalid TCG translation cache size: ${spec.tcgTbCacheMiB}`);
+    }
+  }
+  for (const disk of spec.disks) {
+    if (!disk.path.startsWith("/")) throw new Error(`disk path must be absolute: ${JSON.stringify(disk.path)}`);
+  }
+  if (spec.serialLogPath !== undefined && !spec.serialLogPath.startsWith("/")) {
+    throw new Error(`serial log path must be absolute: ${JSON.stringify(spec.serialLogPath)}`);
+  }
+  if (spec.network?.type === "network" && spec.network.name === "") throw new Error("network name is empty");
+}
+
+/** Target names per bus in definition order: vda, vdb, … for virtio; sda, sdb, … for SATA. */
+function addDisks(devices: XMLBuilder, disks: DiskSpec[]): void {
+  const used = { virtio: 0, sata: 0 };
+  for (const disk of disks) {
+    const bus = disk.bus ?? (disk.device === "cdrom" ? "sata" : "virtio");
+    const index = used[bus]++;
+    if (index >= 26) throw new Error(`too many disks on bus ${bus}`);
+    const dev = (bus === "virtio" ? "vd" : "sd") + String.fromCharCode(97 + index);
+    const el = devices.ele("disk", { type: "file", device: disk.device });
+    el.ele("driver", { name: "qemu", type: disk.format });
+    el.ele("source", { file: disk.path });
+    el.ele("target", { dev, bus });
+    if (disk.device === "cdrom") el.ele("readonly");
+  }
+}
+
+type XmlNode = Record<string, unknown>;
+
+const ALWAYS_ARRAYS = new Set(["disk", "graphics", "serial", "listen", "interface"]);
+
+const parser = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: "@_",
+  parseTagValue: false,
+  parseAttributeValue: false,
+  trimValues: false,
+  processEntities: true,
+  htmlEntities: false,
+  isArray: (tagName) => ALWAYS_ARRAYS.has(tagName),
+});
+
+/**
+ * Reads the parts of a domain's XML that vmdesk needs. Accepts both our own output and libvirt's
+ * (persistent or live) XML; unknown elements are ignored.
+ */
+export function parseDomainXml(xml: string): ParsedDomain {
+  const doc = parser.parse(xml) as XmlNode;
+  const domain = asNode(doc.domain);
+  if (!domain) throw new Error("not a domain XML document: no <domain> root");
+  const name = text(domain.name);
+  if (name === undefined) throw new Error("domain XML has no <name>");
+
+  const result: ParsedDomain = { name, disks: [] };
+  const uuid = text(domain.uuid);
+  if (uuid !== undefined) result.uuid = uuid.trim();
+  const title = text(domain.title);
+  if (title !== undefined) result.title = title;
+  const description = text(domain.description);
+  if (description !== undefined) result.description = description;
+
+  const metadata = parseMetadata(asNode(domain.metadata));
+  if (metadata) result.metadata = metadata;
+
+  const devices = asNode(domain.devices);
+  if (devices) {
+    for (const disk of nodes(devices.disk)) {
+      const source = asNode(disk.source);
+      const path = attr(source, "file") ?? attr(source, "dev");
+      result.disks.push(path === undefined ? { device: attr(disk, "device") ?? "disk" } : { path, device: attr(disk, "device") ?? "disk" });
+    }
+    const vnc = nodes(devices.graphics).find((g) => attr(g, "type") === "vnc");
+    if (vnc) {
+      const port = Number(attr(vnc, "port"));
+      const listen = attr(vnc, "listen") ?? nodes(vnc.listen).map((l) => attr(l, "address")).find((a) => a !== undefined);
+      result.vnc = { port: Number.isInteger(port) && port > 0 ? port : null };
+      if (listen !== undefined) result.vnc.listen = listen;
+    }
+    const logFile = nodes(devices.serial).map((s) => attr(asNode(s.log), "file")).find((f) => f !== undefined);
+    if (logFile !== undefined) result.serialLogPath = logFile;
+  }
+  return result;
+}
+
+/** Finds our element by namespace URI, whatever prefix the document uses for it. */
+function parseMetadata(metadata: XmlNode | undefined): VmdeskMetadata | undefined {
+  if (!metadata) return undefined;
+  for (const [tag, value] of Object.entries(metadata)) {
+    const el = asNode(Array.isArray(value) ? value[0] : value);
+    if (!el) continue;
+    const colon = tag.indexOf(":");
+    const prefix = colon >= 0 ? tag.slice(0, colon) : "";
+    const local = colon >= 0 ? tag.slice(colon + 1) : tag;
+    const nsAttr = prefix ? `@_xmlns:${prefix}` : "@_xmlns";
+    if (local !== "vm" || el[nsAttr] !== VMDESK_METADATA_NS) continue;
+    const child = (n: string) => text(el[prefix ? `${prefix}:${n}` : n]);
+    const vmId = child("vm-id");
+    const ownerId = child("owner-id");
+    if (vmId === undefined || ownerId === undefined) return undefined;
+    const installation = child("installation");
+    return installation === undefined ? { vmId, ownerId } : { vmId, ownerId, installation };
+  }
+  return undefined;
+}
+
+function asNode(value: unknown): XmlNode | undefined {
+  return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as XmlNode) : undefined;
+}
+
+function nodes(value: unknown): XmlNode[] {
+  const list = Array.isArray(value) ? value : value === undefined ? [] : [value];
+  return list.map((v) => asNode(v) ?? {});
+}
+
+function attr(node: XmlNode | undefined, name: string): string | undefined {
+  const value = node?.[`@_${name}`];
+  return typeof value === "string" ? value : undefined;
+}
+
+/** Text content of a leaf element: "" for an empty element, undefined when absent. */
+function text(value: unknown): string | undefined {
+  if (typeof value === "string") return value;
+  const node = asNode(value);
+  if (!node) return undefined;
+  const t = node["#text"];
+  return typeof t === "string" ? t : "";
+}
