@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Builds vmdesk's tiny demo guest from Debian packages only (busybox-static, the cloud kernel in
+# /boot, syslinux/isolinux, mtools, dosfstools, xorriso, cpio, qemu-utils):
+#   OUT_DIR/vmdesk-demo.qcow2  syslinux on a FAT image (no partition table, no loop mounts)
+#   OUT_DIR/vmdesk-demo.iso    isolinux, hybrid
+# Both boot the same kernel + busybox initramfs: shell on ttyS0 and tty1 (root, no password),
+# acpid powers off on the ACPI power button, and "vmdesk-demo-ready" is written to the serial port
+# once the guest is up (the portal's readiness signal).
+#
+# Usage: scripts/build-demo-image.sh OUT_DIR
+# Env:   VMDESK_DEMO_KVER   kernel version to use (default: newest /boot/vmlinuz-*-cloud-amd64)
+#        VMDESK_DEMO_FORCE=1 rebuild even when the outputs are up to date
+# Idempotent: skips when both outputs exist and OUT_DIR/.vmdesk-demo.stamp matches this script's
+# checksum and the kernel version. Outputs are written to a temporary directory, then renamed.
+set -euo pipefail
+
+if [[ $# -ne 1 ]]; then
+  echo "usage: $0 OUT_DIR" >&2
+  exit 2
+fi
+out_dir=$1
+log() { echo "[demo-image] $*"; }
+
+kver=${VMDESK_DEMO_KVER:-}
+if [[ -z $kver ]]; then
+  kernel=$(ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -n 1 || true)
+  [[ -n $kernel ]] || { echo "no /boot/vmlinuz-*-cloud-amd64: install linux-image-cloud-amd64" >&2; exit 1; }
+  kver=${kernel#/boot/vmlinuz-}
+fi
+kernel=/boot/vmlinuz-$kver
+[[ -r $kernel ]] || { echo "cannot read $kernel" >&2; exit 1; }
+
+script_sum=$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1)
+stamp_want="$script_sum $kver"
+qcow2=$out_dir/vmdesk-demo.qcow2
+iso=$out_dir/vmdesk-demo.iso
+stamp=$out_dir/.vmdesk-demo.stamp
+
+if [[ ${VMDESK_DEMO_FORCE:-0} != 1 && -f $qcow2 && -f $iso && -f $stamp && "$(cat "$stamp")" == "$stamp_want" ]]; then
+  log "up to date: $qcow2 $iso"
+  exit 0
+fi
+
+mkdir -p "$out_dir"
+work=$(mktemp -d "$out_dir/.build.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# --- initramfs ------------------------------------------------------------------------------
+root=$work/root
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc/init.d,etc/acpi/PWRF,proc,sys,dev,run,tmp,root,var/log,var/run}
+cp /bin/busybox "$root/bin/busybox"
+# Applet links exactly where busybox expects them (bin/ls, sbin/init, usr/bin/...).
+while read -r applet; do
+  [[ $applet == bin/busybox ]] && continue
+  mkdir -p "$root/$(dirname "$applet")"
+  ln -sf /bin/busybox "$root/$applet"
+done < <(/bin/busybox --list-full)
+ln -s bin/busybox "$root/init"
+
+# Modules with their dependencies, in load order, deduplicated.
+modules="virtio_pci virtio_blk virtio_net virtio_console virtio-rng virtio_balloon virtio_scsi
+  ata_piix sr_mod isofs vfat evdev button serio_raw"
+: > "$root/etc/modules.order"
+for m in $modules; do
+  modprobe -S "$kver" --show-depends "$m" | while read -r verb path _; do
+    [[ $verb == insmod ]] || continue
+    rel=${path#/}
+    grep -qxF "/$rel" "$root/etc/modules.order" && continue
+    mkdir -p "$root/$(dirname "$rel")"
+    cp "$path" "$root/$rel"
+    echo "/$rel" >> "$root/etc/modules.order"
+  done
+done
+
+cat > "$root/etc/init.d/rcS" <<'EOF'
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /run
+while read -r ko; do insmod "$ko" 2>/dev/null; done < /etc/modules.order
+hostname -F /etc/hostname
+ip link set lo up
+# acpid reads /dev/input/event* (the ACPI "Power Button" device from button.ko) and runs
+# /etc/acpi/PWRF/00000080 on a press.
+acpid -c /etc/acpi -l /var/log/acpid.log
+EOF
+chmod 0755 "$root/etc/init.d/rcS"
+
+cat > "$root/etc/acpi/PWRF/00000080" <<'EOF'
+#!/bin/sh
+exec poweroff
+EOF
+chmod 0755 "$root/etc/acpi/PWRF/00000080"
+
+# getty -n skips its own prompt (and /etc/issue), so the login program shows the banner. It runs only
+# after rcS has finished, i.e. once acpid is up: the marker on ttyS0 means "ready, ACPI shutdown works".
+cat > "$root/bin/autologin" <<'EOF'
+#!/bin/sh
+cat /etc/issue
+exec /bin/login -f root
+EOF
+chmod 0755 "$root/bin/autologin"
+
+cat > "$root/etc/inittab" <<'EOF'
+::sysinit:/etc/init.d/rcS
+ttyS0::respawn:/sbin/getty -n -l /bin/autologin 115200 ttyS0 vt100
+tty1::respawn:/sbin/getty -n -l /bin/autologin 38400 tty1 linux
+::ctrlaltdel:/sbin/reboot
+::shutdown:/bin/sync
+EOF
+
+printf 'vmdesk demo guest\nvmdesk-demo-ready\n\n' > "$root/etc/issue"
+echo vmdesk-demo > "$root/etc/hostname"
+echo 'root::0:0:root:/root:/bin/sh' > "$root/etc/passwd"
+echo 'root:x:0:' > "$root/etc/group"
+echo 'root::0:0:99999:7:::' > "$root/etc/shadow"
+chmod 0600 "$root/etc/shadow"
+echo '/bin/sh' > "$root/etc/shells"
+cat > "$root/etc/profile" <<'EOF'
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+export PS1='vmdesk-demo:\w# '
+EOF
+
+initrd=$work/initrd.gz
+(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet) | gzip -9n > "$initrd"
+
+cmdline="console=tty1 console=ttyS0,115200 no_timer_check panic=10"
+boot_cfg() {
+  printf 'DEFAULT vmdesk\nPROMPT 0\nTIMEOUT 0\nLABEL vmdesk\n  KERNEL %s\n  INITRD %s\n  APPEND %s\n' \
+    "$1" "$2" "$cmdline"
+}
+
+# --- qcow2: syslinux on a FAT file system, filled with mtools ------------------------------------
+raw=$work/disk.raw
+truncate -s 64M "$raw"
+mkfs.vfat -n VMDESKDEMO "$raw" > /dev/null
+syslinux --install "$raw"
+boot_cfg /vmlinuz /initrd.gz > "$work/syslinux.cfg"
+mcopy -i "$raw" "$kernel" ::/vmlinuz
+mcopy -i "$raw" "$initrd" ::/initrd.gz
+mcopy -i "$raw" "$work/syslinux.cfg" ::/syslinux.cfg
+qemu-img convert -f raw -O qcow2 -o compat=1.1 "$raw" "$work/vmdesk-demo.qcow2"
+
+# --- ISO: isolinux, hybrid MBR ------------------------------------------------------------------
+isodir=$work/iso
+mkdir -p "$isodir/isolinux"
+cp /usr/lib/ISOLINUX/isolinux.bin /usr/lib/syslinux/modules/bios/ldlinux.c32 "$isodir/isolinux/"
+cp "$kernel" "$isodir/vmlinuz"
+cp "$initrd" "$isodir/initrd.gz"
+boot_cfg /vmlinuz /initrd.gz > "$isodir/isolinux/isolinux.cfg"
+xorriso -as mkisofs -quiet -o "$work/vmdesk-demo.iso" -V VMDESK_DEMO \
+  -isohybrid-mbr /usr/lib/ISOLINUX/isohdpfx.bin \
+  -c isolinux/boot.cat -b isolinux/isolinux.bin -no-emul-boot -boot-load-size 4 -boot-info-table \
+  "$isodir" 2> /dev/null
+
+chmod 0644 "$work/vmdesk-demo.qcow2" "$work/vmdesk-demo.iso"
+mv -f "$work/vmdesk-demo.qcow2" "$qcow2"
+mv -f "$work/vmdesk-demo.iso" "$iso"
+echo "$stamp_want" > "$stamp.tmp"
+mv -f "$stamp.tmp" "$stamp"
+log "built $qcow2 ($(du -k "$qcow2" | cut -f1) KiB), $iso ($(du -k "$iso" | cut -f1) KiB), initramfs $(du -k "$initrd" | cut -f1) KiB, kernel $kver"
