@@ -12,6 +12,14 @@ import { XMLParser } from "fast-xml-parser";
 export const VMDESK_METADATA_NS = "https://vmdesk.dev/xmlns/vm/1";
 const METADATA_PREFIX = "vmdesk";
 
+/**
+ * xmlbuilder2 4.x leaves "&" unescaped when it already looks like an entity or character reference
+ * ("&amp;", "&foo;", "&#0;"), so user text such as "&lt;" would come back as "<" and "&foo;" would make
+ * the document ill-formed. Escaping "&" first leaves it nothing to skip: every "&" it sees is then the
+ * start of "&amp;". Every string we hand to txt() or an attribute goes through this.
+ */
+const x = (value: string): string => value.replace(/&/g, "&amp;");
+
 const DOMAIN_NAME = /^[a-zA-Z0-9_-]+$/;
 const UUID = /^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$/;
 
@@ -72,16 +80,16 @@ export function buildDomainXml(spec: DomainSpec): string {
   validate(spec);
 
   const domain = create({ invalidCharReplacement: "" }).ele("domain", { type: spec.domainType });
-  domain.ele("name").txt(spec.name);
-  domain.ele("uuid").txt(spec.uuid.toLowerCase());
-  domain.ele("title").txt(spec.title.replace(/\r\n|[\r\n]/g, " "));
-  if (spec.description !== undefined) domain.ele("description").txt(spec.description);
+  domain.ele("name").txt(x(spec.name));
+  domain.ele("uuid").txt(x(spec.uuid.toLowerCase()));
+  domain.ele("title").txt(x(spec.title.replace(/\r\n|[\r\n]/g, " ")));
+  if (spec.description !== undefined) domain.ele("description").txt(x(spec.description));
 
   const vm = domain.ele("metadata").ele(VMDESK_METADATA_NS, `${METADATA_PREFIX}:vm`);
-  vm.ele(VMDESK_METADATA_NS, `${METADATA_PREFIX}:vm-id`).txt(spec.metadata.vmId);
-  vm.ele(VMDESK_METADATA_NS, `${METADATA_PREFIX}:owner-id`).txt(spec.metadata.ownerId);
+  vm.ele(VMDESK_METADATA_NS, `${METADATA_PREFIX}:vm-id`).txt(x(spec.metadata.vmId));
+  vm.ele(VMDESK_METADATA_NS, `${METADATA_PREFIX}:owner-id`).txt(x(spec.metadata.ownerId));
   if (spec.metadata.installation !== undefined) {
-    vm.ele(VMDESK_METADATA_NS, `${METADATA_PREFIX}:installation`).txt(spec.metadata.installation);
+    vm.ele(VMDESK_METADATA_NS, `${METADATA_PREFIX}:installation`).txt(x(spec.metadata.installation));
   }
 
   domain.ele("memory", { unit: "MiB" }).txt(String(spec.memoryMiB));
@@ -113,18 +121,18 @@ export function buildDomainXml(spec: DomainSpec): string {
     devices.ele("interface", { type: "user" }).ele("model", { type: "virtio" });
   } else if (spec.network?.type === "network") {
     const iface = devices.ele("interface", { type: "network" });
-    iface.ele("source", { network: spec.network.name });
+    iface.ele("source", { network: x(spec.network.name) });
     iface.ele("model", { type: "virtio" });
   }
 
   const serial = devices.ele("serial", { type: "pty" });
-  if (spec.serialLogPath !== undefined) serial.ele("log", { file: spec.serialLogPath, append: "off" });
+  if (spec.serialLogPath !== undefined) serial.ele("log", { file: x(spec.serialLogPath), append: "off" });
   serial.ele("target", { port: "0" });
   devices.ele("console", { type: "pty" }).ele("target", { type: "serial", port: "0" });
 
   devices.ele("input", { type: "tablet", bus: "usb" });
-  const graphics = devices.ele("graphics", { type: "vnc", port: "-1", autoport: "yes", listen: spec.graphics.listen });
-  graphics.ele("listen", { type: "address", address: spec.graphics.listen });
+  const graphics = devices.ele("graphics", { type: "vnc", port: "-1", autoport: "yes", listen: x(spec.graphics.listen) });
+  graphics.ele("listen", { type: "address", address: x(spec.graphics.listen) });
   devices.ele("video").ele("model", { type: "vga" });
   devices.ele("memballoon", { model: "virtio" });
   devices.ele("rng", { model: "virtio" }).ele("backend", { model: "random" }).txt("/dev/urandom");
@@ -162,7 +170,7 @@ function addDisks(devices: XMLBuilder, disks: DiskSpec[]): void {
     const dev = (bus === "virtio" ? "vd" : "sd") + String.fromCharCode(97 + index);
     const el = devices.ele("disk", { type: "file", device: disk.device });
     el.ele("driver", { name: "qemu", type: disk.format });
-    el.ele("source", { file: disk.path });
+    el.ele("source", { file: x(disk.path) });
     el.ele("target", { dev, bus });
     if (disk.device === "cdrom") el.ele("readonly");
   }
@@ -179,7 +187,8 @@ const parser = new XMLParser({
   parseAttributeValue: false,
   trimValues: false,
   processEntities: true,
-  htmlEntities: false,
+  // Numeric character references (libxml2 writes e.g. "&#13;"); "&amp;" is decoded last, so "&amp;lt;" stays "&lt;".
+  htmlEntities: true,
   isArray: (tagName) => ALWAYS_ARRAYS.has(tagName),
 });
 

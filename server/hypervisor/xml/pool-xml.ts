@@ -3,6 +3,9 @@
  */
 import { create } from "xmlbuilder2";
 
+/** xmlbuilder2 4.x skips "&" that looks like an entity reference; see the note in domain-xml.ts. */
+const x = (value: string): string => value.replace(/&/g, "&amp;");
+
 const POOL_NAME = /^[a-zA-Z0-9_.-]+$/;
 
 export interface DirPoolSpec {
@@ -20,7 +23,7 @@ export function buildDirPoolXml(spec: DirPoolSpec): string {
   if (!POOL_NAME.test(spec.name)) throw new Error(`invalid storage pool name: ${JSON.stringify(spec.name)}`);
   if (!spec.path.startsWith("/")) throw new Error(`storage pool path must be absolute: ${JSON.stringify(spec.path)}`);
   const doc = create().ele("pool", { type: "dir" });
-  doc.ele("name").txt(spec.name);
-  doc.ele("target").ele("path").txt(spec.path);
+  doc.ele("name").txt(x(spec.name));
+  doc.ele("target").ele("path").txt(x(spec.path));
   return doc.end({ headless: true, prettyPrint: true });
 }
