@@ -1,0 +1,383 @@
+/**
+ * The libvirt HypervisorDriver: one LibvirtHostConnection per host, on vmdesk's own addon
+ * (native/). Each host's blocking libvirt calls run on that host's own native threads, so a slow or
+ * dead host cannot stall other hosts, the event loop or the libuv pool (file I/O).
+ *
+ * Timeouts: every call races `callTimeoutMs`. The native side drops a queued call whose caller has
+ * given up, but a call already inside libvirt cannot be interrupted; it keeps its thread until
+ * libvirt returns (keepalive or the peer closing ends it). Threads are bounded: at most
+ * `maxThreads` per native connection, and at most one open in flight per host, so retrying a host
+ * that hangs in virConnectOpen never starts another thread.
+ */
+import {
+  HypervisorError,
+  VIR_ERR,
+  type DomainRunState,
+  type DomainSummary,
+  type HostConnectOptions,
+  type HostConnection,
+  type HostEvent,
+  type HostFacts,
+  type HypervisorDriver,
+  type StoragePoolFacts,
+} from "../driver.ts";
+import { buildDirPoolXml } from "../xml/pool-xml.ts";
+import { hasCode, toHypervisorError } from "./errors.ts";
+import { nativeLibvirt, type NativeConnection, type NativeEvent } from "./native-binding.ts";
+
+/** virDomainState, by value. https://libvirt.org/html/libvirt-libvirt-domain.html#virDomainState */
+const DOMAIN_STATES: readonly DomainRunState[] = [
+  "nostate",
+  "running",
+  "blocked",
+  "paused",
+  "shutdown",
+  "shutoff",
+  "crashed",
+  "pmsuspended",
+];
+
+const SHUTOFF = DOMAIN_STATES.indexOf("shutoff");
+
+/** virDomainXMLFlags: VIR_DOMAIN_XML_INACTIVE. */
+const VIR_DOMAIN_XML_INACTIVE = 1 << 1;
+
+const DEFAULT_KEEPALIVE = { intervalS: 5, count: 3 };
+
+export interface LibvirtConnectOptions extends HostConnectOptions {
+  /** Native threads per connection, started on demand (default 4). */
+  maxThreads?: number;
+  /** Reconnect delay: starts at initialMs, doubles per failure up to maxMs (default 500 → 10 000). */
+  reconnect?: { initialMs: number; maxMs: number };
+}
+
+type State = "connecting" | "connected" | "backoff" | "closed";
+
+function formatVersion(v: number): string {
+  return `${Math.floor(v / 1_000_000)}.${Math.floor(v / 1_000) % 1_000}.${v % 1_000}`;
+}
+
+/** The `<target><path>` of a pool's XML (libvirt writes it without attributes or CDATA). */
+function poolPath(xml: string): string {
+  const raw = /<target>[\s\S]*?<path>([^<]*)<\/path>/.exec(xml)?.[1] ?? "";
+  return raw.replace(/&(lt|gt|quot|apos|amp);/g, (_, e: string) => ({ lt: "<", gt: ">", quot: '"', apos: "'", amp: "&" })[e]!);
+}
+
+/**
+ * A self-healing connection to one libvirt host. Opens at construction; after a lost connection or
+ * failed open it retries with exponential backoff, emitting "connected" after every successful
+ * (re)connect (consumers relist then) and "disconnected" when an open connection is lost.
+ * While an open is in flight calls wait for it within their timeout; while backing off they
+ * reject at once with kind "disconnected".
+ */
+export class LibvirtHostConnection implements HostConnection {
+  readonly uri: string;
+  private state: State = "connecting";
+  private native: NativeConnection | null = null;
+  /** The one open in flight, if any; never more than one per host. */
+  private opening: Promise<NativeConnection> | null = null;
+  /** Native connections closing in the background (their threads may still be busy). */
+  private readonly draining = new Set<NativeConnection>();
+  private readonly listeners = new Set<(event: HostEvent) => void>();
+  private readonly keepalive: { intervalS: number; count: number };
+  private readonly backoff: { initialMs: number; maxMs: number };
+  private nextDelayMs: number;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private lastError: HypervisorError | null = null;
+
+  constructor(private readonly options: LibvirtConnectOptions) {
+    this.uri = options.uri;
+    this.keepalive = options.keepalive ?? DEFAULT_KEEPALIVE;
+    this.backoff = options.reconnect ?? { initialMs: 500, maxMs: 10_000 };
+    this.nextDelayMs = this.backoff.initialMs;
+    this.open();
+  }
+
+  get isConnected(): boolean {
+    return this.state === "connected";
+  }
+
+  /** Why the last open failed, or the connection was lost; null after a successful connect. */
+  get lastConnectError(): HypervisorError | null {
+    return this.lastError;
+  }
+
+  /** Native threads alive for this host, including connections still closing. For tests and metrics. */
+  nativeThreadCount(): number {
+    let n = this.native?.threadCount() ?? 0;
+    for (const c of this.draining) n += c.threadCount();
+    return n;
+  }
+
+  onEvent(listener: (event: HostEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  hostFacts(): Promise<HostFacts> {
+    return this.call("hostFacts", async (c) => {
+      const f = await c.hostFacts();
+      return {
+        hostname: f.hostname,
+        cpus: f.cpus,
+        memoryMiB: Math.floor(f.memoryKiB / 1024),
+        freeMemoryMiB: Math.floor(f.freeMemoryBytes / 1024 / 1024),
+        libvirtVersion: formatVersion(f.libVersion),
+        hypervisorVersion: `${f.hvType} ${formatVersion(f.hvVersion)}`,
+      };
+    });
+  }
+
+  listDomains(): Promise<DomainSummary[]> {
+    return this.call("listDomains", async (c) =>
+      (await c.listDomains()).map((d) => ({ name: d.name, uuid: d.uuid, state: DOMAIN_STATES[d.state] ?? "nostate" })),
+    );
+  }
+
+  domainState(name: string): Promise<DomainRunState | null> {
+    return this.call(`domainState ${name}`, async (c) => {
+      try {
+        return DOMAIN_STATES[await c.domainState(name)] ?? "nostate";
+      } catch (e) {
+        if (hasCode(e, VIR_ERR.NO_DOMAIN)) return null;
+        throw e;
+      }
+    });
+  }
+
+  domainXml(name: string, opts: { inactive?: boolean } = {}): Promise<string> {
+    return this.call(`domainXml ${name}`, (c) => c.domainXml(name, opts.inactive ? VIR_DOMAIN_XML_INACTIVE : 0));
+  }
+
+  defineDomain(xml: string): Promise<string> {
+    return this.call("defineDomain", (c) => c.defineDomain(xml));
+  }
+
+  startDomain(name: string): Promise<void> {
+    return this.call(`startDomain ${name}`, async (c) => {
+      try {
+        await c.domainOp(name, "create");
+      } catch (e) {
+        // "domain is already running" is OPERATION_INVALID; confirm by state, not by message.
+        if (!hasCode(e, VIR_ERR.OPERATION_INVALID) || !isActive(await c.domainState(name))) throw e;
+      }
+    });
+  }
+
+  shutdownDomain(name: string): Promise<void> {
+    return this.call(`shutdownDomain ${name}`, (c) => c.domainOp(name, "shutdown"));
+  }
+
+  destroyDomain(name: string): Promise<void> {
+    return this.call(`destroyDomain ${name}`, async (c) => {
+      try {
+        await c.domainOp(name, "destroy");
+      } catch (e) {
+        if (hasCode(e, VIR_ERR.NO_DOMAIN)) return;
+        // "domain is not running" is OPERATION_INVALID; confirm by state.
+        if (hasCode(e, VIR_ERR.OPERATION_INVALID) && !isActive(await c.domainState(name).catch(() => SHUTOFF))) return;
+        throw e;
+      }
+    });
+  }
+
+  rebootDomain(name: string): Promise<void> {
+    return this.call(`rebootDomain ${name}`, (c) => c.domainOp(name, "reboot"));
+  }
+
+  suspendDomain(name: string): Promise<void> {
+    return this.call(`suspendDomain ${name}`, (c) => c.domainOp(name, "suspend"));
+  }
+
+  resumeDomain(name: string): Promise<void> {
+    return this.call(`resumeDomain ${name}`, (c) => c.domainOp(name, "resume"));
+  }
+
+  undefineDomain(name: string): Promise<void> {
+    return this.call(`undefineDomain ${name}`, async (c) => {
+      try {
+        await c.domainOp(name, "undefine");
+      } catch (e) {
+        if (!hasCode(e, VIR_ERR.NO_DOMAIN)) throw e;
+      }
+    });
+  }
+
+  ensureDirPool(name: string, path: string): Promise<StoragePoolFacts> {
+    const xml = buildDirPoolXml({ name, path });
+    return this.call(`ensureDirPool ${name}`, async (c) => {
+      const info = await c.ensurePool(name, xml);
+      return { name, path: poolPath(info.xml), capacityBytes: info.capacityBytes, availableBytes: info.availableBytes };
+    });
+  }
+
+  createVolume(pool: string, xml: string): Promise<string> {
+    return this.call(`createVolume in ${pool}`, (c) => c.createVolume(pool, xml));
+  }
+
+  volumePath(pool: string, name: string): Promise<string | null> {
+    return this.call(`volumePath ${pool}/${name}`, async (c) => {
+      try {
+        return await c.volumePath(pool, name);
+      } catch (e) {
+        if (hasCode(e, VIR_ERR.NO_STORAGE_VOL)) return null;
+        throw e;
+      }
+    });
+  }
+
+  deleteVolume(pool: string, name: string): Promise<void> {
+    return this.call(`deleteVolume ${pool}/${name}`, async (c) => {
+      try {
+        await c.deleteVolume(pool, name);
+      } catch (e) {
+        if (!hasCode(e, VIR_ERR.NO_STORAGE_VOL)) throw e;
+      }
+    });
+  }
+
+  /**
+   * Stops reconnecting and closes. Resolves within the call timeout even if the host hangs; a
+   * native thread stuck in that host is detached and never delays process exit.
+   */
+  async close(): Promise<void> {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    const native = this.native;
+    this.native = null;
+    const closing = native ? this.closeNative(native) : Promise.resolve();
+    // An open still in flight closes its own connection when it settles (see open()).
+    await this.withTimeout("close", closing).catch(() => undefined);
+  }
+
+  /**
+   * Runs one host call under the call timeout. The wrapped native promises are converted to
+   * HypervisorError with libvirt's code inside `fn`, so idempotency checks see real codes.
+   */
+  private call<T>(what: string, fn: (c: WrappedConnection) => Promise<T>): Promise<T> {
+    const run = async () => {
+      const native = await this.ready(what);
+      return fn(wrap(native, (e) => toHypervisorError(e, `${this.uri}: ${what}`, this.native !== native)));
+    };
+    return this.withTimeout(what, run());
+  }
+
+  private withTimeout<T>(what: string, p: Promise<T>): Promise<T> {
+    const ms = this.options.callTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new HypervisorError("timeout", `${this.uri}: ${what} timed out after ${ms} ms`)), ms);
+    });
+    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  private ready(what: string): Promise<NativeConnection> {
+    if (this.state === "connected" && this.native) return Promise.resolve(this.native);
+    if (this.opening) return this.opening;
+    const why = this.state === "closed" ? "connection closed" : `not connected${this.lastError ? ` (${this.lastError.message})` : ""}`;
+    return Promise.reject(new HypervisorError("disconnected", `${this.uri}: ${what}: ${why}`));
+  }
+
+  private open(): void {
+    if (this.state === "closed" || this.opening) return;
+    this.state = "connecting";
+    const native = new (nativeLibvirt().Connection)((event) => this.onNative(native, event), {
+      maxThreads: this.options.maxThreads ?? 4,
+      callTimeoutMs: this.options.callTimeoutMs,
+    });
+    this.opening = native.open(this.uri, this.keepalive.intervalS, this.keepalive.count).then(
+      () => {
+        this.opening = null;
+        if (this.state === "closed") {
+          void this.closeNative(native);
+          throw new HypervisorError("disconnected", `${this.uri}: connection closed`);
+        }
+        this.native = native;
+        this.state = "connected";
+        this.lastError = null;
+        this.nextDelayMs = this.backoff.initialMs;
+        this.emit({ type: "connected" });
+        return native;
+      },
+      (e: unknown) => {
+        this.opening = null;
+        void this.closeNative(native);
+        this.lastError = toHypervisorError(e, `${this.uri}: open`);
+        this.scheduleReconnect();
+        throw new HypervisorError("disconnected", `${this.uri}: not connected (${this.lastError.message})`);
+      },
+    );
+    this.opening.catch(() => undefined); // callers waiting on it see the rejection; nobody else must
+  }
+
+  private onNative(native: NativeConnection, event: NativeEvent): void {
+    if (native !== this.native) return; // a connection we already gave up on
+    if (event.type === "lifecycle") {
+      this.emit(event);
+      return;
+    }
+    this.native = null;
+    this.lastError = new HypervisorError("disconnected", `${this.uri}: connection lost (${event.reason})`);
+    void this.closeNative(native);
+    this.emit({ type: "disconnected", reason: event.reason });
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.state === "closed") return;
+    this.state = "backoff";
+    const delay = this.nextDelayMs;
+    this.nextDelayMs = Math.min(this.nextDelayMs * 2, this.backoff.maxMs);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.open();
+    }, delay);
+    this.retryTimer.unref(); // a host that is down must not keep the process alive
+  }
+
+  private async closeNative(native: NativeConnection): Promise<void> {
+    this.draining.add(native);
+    try {
+      await native.close();
+    } finally {
+      this.draining.delete(native);
+    }
+  }
+
+  private emit(event: HostEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch {
+        // A listener's bug must not break event delivery to the others.
+      }
+    }
+  }
+}
+
+function isActive(state: number): boolean {
+  const s = DOMAIN_STATES[state];
+  return s !== undefined && s !== "shutoff" && s !== "nostate" && s !== "crashed";
+}
+
+/** NativeConnection whose rejections are already HypervisorError. */
+type WrappedConnection = Omit<NativeConnection, "open" | "close" | "threadCount">;
+
+function wrap(native: NativeConnection, convert: (e: unknown) => HypervisorError): WrappedConnection {
+  return new Proxy(native, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) =>
+        (value as (...a: unknown[]) => Promise<unknown>).apply(target, args).catch((e: unknown) => {
+          throw convert(e);
+        });
+    },
+  }) as WrappedConnection;
+}
+
+export const libvirtDriver: HypervisorDriver = {
+  connect: (options: HostConnectOptions) => new LibvirtHostConnection(options),
+};

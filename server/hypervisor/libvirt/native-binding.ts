@@ -1,0 +1,85 @@
+/**
+ * Typed loader for vmdesk's own libvirt addon (native/, built by `npm run build:native`).
+ * Every method runs on the Connection's own threads and settles a promise; none blocks Node.
+ */
+import { createRequire } from "node:module";
+
+/** Rejection of a native call: `code`/`domain` are libvirt's virErrorNumber/virErrorDomain (0 when not from libvirt). */
+export interface NativeError extends Error {
+  code: number;
+  domain: number;
+}
+
+export type NativeEvent =
+  | { type: "lifecycle"; domainName: string; uuid: string; event: string; detail: number }
+  | { type: "disconnected"; reason: string };
+
+export interface NativeHostFacts {
+  hostname: string;
+  cpus: number;
+  memoryKiB: number;
+  freeMemoryBytes: number;
+  /** virConnectGetLibVersion: major * 1 000 000 + minor * 1 000 + release. */
+  libVersion: number;
+  /** virConnectGetVersion, same encoding. */
+  hvVersion: number;
+  hvType: string;
+}
+
+export interface NativeDomainRow {
+  name: string;
+  uuid: string;
+  /** virDomainState */
+  state: number;
+}
+
+export interface NativePoolInfo {
+  capacityBytes: number;
+  availableBytes: number;
+  /** virStoragePoolGetXMLDesc */
+  xml: string;
+}
+
+export type NativeDomainOp = "create" | "shutdown" | "destroy" | "reboot" | "suspend" | "resume" | "undefine";
+
+export interface NativeConnectionOptions {
+  /** Upper bound on this connection's worker threads, started lazily. */
+  maxThreads: number;
+  /** A queued call not started within this long is dropped (its caller has given up). */
+  callTimeoutMs: number;
+}
+
+export interface NativeConnection {
+  /** virConnectOpen + virConnectSetKeepAlive (skipped when intervalS ≤ 0) + close and lifecycle callbacks. */
+  open(uri: string, keepaliveIntervalS: number, keepaliveCount: number): Promise<void>;
+  /** Unregisters callbacks and drops the connection; later calls reject. */
+  close(): Promise<void>;
+  /** Worker threads currently alive (busy or idle). */
+  threadCount(): number;
+  hostFacts(): Promise<NativeHostFacts>;
+  listDomains(): Promise<NativeDomainRow[]>;
+  domainState(name: string): Promise<number>;
+  /** flags: virDomainXMLFlags */
+  domainXml(name: string, flags: number): Promise<string>;
+  /** Returns the domain's UUID. */
+  defineDomain(xml: string): Promise<string>;
+  /** "undefine" uses MANAGED_SAVE | SNAPSHOTS_METADATA | NVRAM | CHECKPOINTS_METADATA. */
+  domainOp(name: string, op: NativeDomainOp): Promise<void>;
+  ensurePool(name: string, xml: string): Promise<NativePoolInfo>;
+  /** Returns the new volume's path. */
+  createVolume(pool: string, xml: string): Promise<string>;
+  volumePath(pool: string, name: string): Promise<string>;
+  deleteVolume(pool: string, name: string): Promise<void>;
+}
+
+interface NativeModule {
+  Connection: new (listener: (event: NativeEvent) => void, options: NativeConnectionOptions) => NativeConnection;
+}
+
+let loaded: NativeModule | undefined;
+
+/** Loads the addon on first use, so importing this module never fails where it is not built. */
+export function nativeLibvirt(): NativeModule {
+  loaded ??= createRequire(import.meta.url)("./native/build/Release/vmdesk_libvirt.node") as NativeModule;
+  return loaded;
+}

@@ -1,0 +1,160 @@
+/**
+ * LibvirtHostConnection against the real qemu:///system: host facts, a tiny domain's lifecycle with
+ * events, idempotent destroy/undefine, real error codes, and a dir pool with volumes.
+ */
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HypervisorError, VIR_ERR, type HostEvent } from "../../../server/hypervisor/driver.ts";
+import { LibvirtHostConnection } from "../../../server/hypervisor/libvirt/libvirt-host.ts";
+
+const URI = "qemu:///system";
+const suffix = randomBytes(4).toString("hex");
+const domainName = `vmdesk-test-${suffix}`;
+const poolName = `vmdesk-test-pool-${suffix}`;
+const poolDir = `/var/lib/vmdesk-test-pool-${suffix}`;
+const volName = `disk-${suffix}.qcow2`;
+
+const domainXml = `<domain type='qemu'>
+  <name>${domainName}</name>
+  <memory unit='MiB'>96</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type></os>
+  <devices>
+    <graphics type='vnc' autoport='yes' listen='127.0.0.1'/>
+  </devices>
+</domain>`;
+
+const volumeXml = `<volume>
+  <name>${volName}</name>
+  <capacity unit='MiB'>16</capacity>
+  <target><format type='qcow2'/><compat>1.1</compat></target>
+</volume>`;
+
+function virsh(...args: string[]): void {
+  try {
+    execFileSync("virsh", ["-c", URI, ...args], { stdio: "ignore" });
+  } catch {
+    // best-effort cleanup
+  }
+}
+
+describe("LibvirtHostConnection (qemu:///system)", () => {
+  let host: LibvirtHostConnection;
+  const events: HostEvent[] = [];
+
+  /** Resolves with the first lifecycle event of our domain named `event` (from any time so far). */
+  function lifecycle(event: string, timeoutMs = 20_000): Promise<HostEvent> {
+    const seen = () => events.find((e) => e.type === "lifecycle" && e.domainName === domainName && e.event === event);
+    return new Promise((resolve, reject) => {
+      const hit = seen();
+      if (hit) return resolve(hit);
+      const timer = setTimeout(() => {
+        off();
+        reject(new Error(`no "${event}" event within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const off = host.onEvent(() => {
+        const e = seen();
+        if (!e) return;
+        clearTimeout(timer);
+        off();
+        resolve(e);
+      });
+    });
+  }
+
+  beforeAll(async () => {
+    host = new LibvirtHostConnection({ uri: URI, callTimeoutMs: 30_000 });
+    host.onEvent((e) => events.push(e));
+    await host.listDomains(); // waits for the open
+  }, 60_000);
+
+  afterAll(async () => {
+    virsh("destroy", domainName);
+    virsh("undefine", domainName, "--nvram");
+    virsh("pool-destroy", poolName);
+    virsh("pool-undefine", poolName);
+    rmSync(poolDir, { recursive: true, force: true });
+    await host?.close();
+  }, 60_000);
+
+  it("reports connected and sane host facts", { timeout: 30_000 }, async () => {
+    expect(host.isConnected).toBe(true);
+    expect(events[0]).toEqual({ type: "connected" });
+    const facts = await host.hostFacts();
+    expect(facts.hostname.length).toBeGreaterThan(0);
+    expect(facts.cpus).toBeGreaterThan(0);
+    expect(facts.memoryMiB).toBeGreaterThan(256);
+    expect(facts.freeMemoryMiB).toBeGreaterThan(0);
+    expect(facts.freeMemoryMiB).toBeLessThanOrEqual(facts.memoryMiB);
+    expect(facts.libvirtVersion).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(facts.hypervisorVersion).toMatch(/^QEMU \d+\.\d+\.\d+$/);
+  });
+
+  it("defines, starts, suspends, resumes, destroys and undefines a domain with events", { timeout: 90_000 }, async () => {
+    const uuid = await host.defineDomain(domainXml);
+    expect(uuid).toMatch(/^[0-9a-f-]{36}$/);
+    await lifecycle("defined");
+    expect((await host.listDomains()).find((d) => d.name === domainName)).toEqual({
+      name: domainName,
+      uuid,
+      state: "shutoff",
+    });
+    expect(await host.domainXml(domainName, { inactive: true })).toContain(`<uuid>${uuid}</uuid>`);
+
+    await host.startDomain(domainName);
+    const started = await lifecycle("started");
+    expect(started).toMatchObject({ uuid, detail: 0 }); // VIR_DOMAIN_EVENT_STARTED_BOOTED
+    expect(await host.domainState(domainName)).toBe("running");
+    await host.startDomain(domainName); // already running: no-op
+    expect(await host.domainXml(domainName)).toMatch(/<graphics type='vnc' port='\d+'/);
+
+    await host.suspendDomain(domainName);
+    await lifecycle("suspended");
+    expect(await host.domainState(domainName)).toBe("paused");
+    await host.resumeDomain(domainName);
+    await lifecycle("resumed");
+    expect(await host.domainState(domainName)).toBe("running");
+
+    await host.destroyDomain(domainName);
+    await lifecycle("stopped");
+    expect(await host.domainState(domainName)).toBe("shutoff");
+    await host.destroyDomain(domainName); // not running: no-op
+
+    await host.undefineDomain(domainName);
+    await lifecycle("undefined");
+    expect(await host.domainState(domainName)).toBeNull();
+    await host.destroyDomain(domainName); // absent: no-op
+    await host.undefineDomain(domainName); // absent: no-op
+  });
+
+  it("rejects with libvirt's own error code", { timeout: 30_000 }, async () => {
+    const err = await host.domainXml(`vmdesk-absent-${suffix}`).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HypervisorError);
+    expect(err).toMatchObject({ kind: "libvirt", code: VIR_ERR.NO_DOMAIN, domain: 10 }); // VIR_FROM_QEMU
+    await expect(host.startDomain(`vmdesk-absent-${suffix}`)).rejects.toMatchObject({ code: VIR_ERR.NO_DOMAIN });
+  });
+
+  it("ensures a dir pool and creates, finds and deletes volumes", { timeout: 60_000 }, async () => {
+    const pool = await host.ensureDirPool(poolName, poolDir);
+    expect(pool).toMatchObject({ name: poolName, path: poolDir });
+    expect(pool.capacityBytes).toBeGreaterThan(0);
+    expect(pool.availableBytes).toBeGreaterThan(0);
+    expect(await host.ensureDirPool(poolName, poolDir)).toMatchObject({ path: poolDir }); // idempotent
+
+    const path = await host.createVolume(poolName, volumeXml);
+    expect(path).toBe(`${poolDir}/${volName}`);
+    await expect(host.createVolume(poolName, volumeXml)).rejects.toMatchObject({
+      kind: "libvirt",
+      code: VIR_ERR.STORAGE_VOL_EXIST,
+    });
+    expect(await host.volumePath(poolName, volName)).toBe(path);
+    await host.deleteVolume(poolName, volName);
+    expect(await host.volumePath(poolName, volName)).toBeNull();
+    await host.deleteVolume(poolName, volName); // absent: no-op
+    await expect(host.createVolume(`vmdesk-absent-${suffix}`, volumeXml)).rejects.toMatchObject({
+      code: VIR_ERR.NO_STORAGE_POOL,
+    });
+  });
+});
