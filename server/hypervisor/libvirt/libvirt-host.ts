@@ -76,6 +76,7 @@ export class LibvirtHostConnection implements HostConnection {
   private native: NativeConnection | null = null;
   /** The one open in flight, if any; never more than one per host. */
   private opening: Promise<NativeConnection> | null = null;
+  private openingNative: NativeConnection | null = null;
   /** Native connections closing in the background (their threads may still be busy). */
   private readonly draining = new Set<NativeConnection>();
   private readonly listeners = new Set<(event: HostEvent) => void>();
@@ -104,7 +105,7 @@ export class LibvirtHostConnection implements HostConnection {
 
   /** Native threads alive for this host, including connections still closing. For tests and metrics. */
   nativeThreadCount(): number {
-    let n = this.native?.threadCount() ?? 0;
+    let n = (this.native?.threadCount() ?? 0) + (this.openingNative?.threadCount() ?? 0);
     for (const c of this.draining) n += c.threadCount();
     return n;
   }
@@ -287,9 +288,10 @@ export class LibvirtHostConnection implements HostConnection {
       maxThreads: this.options.maxThreads ?? 4,
       callTimeoutMs: this.options.callTimeoutMs,
     });
+    this.openingNative = native;
     this.opening = native.open(this.uri, this.keepalive.intervalS, this.keepalive.count).then(
       () => {
-        this.opening = null;
+        this.opening = this.openingNative = null;
         if (this.state === "closed") {
           void this.closeNative(native);
           throw new HypervisorError("disconnected", `${this.uri}: connection closed`);
@@ -302,7 +304,7 @@ export class LibvirtHostConnection implements HostConnection {
         return native;
       },
       (e: unknown) => {
-        this.opening = null;
+        this.opening = this.openingNative = null;
         void this.closeNative(native);
         this.lastError = toHypervisorError(e, `${this.uri}: open`);
         this.scheduleReconnect();

@@ -1,0 +1,30 @@
+import { auditRouter } from "./routers/audit.ts";
+import { authRouter } from "./routers/auth.ts";
+import { hostRouter } from "./routers/host.ts";
+import { imageRouter } from "./routers/image.ts";
+import { liveRouter } from "./routers/live.ts";
+import { operationRouter } from "./routers/operation.ts";
+import { userRouter } from "./routers/user.ts";
+import { vmRouter } from "./routers/vm.ts";
+import { createCallerFactory, router } from "./trpc.ts";
+
+export const appRouter = router({
+  auth: authRouter,
+  vm: vmRouter,
+  operation: operationRouter,
+  user: userRouter,
+  image: imageRouter,
+  host: hostRouter,
+  audit: auditRouter,
+  live: liveRouter,
+});
+
+export type AppRouter = typeof appRouter;
+export const createCaller = createCallerFactory(appRouter);
+
+/** REST success statuses declared on procedures (`successStatus` meta), by procedure path. */
+export const restSuccessStatus: Map<string, number> = new Map(
+  Object.entries(appRouter._def.procedures as unknown as Record<string, { _def: { meta?: { successStatus?: number } } }>)
+    .filter(([, p]) => p._def.meta?.successStatus)
+    .map(([path, p]) => [path, p._def.meta!.successStatus!]),
+);

@@ -1,0 +1,29 @@
+import { z } from "zod";
+import { createUser, listUsers, setQuota, updateUser } from "../../services/user-service.ts";
+import { ZCreatedUser, ZCreateUserInput, ZQuotaView, ZSetQuotaInput, ZUpdateUserInput, ZUser, ZUserWithQuota } from "../schemas.ts";
+import { protectedProcedure, rest, router } from "../trpc.ts";
+
+const tags = ["admin"];
+
+export const userRouter = router({
+  list: protectedProcedure
+    .meta(rest("GET", "/users", "all users with quotas (admin)", { tags }))
+    .input(z.object({}).optional())
+    .output(z.array(ZUserWithQuota))
+    .query(({ ctx }) => listUsers(ctx.svc)),
+  create: protectedProcedure
+    .meta({ ...rest("POST", "/users", "create a user (admin)", { tags }), successStatus: 201 })
+    .input(ZCreateUserInput)
+    .output(ZCreatedUser)
+    .mutation(({ ctx, input }) => createUser(ctx.svc, input)),
+  update: protectedProcedure
+    .meta(rest("PATCH", "/users/{id}", "change role, disable/enable, reset password (admin)", { tags }))
+    .input(ZUpdateUserInput)
+    .output(ZUser)
+    .mutation(({ ctx, input }) => updateUser(ctx.svc, input)),
+  setQuota: protectedProcedure
+    .meta(rest("PUT", "/users/{id}/quota", "set a user's quota limits (admin)", { tags }))
+    .input(ZSetQuotaInput)
+    .output(ZQuotaView)
+    .mutation(({ ctx, input }) => setQuota(ctx.svc, input.id, { vms: input.vms, vcpus: input.vcpus, memoryMiB: input.memoryMiB, diskGiB: input.diskGiB })),
+});

@@ -1,0 +1,55 @@
+import { z } from "zod";
+import type { VmAction } from "../../domain/vm-state.ts";
+import { listVmOperations } from "../../services/operation-service.ts";
+import { createVm, getVm, listVms, requestVmAction } from "../../services/vm-service.ts";
+import { ZCreateVmInput, ZId, ZOperation, ZShutdownInput, ZVm, ZVmDetail, ZVmWithOperation } from "../schemas.ts";
+import { protectedProcedure, rest, router } from "../trpc.ts";
+
+const tags = ["vms"];
+
+function actionProcedure(action: Exclude<VmAction, "delete" | "shutdown">) {
+  return protectedProcedure
+    .meta({ ...rest("POST", `/vms/{id}/${action}`, `${action} a VM`, { tags }), successStatus: 202 })
+    .input(ZId)
+    .output(ZVmWithOperation)
+    .mutation(({ ctx, input }) => requestVmAction(ctx.svc, input.id, action));
+}
+
+export const vmRouter = router({
+  list: protectedProcedure
+    .meta(rest("GET", "/vms", "list your VMs (admins: all=true lists everyone's)", { tags }))
+    .input(z.object({ all: z.coerce.boolean().optional() }).optional())
+    .output(z.array(ZVm))
+    .query(({ ctx, input }) => listVms(ctx.svc, { all: input?.all })),
+  get: protectedProcedure
+    .meta(rest("GET", "/vms/{id}", "one VM (404 if it is not yours)", { tags }))
+    .input(ZId)
+    .output(ZVmDetail)
+    .query(({ ctx, input }) => getVm(ctx.svc, input.id)),
+  operations: protectedProcedure
+    .meta(rest("GET", "/vms/{id}/operations", "a VM's operation history, newest first", { tags }))
+    .input(ZId)
+    .output(z.array(ZOperation))
+    .query(({ ctx, input }) => listVmOperations(ctx.svc, input.id)),
+  create: protectedProcedure
+    .meta({ ...rest("POST", "/vms", "create a VM (202: provisioning runs as an operation)", { tags }), successStatus: 202 })
+    .input(ZCreateVmInput)
+    .output(ZVmWithOperation)
+    .mutation(({ ctx, input }) => createVm(ctx.svc, input)),
+  start: actionProcedure("start"),
+  shutdown: protectedProcedure
+    .meta({ ...rest("POST", "/vms/{id}/shutdown", "ACPI shutdown, waiting up to timeoutS; force powers off after it", { tags }), successStatus: 202 })
+    .input(ZShutdownInput)
+    .output(ZVmWithOperation)
+    .mutation(({ ctx, input }) => requestVmAction(ctx.svc, input.id, "shutdown", { force: input.force, timeoutS: input.timeoutS })),
+  poweroff: actionProcedure("poweroff"),
+  reboot: actionProcedure("reboot"),
+  pause: actionProcedure("pause"),
+  resume: actionProcedure("resume"),
+  delete: protectedProcedure
+    .meta({ ...rest("DELETE", "/vms/{id}", "delete a VM with its disk", { tags }), successStatus: 202 })
+    .input(ZId)
+    .output(ZVmWithOperation)
+    .mutation(({ ctx, input }) => requestVmAction(ctx.svc, input.id, "delete")),
+});
+

@@ -1,0 +1,140 @@
+/**
+ * tRPC setup: request context (who is calling, how), the AppError → tRPC/HTTP code mapping (the only
+ * one), and the procedure factories every router uses. The same procedures serve the browser (tRPC)
+ * and automation (REST via trpc-to-openapi).
+ */
+import { randomUUID } from "node:crypto";
+import { initTRPC, TRPCError } from "@trpc/server";
+import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
+import { decode } from "next-auth/jwt";
+import superjson from "superjson";
+import type { OpenApiMeta } from "trpc-to-openapi";
+import { ZodError } from "zod";
+import { db } from "../db/client.ts";
+import { AppError, type AppErrorCode } from "../domain/errors.ts";
+import { log } from "../log.ts";
+import { loadActiveUser, resolveApiToken, type AuthenticatedUser } from "../services/auth-service.ts";
+import type { ServiceContext } from "../services/context.ts";
+
+export interface ApiContext {
+  user: AuthenticatedUser | null;
+  authMethod: "session" | "token" | null;
+  /** false when a cookie-authenticated request comes from another site (CSRF). */
+  sameOrigin: boolean;
+  ip: string | null;
+  requestId: string;
+}
+
+/** Header set by server/main.ts from the socket's address (client-sent values are discarded there). */
+export const CLIENT_IP_HEADER = "x-vmdesk-client-ip";
+const SESSION_COOKIES = ["__Secure-next-auth.session-token", "next-auth.session-token"];
+
+function readCookie(header: string | null, name: string): string | null {
+  if (!header) return null;
+  for (const part of header.split(";")) {
+    const i = part.indexOf("=");
+    if (i > 0 && part.slice(0, i).trim() === name) return decodeURIComponent(part.slice(i + 1).trim());
+  }
+  return null;
+}
+
+function isSameOrigin(req: Request): boolean {
+  const fetchSite = req.headers.get("sec-fetch-site");
+  if (fetchSite && fetchSite !== "same-origin" && fetchSite !== "none") return false;
+  const origin = req.headers.get("origin");
+  if (!origin) return true;
+  try {
+    return new URL(origin).host === req.headers.get("host");
+  } catch {
+    return false;
+  }
+}
+
+export async function createContext({ req }: { req: Request }): Promise<ApiContext> {
+  const base = { ip: req.headers.get(CLIENT_IP_HEADER), requestId: randomUUID() };
+  const authorization = req.headers.get("authorization");
+  if (authorization?.toLowerCase().startsWith("bearer ")) {
+    const user = await resolveApiToken(db(), authorization.slice(7).trim());
+    return { ...base, user, authMethod: user ? "token" : null, sameOrigin: true };
+  }
+  const cookieHeader = req.headers.get("cookie");
+  const sessionToken = SESSION_COOKIES.map((n) => readCookie(cookieHeader, n)).find(Boolean);
+  if (sessionToken && process.env.NEXTAUTH_SECRET) {
+    const jwt = await decode({ token: sessionToken, secret: process.env.NEXTAUTH_SECRET }).catch(() => null);
+    const userId = typeof jwt?.uid === "string" ? jwt.uid : null;
+    const user = userId ? await loadActiveUser(db(), userId) : null;
+    return { ...base, user, authMethod: user ? "session" : null, sameOrigin: isSameOrigin(req) };
+  }
+  return { ...base, user: null, authMethod: null, sameOrigin: true };
+}
+
+const HTTP_CODE: Record<AppErrorCode, TRPC_ERROR_CODE_KEY> = {
+  BAD_REQUEST: "BAD_REQUEST",
+  UNAUTHORIZED: "UNAUTHORIZED",
+  FORBIDDEN: "FORBIDDEN",
+  NOT_FOUND: "NOT_FOUND",
+  CONFLICT: "CONFLICT",
+  QUOTA_EXCEEDED: "CONFLICT",
+  WRONG_STATE: "PRECONDITION_FAILED",
+  RATE_LIMITED: "TOO_MANY_REQUESTS",
+  UNAVAILABLE: "SERVICE_UNAVAILABLE",
+};
+
+
+const t = initTRPC
+  .context<ApiContext>()
+  .meta<OpenApiMeta & { successStatus?: number }>()
+  .create({
+    transformer: superjson,
+    errorFormatter({ shape, error }) {
+      const cause = error.cause;
+      const zodIssues = cause instanceof ZodError ? cause.issues.map((i) => ({ path: i.path.join("."), message: i.message })) : undefined;
+      return {
+        ...shape,
+        message: zodIssues ? `invalid input: ${zodIssues.map((i) => `${i.path || "(body)"}: ${i.message}`).join("; ")}` : shape.message,
+        data: {
+          code: shape.data.code,
+          httpStatus: shape.data.httpStatus,
+          path: shape.data.path,
+          appCode: cause instanceof AppError ? cause.code : undefined,
+          details: cause instanceof AppError ? cause.details : undefined,
+          issues: zodIssues,
+        },
+      };
+    },
+  });
+
+/** Maps domain errors to precise codes; hides everything else behind a generic message. */
+const errorMapping = t.middleware(async ({ next, ctx, path }) => {
+  const result = await next();
+  if (!result.ok) {
+    const err = result.error;
+    const cause = err.cause;
+    if (cause instanceof AppError) {
+      throw new TRPCError({ code: HTTP_CODE[cause.code], message: cause.message, cause });
+    }
+    if (err.code === "INTERNAL_SERVER_ERROR") {
+      log.error({ err: cause ?? err, path, requestId: ctx.requestId }, "unhandled error");
+      throw new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: `internal error (request ${ctx.requestId})` });
+    }
+  }
+  return result;
+});
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+export const publicProcedure = t.procedure.use(errorMapping);
+
+/** Signed in (session or token), enabled, and — for cookie sessions — mutations only from our own pages. */
+export const protectedProcedure = publicProcedure.use(async ({ ctx, type, next }) => {
+  if (!ctx.user) throw new TRPCError({ code: "UNAUTHORIZED", message: "sign in or send a valid API token" });
+  if (type !== "query" && ctx.authMethod === "session" && !ctx.sameOrigin) {
+    throw new TRPCError({ code: "FORBIDDEN", message: "cross-site request refused" });
+  }
+  const svc: ServiceContext = { db: db(), actor: ctx.user, ip: ctx.ip, requestId: ctx.requestId };
+  return next({ ctx: { ...ctx, user: ctx.user, svc } });
+});
+
+export function rest(method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE", path: `/${string}`, summary: string, extra: { protect?: boolean; tags?: string[] } = {}) {
+  return { openapi: { method, path, summary, protect: extra.protect ?? true, tags: extra.tags } } satisfies OpenApiMeta;
+}

@@ -1,0 +1,41 @@
+/**
+ * Environment configuration, validated once with zod. Every variable is documented in README.md
+ * ("Configuration"); defaults are what a single-machine install wants.
+ */
+import path from "node:path";
+import { z } from "zod";
+
+const ZEnv = z.object({
+  DATABASE_URL: z.string().min(1).optional(),
+  VMDESK_DATA_DIR: z.string().default(".vmdesk"),
+  PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+  HOST: z.string().default("0.0.0.0"),
+  NEXTAUTH_URL: z.string().url().optional(),
+  NEXTAUTH_SECRET: z.string().min(16).optional(),
+  VMDESK_WORKER: z.enum(["inprocess", "off"]).default("inprocess"),
+  VMDESK_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
+  VMDESK_HOST_CALL_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
+  VMDESK_RELIST_INTERVAL_MS: z.coerce.number().int().min(200).default(5_000),
+  VMDESK_OPERATION_STALE_MS: z.coerce.number().int().min(1000).default(30_000),
+  VMDESK_SHUTDOWN_TIMEOUT_S: z.coerce.number().int().min(1).default(60),
+  VMDESK_SESSION_MAX_AGE_S: z.coerce.number().int().min(60).default(8 * 3600),
+  VMDESK_TOKEN_TTL_DAYS: z.coerce.number().int().min(1).default(30),
+  VMDESK_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export type Config = z.infer<typeof ZEnv> & { dataDir: string };
+
+let cached: Config | undefined;
+
+export function config(): Config {
+  if (!cached) {
+    const parsed = ZEnv.parse(process.env);
+    cached = { ...parsed, dataDir: path.resolve(parsed.VMDESK_DATA_DIR) };
+  }
+  return cached;
+}
+
+/** Tests change the environment between suites. */
+export function resetConfigForTests(): void {
+  cached = undefined;
+}

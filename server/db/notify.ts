@@ -1,0 +1,68 @@
+/**
+ * Change notifications across processes: writers (API, worker, host monitors) call `notifyVmChanged`
+ * inside or after their transaction; every web process holds one LISTEN connection and fans the
+ * events out to its live subscriptions. The database stays the source of truth: subscribers re-read
+ * scoped rows, the notification only says "look again".
+ */
+import { EventEmitter } from "node:events";
+import pg from "pg";
+import { databaseUrl, type Db, type Tx } from "./client.ts";
+import { log } from "../log.ts";
+
+export const VM_CHANNEL = "vmdesk_vm";
+
+export interface VmChange {
+  vmId: string;
+  ownerId: string;
+}
+
+export async function notifyVmChanged(client: Db | Tx, change: VmChange): Promise<void> {
+  await client.$executeRaw`SELECT pg_notify(${VM_CHANNEL}, ${JSON.stringify(change)})`;
+}
+
+const bus = new EventEmitter();
+bus.setMaxListeners(0);
+let listening: Promise<void> | null = null;
+
+async function listenForever(): Promise<void> {
+  let delay = 500;
+  for (;;) {
+    const client = new pg.Client({ connectionString: databaseUrl() });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${VM_CHANNEL}`);
+      delay = 500;
+      // Anything may have changed while we were not listening.
+      bus.emit("resync");
+      await new Promise<void>((resolve) => {
+        client.on("notification", (msg) => {
+          try {
+            bus.emit("vm", JSON.parse(msg.payload ?? "{}") as VmChange);
+          } catch {
+            /* a malformed payload is ignored */
+          }
+        });
+        client.on("error", () => resolve());
+        client.on("end", () => resolve());
+      });
+    } catch (err) {
+      log.warn({ err }, "change listener lost its database connection");
+    }
+    await client.end().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 10_000);
+  }
+}
+
+/** Calls `onChange` for every VM change (and with null after a reconnect: re-read everything). */
+export function onVmChange(onChange: (change: VmChange | null) => void): () => void {
+  listening ??= listenForever();
+  const vm = (c: VmChange) => onChange(c);
+  const resync = () => onChange(null);
+  bus.on("vm", vm);
+  bus.on("resync", resync);
+  return () => {
+    bus.off("vm", vm);
+    bus.off("resync", resync);
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * Quota arithmetic (pure). The services apply it under a row lock on the user's Quota row, in the same
+ * transaction that inserts or removes the VM, so concurrent requests cannot overshoot a limit.
+ */
+export const QUOTA_RESOURCES = ["vms", "vcpus", "memoryMiB", "diskGiB"] as const;
+export type QuotaResource = (typeof QUOTA_RESOURCES)[number];
+export type ResourceAmounts = Record<QuotaResource, number>;
+
+export interface QuotaExcess {
+  resource: QuotaResource;
+  limit: number;
+  used: number;
+  requested: number;
+}
+
+const LABEL: Record<QuotaResource, string> = {
+  vms: "VM count",
+  vcpus: "vCPUs",
+  memoryMiB: "memory (MiB)",
+  diskGiB: "disk (GiB)",
+};
+
+/** What one VM of this size costs. */
+export function vmCost(spec: { vcpus: number; memoryMiB: number; diskGiB: number }): ResourceAmounts {
+  return { vms: 1, vcpus: spec.vcpus, memoryMiB: spec.memoryMiB, diskGiB: spec.diskGiB };
+}
+
+/** Every limit that `used + requested` would exceed; empty when the request fits. */
+export function quotaExcesses(limits: ResourceAmounts, used: ResourceAmounts, requested: ResourceAmounts): QuotaExcess[] {
+  return QUOTA_RESOURCES.filter((r) => used[r] + requested[r] > limits[r]).map((resource) => ({
+    resource,
+    limit: limits[resource],
+    used: used[resource],
+    requested: requested[resource],
+  }));
+}
+
+export function describeExcess(e: QuotaExcess): string {
+  const free = Math.max(0, e.limit - e.used);
+  return `quota exceeded: ${LABEL[e.resource]} limit ${e.limit}, in use ${e.used}, requested ${e.requested} (${free} left)`;
+}
+
+export function addAmounts(a: ResourceAmounts, b: ResourceAmounts): ResourceAmounts {
+  return { vms: a.vms + b.vms, vcpus: a.vcpus + b.vcpus, memoryMiB: a.memoryMiB + b.memoryMiB, diskGiB: a.diskGiB + b.diskGiB };
+}
+
+/** Subtracts, never going below zero (a release can never make usage negative). */
+export function subtractAmounts(a: ResourceAmounts, b: ResourceAmounts): ResourceAmounts {
+  return {
+    vms: Math.max(0, a.vms - b.vms),
+    vcpus: Math.max(0, a.vcpus - b.vcpus),
+    memoryMiB: Math.max(0, a.memoryMiB - b.memoryMiB),
+    diskGiB: Math.max(0, a.diskGiB - b.diskGiB),
+  };
+}
+
+export function sumCosts(specs: Array<{ vcpus: number; memoryMiB: number; diskGiB: number }>): ResourceAmounts {
+  return specs.map(vmCost).reduce(addAmounts, { vms: 0, vcpus: 0, memoryMiB: 0, diskGiB: 0 });
+}
+
+export function sameAmounts(a: ResourceAmounts, b: ResourceAmounts): boolean {
+  return QUOTA_RESOURCES.every((r) => a[r] === b[r]);
+}

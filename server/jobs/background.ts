@@ -1,0 +1,93 @@
+/**
+ * Everything that runs behind the requests: the operation worker (any number of processes), and —
+ * in exactly one process at a time, elected with a PostgreSQL advisory lock — the host monitors,
+ * the reaper and the reconciler. `server/main.ts` starts it in-process by default; `npm run worker`
+ * runs it alone for scale-out.
+ */
+import pg from "pg";
+import { config } from "../config.ts";
+import { databaseUrl, db } from "../db/client.ts";
+import type { HypervisorDriver } from "../hypervisor/driver.ts";
+import { log } from "../log.ts";
+import { systemClock, type Clock } from "./clock.ts";
+import { HostMonitor } from "./host-monitor.ts";
+import { HostPool } from "./host-pool.ts";
+import { reapStaleOperations } from "./reaper.ts";
+import { reconcileOnce } from "./reconciler.ts";
+import { Worker } from "./worker.ts";
+
+const LEADER_LOCK_KEY = 0x766d_6465; // "vmde"
+const RECONCILE_EVERY_MS = 60_000;
+
+export interface Background {
+  hosts: HostPool;
+  worker: Worker;
+  stop(): Promise<void>;
+}
+
+export async function startBackground(options: { driver?: HypervisorDriver; clock?: Clock } = {}): Promise<Background> {
+  const cfg = config();
+  const clock = options.clock ?? systemClock;
+  // The native binding is loaded only here (never by code Next bundles).
+  const driver = options.driver ?? (await import("../hypervisor/libvirt/libvirt-host.ts")).libvirtDriver;
+  const hosts = new HostPool(driver, cfg.VMDESK_HOST_CALL_TIMEOUT_MS);
+  const worker = new Worker({ db: db(), hosts, clock, concurrency: cfg.VMDESK_WORKER_CONCURRENCY, defaultShutdownTimeoutS: cfg.VMDESK_SHUTDOWN_TIMEOUT_S });
+  const monitor = new HostMonitor(db(), hosts, clock, cfg.VMDESK_RELIST_INTERVAL_MS);
+  const timers: NodeJS.Timeout[] = [];
+  let stopped = false;
+  let leaderClient: pg.Client | null = null;
+
+  const becomeLeader = async () => {
+    if (stopped || leaderClient) return;
+    const client = new pg.Client({ connectionString: databaseUrl() });
+    try {
+      await client.connect();
+      const { rows } = await client.query<{ ok: boolean }>("SELECT pg_try_advisory_lock($1) AS ok", [LEADER_LOCK_KEY]);
+      if (!rows[0]?.ok) {
+        await client.end();
+        return;
+      }
+      leaderClient = client;
+      client.on("error", () => {
+        // Lost the session and with it the lock: stand down; a later attempt may win again.
+        leaderClient = null;
+        monitor.stop();
+      });
+      log.info("this process runs the host monitors, reaper and reconciler");
+      monitor.start();
+      await reapStaleOperations(db(), clock, cfg.VMDESK_OPERATION_STALE_MS);
+      void reconcileOnce(db(), hosts).catch((err) => log.error({ err }, "reconcile failed"));
+    } catch (err) {
+      log.warn({ err }, "leader election failed");
+      await client.end().catch(() => undefined);
+    }
+  };
+
+  await becomeLeader();
+  timers.push(setInterval(() => void becomeLeader(), 5_000));
+  timers.push(
+    setInterval(() => {
+      if (leaderClient) void reapStaleOperations(db(), clock, cfg.VMDESK_OPERATION_STALE_MS).catch((err) => log.error({ err }, "reaper failed"));
+    }, Math.max(1_000, Math.floor(cfg.VMDESK_OPERATION_STALE_MS / 3))),
+  );
+  timers.push(
+    setInterval(() => {
+      if (leaderClient) void reconcileOnce(db(), hosts).catch((err) => log.error({ err }, "reconcile failed"));
+    }, RECONCILE_EVERY_MS),
+  );
+  worker.start();
+
+  return {
+    hosts,
+    worker,
+    async stop() {
+      stopped = true;
+      timers.forEach(clearInterval);
+      monitor.stop();
+      await worker.stop();
+      await leaderClient?.end().catch(() => undefined);
+      leaderClient = null;
+      await hosts.closeAll();
+    },
+  };
+}

@@ -1,0 +1,172 @@
+/**
+ * Keeps VM and host state honest: libvirt lifecycle events trigger an immediate re-read of the domain,
+ * and a periodic full relist per host catches anything events missed (and runs after every
+ * reconnect). Hosts are polled independently, so a slow or dead host never delays the others.
+ */
+import fs from "node:fs/promises";
+import type { Db } from "../db/client.ts";
+import { notifyVmChanged } from "../db/notify.ts";
+import { nextState, type VmState } from "../domain/vm-state.ts";
+import type { DomainRunState, HostConnection } from "../hypervisor/driver.ts";
+import { log } from "../log.ts";
+import type { Clock } from "./clock.ts";
+import type { HostPool } from "./host-pool.ts";
+import { serialLogPath } from "./vm-layout.ts";
+
+const HOST_FACTS_EVERY_MS = 30_000;
+
+interface HostRow {
+  id: string;
+  name: string;
+  uri: string;
+  poolName: string;
+  poolPath: string;
+}
+
+/** Serial logs are files on the host; we can read them only when the host is this machine. */
+export function isLocalUri(uri: string): boolean {
+  return /^qemu(\+unix)?:\/\/\/(system|session)/.test(uri);
+}
+
+export class HostMonitor {
+  private timer: NodeJS.Timeout | null = null;
+  private readonly busy = new Set<string>();
+  private readonly subscribed = new Map<string, { conn: HostConnection; off: () => void }>();
+  private readonly lastFacts = new Map<string, number>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly hosts: HostPool,
+    private readonly clock: Clock,
+    private readonly relistMs: number,
+  ) {}
+
+  start(): void {
+    if (this.timer) return;
+    const tick = () => void this.tick().catch((err) => log.error({ err }, "host monitor tick failed"));
+    this.timer = setInterval(tick, this.relistMs);
+    tick();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    for (const s of this.subscribed.values()) s.off();
+    this.subscribed.clear();
+  }
+
+  /** Starts a relist of every enabled host that is not already being relisted. Does not wait for them. */
+  async tick(): Promise<void> {
+    const hosts = await this.db.host.findMany({ where: { enabled: true }, select: { id: true, name: true, uri: true, poolName: true, poolPath: true } });
+    for (const host of hosts) {
+      this.subscribe(host);
+      if (this.busy.has(host.id)) continue;
+      this.busy.add(host.id);
+      void this.relist(host).finally(() => this.busy.delete(host.id));
+    }
+  }
+
+  private subscribe(host: HostRow): void {
+    const conn = this.hosts.get(host);
+    const current = this.subscribed.get(host.id);
+    if (current?.conn === conn) return;
+    current?.off();
+    const off = conn.onEvent((event) => {
+      if (event.type === "lifecycle") void this.refreshDomain(host, event.domainName).catch(() => undefined);
+      else if (event.type === "connected") {
+        this.lastFacts.delete(host.id);
+        void this.relist(host).catch(() => undefined);
+      } else void this.markHost(host.id, "disconnected", event.reason);
+    });
+    this.subscribed.set(host.id, { conn, off });
+  }
+
+  private async markHost(hostId: string, state: "connected" | "disconnected", error: string | null, facts: Record<string, unknown> = {}): Promise<void> {
+    await this.db.host.update({
+      where: { id: hostId },
+      data: { state, lastError: error, ...(state === "connected" ? { lastSeenAt: this.clock.now() } : {}), ...facts },
+    });
+  }
+
+  /** Full relist of one host: every VM we think lives there is compared with what libvirt reports. */
+  async relist(host: HostRow): Promise<void> {
+    const conn = this.hosts.get(host);
+    let domains: Map<string, DomainRunState>;
+    try {
+      domains = new Map((await conn.listDomains()).map((d) => [d.name, d.state]));
+      await this.markHost(host.id, "connected", null, await this.facts(host, conn));
+    } catch (err) {
+      await this.markHost(host.id, "disconnected", err instanceof Error ? err.message : String(err)).catch(() => undefined);
+      return;
+    }
+    const vms = await this.db.vm.findMany({
+      where: { hostId: host.id, deletedAt: null, state: { not: "deleted" } },
+      select: { id: true, ownerId: true, domainName: true, state: true, observedState: true, activeOperationId: true, guestReadyAt: true },
+    });
+    for (const vm of vms) {
+      await this.apply(host, vm, domains.get(vm.domainName) ?? null);
+    }
+  }
+
+  private async facts(host: HostRow, conn: HostConnection): Promise<Record<string, unknown>> {
+    const last = this.lastFacts.get(host.id) ?? 0;
+    if (this.clock.now().getTime() - last < HOST_FACTS_EVERY_MS) return {};
+    const f = await conn.hostFacts();
+    const pool = await conn.ensureDirPool(host.poolName, host.poolPath).catch(() => null);
+    this.lastFacts.set(host.id, this.clock.now().getTime());
+    return {
+      hostname: f.hostname,
+      cpus: f.cpus,
+      memoryMiB: f.memoryMiB,
+      freeMemoryMiB: f.freeMemoryMiB,
+      libvirtVersion: f.libvirtVersion,
+      ...(pool ? { diskFreeGiB: Math.floor(pool.availableBytes / 1024 ** 3) } : {}),
+    };
+  }
+
+  /** Re-reads one domain after an event. */
+  async refreshDomain(host: HostRow, domainName: string): Promise<void> {
+    const vm = await this.db.vm.findUnique({
+      where: { domainName },
+      select: { id: true, ownerId: true, domainName: true, state: true, observedState: true, activeOperationId: true, guestReadyAt: true, deletedAt: true },
+    });
+    if (!vm || vm.deletedAt) return;
+    const observed = await this.hosts.get(host).domainState(domainName);
+    await this.apply(host, vm, observed);
+  }
+
+  private async apply(
+    host: HostRow,
+    vm: { id: string; ownerId: string; domainName: string; state: string; observedState: string | null; activeOperationId: string | null; guestReadyAt: Date | null },
+    observed: DomainRunState | null,
+  ): Promise<void> {
+    const state = nextState(vm.state as VmState, observed, vm.activeOperationId !== null);
+    let guestReadyAt = vm.guestReadyAt;
+    if (observed !== "running" && observed !== "blocked") guestReadyAt = null;
+    else if (!guestReadyAt && (await this.guestSpoke(host, vm.domainName))) guestReadyAt = this.clock.now();
+    const changed = state !== vm.state || observed !== vm.observedState || guestReadyAt?.getTime() !== vm.guestReadyAt?.getTime();
+    if (!changed) return;
+    // Conditional on the state we read, so an operation's concurrent write is not overwritten.
+    const { count } = await this.db.vm.updateMany({
+      where: { id: vm.id, state: vm.state as VmState, deletedAt: null },
+      data: {
+        state,
+        observedState: observed,
+        observedAt: this.clock.now(),
+        guestReadyAt,
+        ...(state === "missing" ? { stateMessage: "the domain vanished from its host" } : state !== vm.state ? { stateMessage: null } : {}),
+      },
+    });
+    if (count > 0) await notifyVmChanged(this.db, { vmId: vm.id, ownerId: vm.ownerId });
+  }
+
+  private async guestSpoke(host: HostRow, domainName: string): Promise<boolean> {
+    if (!isLocalUri(host.uri)) return false;
+    try {
+      const stat = await fs.stat(serialLogPath(domainName));
+      return stat.size > 0;
+    } catch {
+      return false;
+    }
+  }
+}

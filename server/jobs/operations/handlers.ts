@@ -1,0 +1,195 @@
+/**
+ * Operation handlers. Every step is idempotent (define with our UUID, start is a no-op when running,
+ * destroy/undefine/delete are no-ops when absent), so an operation interrupted anywhere — a crashed
+ * worker, a lost host — is simply run again from the top by the next claim.
+ *
+ * A handler either returns (the operation succeeded) or throws. `compensate` undoes a create that can
+ * no longer succeed, leaving no domain, no disk and the quota returned.
+ */
+import type { HostConnection } from "../../hypervisor/driver.ts";
+import { HypervisorError, VIR_ERR } from "../../hypervisor/driver.ts";
+import { stateFromObserved } from "../../domain/vm-state.ts";
+import type { Db } from "../../db/client.ts";
+import { notifyVmChanged } from "../../db/notify.ts";
+import { releaseQuota } from "../../services/vm-service.ts";
+import type { Clock } from "../clock.ts";
+import { diskVolumeName, diskVolumeXml, domainXml, type HostRow, type ImageRow, type VmRow } from "../vm-layout.ts";
+
+export interface OperationRow {
+  id: string;
+  kind: string;
+  vmId: string | null;
+  params: unknown;
+  attempts: number;
+}
+
+export interface JobContext {
+  db: Db;
+  op: OperationRow;
+  vm: VmRow & { hostId: string; imageId: string | null };
+  host: HostRow;
+  image: ImageRow | null;
+  conn: HostConnection;
+  clock: Clock;
+  /** Records progress (and doubles as a heartbeat). */
+  step(name: string, progress: number): Promise<void>;
+  sleep(ms: number): Promise<void>;
+  defaultShutdownTimeoutS: number;
+}
+
+export type Handler = (ctx: JobContext) => Promise<void>;
+
+/** Records what libvirt says now as the VM's observed and derived state. */
+export async function recordObservedState(ctx: JobContext): Promise<void> {
+  const observed = await ctx.conn.domainState(ctx.vm.domainName);
+  await ctx.db.vm.update({
+    where: { id: ctx.vm.id },
+    data: {
+      observedState: observed,
+      observedAt: ctx.clock.now(),
+      state: stateFromObserved(observed),
+      stateMessage: null,
+      ...(observed === "running" ? {} : { guestReadyAt: null }),
+    },
+  });
+  await notifyVmChanged(ctx.db, { vmId: ctx.vm.id, ownerId: ctx.vm.ownerId });
+}
+
+async function ensureDisk(ctx: JobContext): Promise<string> {
+  const pool = ctx.host.poolName;
+  const existing = await ctx.conn.volumePath(pool, diskVolumeName(ctx.vm));
+  if (existing) return existing;
+  try {
+    return await ctx.conn.createVolume(pool, diskVolumeXml(ctx.vm, ctx.image));
+  } catch (err) {
+    // Another attempt created it between our check and our create.
+    if (err instanceof HypervisorError && err.code === VIR_ERR.STORAGE_VOL_EXIST) {
+      const path = await ctx.conn.volumePath(pool, diskVolumeName(ctx.vm));
+      if (path) return path;
+    }
+    throw err;
+  }
+}
+
+const create: Handler = async (ctx) => {
+  await ctx.step("preparing storage pool", 10);
+  await ctx.conn.ensureDirPool(ctx.host.poolName, ctx.host.poolPath);
+  await ctx.step("creating disk", 30);
+  const diskPath = await ensureDisk(ctx);
+  await ctx.step("defining domain", 60);
+  await ctx.conn.defineDomain(domainXml(ctx.vm, ctx.host, ctx.image, diskPath));
+  await ctx.step("starting", 80);
+  await ctx.conn.startDomain(ctx.vm.domainName);
+  await recordObservedState(ctx);
+};
+
+const start: Handler = async (ctx) => {
+  await ctx.step("starting", 50);
+  await ctx.conn.startDomain(ctx.vm.domainName);
+  await recordObservedState(ctx);
+};
+
+/** ACPI shutdown, waiting visibly up to the timeout; with force, powers off after it. */
+const shutdown: Handler = async (ctx) => {
+  const params = (ctx.op.params ?? {}) as { force?: boolean; timeoutS?: number };
+  const timeoutS = params.timeoutS ?? ctx.defaultShutdownTimeoutS;
+  await ctx.step("sending ACPI shutdown", 5);
+  await ctx.conn.shutdownDomain(ctx.vm.domainName);
+  const started = ctx.clock.now().getTime();
+  let lastResend = started;
+  for (;;) {
+    const state = await ctx.conn.domainState(ctx.vm.domainName);
+    if (state !== "running" && state !== "blocked" && state !== "shutdown" && state !== "paused") break;
+    const elapsed = ctx.clock.now().getTime() - started;
+    if (elapsed >= timeoutS * 1000) {
+      if (!params.force) {
+        await recordObservedState(ctx);
+        throw new Error(`the guest did not shut down within ${timeoutS} s (retry with force to power it off)`);
+      }
+      await ctx.step(`no response after ${timeoutS} s: powering off`, 95);
+      await ctx.conn.destroyDomain(ctx.vm.domainName);
+      break;
+    }
+    // A guest that was still booting may have missed the first ACPI event.
+    if (ctx.clock.now().getTime() - lastResend > 5_000) {
+      lastResend = ctx.clock.now().getTime();
+      await ctx.conn.shutdownDomain(ctx.vm.domainName).catch(() => undefined);
+    }
+    await ctx.step(`waiting for the guest to shut down (${Math.round(elapsed / 1000)} of ${timeoutS} s)`, 5 + Math.round((90 * elapsed) / (timeoutS * 1000)));
+    await ctx.sleep(500);
+  }
+  await recordObservedState(ctx);
+};
+
+const poweroff: Handler = async (ctx) => {
+  await ctx.step("powering off", 50);
+  await ctx.conn.destroyDomain(ctx.vm.domainName);
+  await recordObservedState(ctx);
+};
+
+const reboot: Handler = async (ctx) => {
+  await ctx.step("rebooting", 50);
+  await ctx.conn.rebootDomain(ctx.vm.domainName);
+  await ctx.db.vm.update({ where: { id: ctx.vm.id }, data: { guestReadyAt: null } });
+  await recordObservedState(ctx);
+};
+
+const pause: Handler = async (ctx) => {
+  await ctx.step("pausing", 50);
+  const state = await ctx.conn.domainState(ctx.vm.domainName);
+  if (state !== "paused") await ctx.conn.suspendDomain(ctx.vm.domainName);
+  await recordObservedState(ctx);
+};
+
+const resume: Handler = async (ctx) => {
+  await ctx.step("resuming", 50);
+  const state = await ctx.conn.domainState(ctx.vm.domainName);
+  if (state === "paused") await ctx.conn.resumeDomain(ctx.vm.domainName);
+  await recordObservedState(ctx);
+};
+
+/** Removes domain and disk, then the row and its quota in one transaction. */
+async function removeEverything(ctx: JobContext, finalState: "deleted" | "error", message: string | null): Promise<void> {
+  await ctx.step("powering off", 20);
+  await ctx.conn.destroyDomain(ctx.vm.domainName);
+  await ctx.step("removing domain", 50);
+  await ctx.conn.undefineDomain(ctx.vm.domainName);
+  await ctx.step("removing disk", 75);
+  await ctx.conn.ensureDirPool(ctx.host.poolName, ctx.host.poolPath);
+  await ctx.conn.deleteVolume(ctx.host.poolName, diskVolumeName(ctx.vm));
+  await ctx.db.$transaction(async (tx) => {
+    await releaseQuota(tx, ctx.vm.id);
+    await tx.vm.update({
+      where: { id: ctx.vm.id },
+      data: {
+        state: finalState,
+        stateMessage: message,
+        observedState: null,
+        observedAt: ctx.clock.now(),
+        guestReadyAt: null,
+        ...(finalState === "deleted" ? { deletedAt: ctx.clock.now() } : {}),
+      },
+    });
+    await notifyVmChanged(tx, { vmId: ctx.vm.id, ownerId: ctx.vm.ownerId });
+  });
+}
+
+const remove: Handler = async (ctx) => removeEverything(ctx, "deleted", null);
+
+export const HANDLERS: Record<string, Handler> = { create, start, shutdown, poweroff, reboot, pause, resume, delete: remove };
+
+/**
+ * Runs after an operation has failed for good. A failed create must leave nothing behind: no domain,
+ * no disk, quota returned; the VM stays visible in "error" with the reason until the user deletes it.
+ * Other kinds only need the VM's state re-read.
+ */
+export async function compensate(ctx: JobContext, reason: string): Promise<void> {
+  if (ctx.op.kind === "create") {
+    await removeEverything(ctx, "error", `creation failed: ${reason}`);
+  } else if (ctx.op.kind === "delete") {
+    await ctx.db.vm.update({ where: { id: ctx.vm.id }, data: { state: "error", stateMessage: `deletion failed: ${reason}` } });
+    await notifyVmChanged(ctx.db, { vmId: ctx.vm.id, ownerId: ctx.vm.ownerId });
+  } else {
+    await recordObservedState(ctx).catch(() => undefined);
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Where a VM's pieces live on its host and what its domain looks like: derived from database rows
+ * only, so every retry of an operation computes exactly the same names and XML (idempotent steps).
+ */
+import type { DomainSpec } from "../hypervisor/xml/index.ts";
+import { buildDomainXml, buildVolumeXml } from "../hypervisor/xml/index.ts";
+
+export interface VmRow {
+  id: string;
+  name: string;
+  ownerId: string;
+  domainName: string;
+  vcpus: number;
+  memoryMiB: number;
+  diskGiB: number;
+}
+
+export interface HostRow {
+  id: string;
+  uri: string;
+  domainType: string;
+  cpuMode: string;
+  poolName: string;
+  poolPath: string;
+}
+
+export interface ImageRow {
+  path: string;
+  format: string;
+}
+
+export const GiB = 1024 ** 3;
+
+export function diskVolumeName(vm: VmRow): string {
+  return `${vm.domainName}.qcow2`;
+}
+
+/** The serial console is logged by virtlogd on the host; the first output marks the guest as alive. */
+export function serialLogPath(domainName: string): string {
+  return `/var/log/libvirt/qemu/${domainName}-serial.log`;
+}
+
+/** A linked clone (qcow2 overlay on the image) for disk images; a blank disk for ISO installs. */
+export function diskVolumeXml(vm: VmRow, image: ImageRow | null): string {
+  const backing = image && image.format !== "iso" ? { path: image.path, format: image.format as "qcow2" | "raw" } : undefined;
+  return buildVolumeXml({ name: diskVolumeName(vm), capacityBytes: vm.diskGiB * GiB, format: "qcow2", backing });
+}
+
+export function domainSpec(vm: VmRow, host: HostRow, image: ImageRow | null, diskPath: string): DomainSpec {
+  const isIso = image?.format === "iso";
+  const domainType = host.domainType === "qemu" ? "qemu" : "kvm";
+  return {
+    name: vm.domainName,
+    uuid: vm.id,
+    title: vm.name,
+    vcpus: vm.vcpus,
+    memoryMiB: vm.memoryMiB,
+    domainType,
+    cpuMode: (host.cpuMode as DomainSpec["cpuMode"]) ?? "none",
+    tcgTbCacheMiB: domainType === "qemu" ? 32 : undefined,
+    disks: [
+      { path: diskPath, format: "qcow2", device: "disk", bus: "virtio" },
+      ...(isIso && image ? [{ path: image.path, format: "raw" as const, device: "cdrom" as const, bus: "sata" as const }] : []),
+    ],
+    boot: isIso ? ["hd", "cdrom"] : ["hd"],
+    network: { type: "user" },
+    graphics: { listen: "127.0.0.1" },
+    serialLogPath: serialLogPath(vm.domainName),
+    metadata: { vmId: vm.id, ownerId: vm.ownerId },
+  };
+}
+
+export function domainXml(vm: VmRow, host: HostRow, image: ImageRow | null, diskPath: string): string {
+  return buildDomainXml(domainSpec(vm, host, image, diskPath));
+}

@@ -1,0 +1,62 @@
+/** Hypervisor hosts (admin). Rows carry the libvirt URI and per-host settings; monitors fill in health. */
+import { Prisma } from "../../prisma/generated/client.ts";
+import { AppError } from "../domain/errors.ts";
+import { authorize } from "../domain/policy.ts";
+import { auditAs } from "./audit-service.ts";
+import type { ServiceContext } from "./context.ts";
+
+export const hostSelect = {
+  id: true,
+  name: true,
+  uri: true,
+  domainType: true,
+  cpuMode: true,
+  poolName: true,
+  poolPath: true,
+  enabled: true,
+  state: true,
+  lastSeenAt: true,
+  lastError: true,
+  hostname: true,
+  cpus: true,
+  memoryMiB: true,
+  freeMemoryMiB: true,
+  diskFreeGiB: true,
+  libvirtVersion: true,
+} as const;
+
+export interface THostInput {
+  name: string;
+  uri: string;
+  domainType: "kvm" | "qemu";
+  cpuMode: "host-passthrough" | "host-model" | "none";
+  poolPath: string;
+  enabled?: boolean;
+}
+
+export async function listHosts(ctx: ServiceContext) {
+  authorize(ctx.actor, "host.list");
+  const hosts = await ctx.db.host.findMany({ orderBy: { name: "asc" }, select: { ...hostSelect, _count: { select: { vms: { where: { deletedAt: null } } } } } });
+  return hosts.map(({ _count, ...h }) => ({ ...h, vmCount: _count.vms }));
+}
+
+export async function createHost(ctx: ServiceContext, input: THostInput) {
+  authorize(ctx.actor, "host.manage");
+  try {
+    const host = await ctx.db.host.create({ data: input, select: hostSelect });
+    await auditAs(ctx, { action: "host.create", targetType: "host", targetId: host.id, result: "ok", detail: { ...input } });
+    return host;
+  } catch (err) {
+    if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002") throw new AppError("CONFLICT", "a host with this name or URI exists");
+    throw err;
+  }
+}
+
+export async function updateHost(ctx: ServiceContext, id: string, input: Partial<THostInput>) {
+  authorize(ctx.actor, "host.manage");
+  const existing = await ctx.db.host.findUnique({ where: { id }, select: { id: true } });
+  if (!existing) throw new AppError("NOT_FOUND", "host not found");
+  const host = await ctx.db.host.update({ where: { id }, data: input, select: hostSelect });
+  await auditAs(ctx, { action: "host.update", targetType: "host", targetId: id, result: "ok", detail: { ...input } });
+  return host;
+}

@@ -1,0 +1,43 @@
+/** The image library. Anyone signed in may list images; admins register files already on a host. */
+import path from "node:path";
+import { Prisma } from "../../prisma/generated/client.ts";
+import { AppError } from "../domain/errors.ts";
+import { authorize } from "../domain/policy.ts";
+import { auditAs } from "./audit-service.ts";
+import type { ServiceContext } from "./context.ts";
+
+export const imageSelect = { id: true, name: true, description: true, path: true, format: true, minDiskGiB: true, createdAt: true, host: { select: { id: true, name: true } } } as const;
+
+export async function listImages(ctx: ServiceContext) {
+  authorize(ctx.actor, "image.list");
+  const images = await ctx.db.image.findMany({ orderBy: { name: "asc" }, select: imageSelect });
+  // File paths are host internals: only admins see them.
+  return ctx.actor.role === "admin" ? images : images.map(({ path: _p, ...rest }) => ({ ...rest, path: null }));
+}
+
+export async function registerImage(ctx: ServiceContext, input: { name: string; description?: string; path: string; format: "qcow2" | "raw" | "iso"; minDiskGiB: number; hostId: string }) {
+  authorize(ctx.actor, "image.manage");
+  if (!path.isAbsolute(input.path) || path.normalize(input.path) !== input.path) {
+    throw new AppError("BAD_REQUEST", "path must be an absolute, normalized path on the host", { field: "path" });
+  }
+  const host = await ctx.db.host.findUnique({ where: { id: input.hostId }, select: { id: true } });
+  if (!host) throw new AppError("NOT_FOUND", "host not found");
+  try {
+    const image = await ctx.db.image.create({ data: { ...input, description: input.description ?? "" }, select: imageSelect });
+    await auditAs(ctx, { action: "image.create", targetType: "image", targetId: image.id, result: "ok", detail: { ...input } });
+    return image;
+  } catch (err) {
+    if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002") throw new AppError("CONFLICT", `an image named "${input.name}" exists`);
+    throw err;
+  }
+}
+
+export async function deleteImage(ctx: ServiceContext, id: string) {
+  authorize(ctx.actor, "image.manage");
+  const inUse = await ctx.db.vm.count({ where: { imageId: id, deletedAt: null } });
+  if (inUse > 0) throw new AppError("CONFLICT", `image is used by ${inUse} VM(s) (their disks are linked clones of it)`);
+  const { count } = await ctx.db.image.deleteMany({ where: { id } });
+  if (count === 0) throw new AppError("NOT_FOUND", "image not found");
+  await auditAs(ctx, { action: "image.delete", targetType: "image", targetId: id, result: "ok" });
+  return { id, deleted: true };
+}

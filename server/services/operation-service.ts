@@ -1,0 +1,59 @@
+/**
+ * Operations are the durable record of every state change: a request inserts one (queued) and a
+ * worker performs it. At most one operation is active per VM: the insert and a conditional update of
+ * Vm.activeOperationId happen in one transaction, so of two racing requests exactly one wins and the
+ * other gets 409.
+ */
+import type { Tx } from "../db/client.ts";
+import { AppError } from "../domain/errors.ts";
+import { authorize, vmScope } from "../domain/policy.ts";
+import type { ServiceContext } from "./context.ts";
+
+export type OperationKind = "create" | "start" | "shutdown" | "poweroff" | "reboot" | "pause" | "resume" | "delete";
+
+export const operationSelect = {
+  id: true,
+  kind: true,
+  status: true,
+  vmId: true,
+  step: true,
+  progress: true,
+  error: true,
+  attempts: true,
+  params: true,
+  createdAt: true,
+  startedAt: true,
+  finishedAt: true,
+} as const;
+
+export async function enqueueVmOperation(
+  tx: Tx,
+  input: { vmId: string; hostId: string; kind: OperationKind; params?: Record<string, unknown>; requestedById: string },
+) {
+  const op = await tx.operation.create({
+    data: { kind: input.kind, vmId: input.vmId, hostId: input.hostId, params: (input.params ?? {}) as object, requestedById: input.requestedById },
+    select: operationSelect,
+  });
+  const claimed = await tx.vm.updateMany({ where: { id: input.vmId, activeOperationId: null }, data: { activeOperationId: op.id } });
+  if (claimed.count === 0) throw new AppError("CONFLICT", "another operation is already in progress on this VM");
+  return op;
+}
+
+/** An operation is visible to whoever may see its VM. */
+export async function getOperation(ctx: ServiceContext, id: string) {
+  const op = await ctx.db.operation.findFirst({
+    where: { id, OR: [{ vm: vmScope(ctx.actor) }, ...(ctx.actor.role === "admin" ? [{ vmId: null }] : [])] },
+    select: { ...operationSelect, vm: { select: { ownerId: true } } },
+  });
+  if (!op) throw new AppError("NOT_FOUND", "operation not found");
+  if (op.vm) authorize(ctx.actor, "operation.read", op.vm);
+  const { vm: _vm, ...rest } = op;
+  return rest;
+}
+
+export async function listVmOperations(ctx: ServiceContext, vmId: string, limit = 20) {
+  const vm = await ctx.db.vm.findFirst({ where: { id: vmId, ...vmScope(ctx.actor) }, select: { ownerId: true } });
+  if (!vm) throw new AppError("NOT_FOUND", "VM not found");
+  authorize(ctx.actor, "operation.read", vm);
+  return ctx.db.operation.findMany({ where: { vmId }, orderBy: { createdAt: "desc" }, take: limit, select: operationSelect });
+}

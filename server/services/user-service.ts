@@ -1,0 +1,111 @@
+/** Users, roles and quotas (admin), and the caller's own profile. */
+import { Prisma } from "../../prisma/generated/client.ts";
+import type { Db } from "../db/client.ts";
+import { AppError } from "../domain/errors.ts";
+import { authorize, type Role } from "../domain/policy.ts";
+import type { ResourceAmounts } from "../domain/quota.ts";
+import { hashPassword, randomPassword } from "../auth/secrets.ts";
+import { auditAs } from "./audit-service.ts";
+import type { ServiceContext } from "./context.ts";
+
+export const publicUserSelect = { id: true, username: true, displayName: true, role: true, disabled: true, createdAt: true } as const;
+
+export interface QuotaView {
+  limits: ResourceAmounts;
+  used: ResourceAmounts;
+}
+
+function quotaView(q: { maxVms: number; maxVcpus: number; maxMemoryMiB: number; maxDiskGiB: number; usedVms: number; usedVcpus: number; usedMemoryMiB: number; usedDiskGiB: number } | null): QuotaView {
+  return {
+    limits: { vms: q?.maxVms ?? 0, vcpus: q?.maxVcpus ?? 0, memoryMiB: q?.maxMemoryMiB ?? 0, diskGiB: q?.maxDiskGiB ?? 0 },
+    used: { vms: q?.usedVms ?? 0, vcpus: q?.usedVcpus ?? 0, memoryMiB: q?.usedMemoryMiB ?? 0, diskGiB: q?.usedDiskGiB ?? 0 },
+  };
+}
+
+export async function getMe(ctx: ServiceContext) {
+  const user = await ctx.db.user.findUnique({ where: { id: ctx.actor.id }, select: { ...publicUserSelect, quota: true } });
+  if (!user) throw new AppError("UNAUTHORIZED", "your account no longer exists");
+  const { quota, ...rest } = user;
+  return { ...rest, quota: quotaView(quota) };
+}
+
+export async function getOwnQuota(ctx: ServiceContext): Promise<QuotaView> {
+  authorize(ctx.actor, "quota.readOwn");
+  return quotaView(await ctx.db.quota.findUnique({ where: { userId: ctx.actor.id } }));
+}
+
+export async function listUsers(ctx: ServiceContext) {
+  authorize(ctx.actor, "user.list");
+  const users = await ctx.db.user.findMany({ orderBy: { username: "asc" }, select: { ...publicUserSelect, quota: true } });
+  return users.map(({ quota, ...u }) => ({ ...u, quota: quotaView(quota) }));
+}
+
+export async function createUser(ctx: ServiceContext, input: { username: string; password?: string; role: Role; displayName?: string }) {
+  authorize(ctx.actor, "user.manage");
+  const password = input.password ?? randomPassword();
+  try {
+    const user = await ctx.db.user.create({
+      data: {
+        username: input.username,
+        displayName: input.displayName ?? "",
+        role: input.role,
+        passwordHash: await hashPassword(password),
+        quota: { create: {} },
+      },
+      select: publicUserSelect,
+    });
+    await auditAs(ctx, { action: "user.create", targetType: "user", targetId: user.id, result: "ok", detail: { username: user.username, role: user.role } });
+    return { ...user, ...(input.password ? {} : { temporaryPassword: password }) };
+  } catch (err) {
+    if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002") {
+      throw new AppError("CONFLICT", `username "${input.username}" is taken`);
+    }
+    throw err;
+  }
+}
+
+export async function updateUser(ctx: ServiceContext, input: { id: string; role?: Role; disabled?: boolean; password?: string; displayName?: string }) {
+  authorize(ctx.actor, "user.manage");
+  if (input.id === ctx.actor.id && (input.disabled === true || (input.role && input.role !== "admin"))) {
+    throw new AppError("CONFLICT", "you cannot disable or demote yourself");
+  }
+  const existing = await ctx.db.user.findUnique({ where: { id: input.id }, select: { id: true } });
+  if (!existing) throw new AppError("NOT_FOUND", "user not found");
+  const user = await ctx.db.user.update({
+    where: { id: input.id },
+    data: {
+      role: input.role,
+      disabled: input.disabled,
+      displayName: input.displayName,
+      ...(input.password ? { passwordHash: await hashPassword(input.password) } : {}),
+    },
+    select: publicUserSelect,
+  });
+  await auditAs(ctx, { action: "user.update", targetType: "user", targetId: user.id, result: "ok", detail: { role: input.role, disabled: input.disabled, passwordChanged: Boolean(input.password) } });
+  return user;
+}
+
+/** Sets a user's limits. Lowering a limit below current usage is allowed (it blocks new VMs only). */
+export async function setQuota(ctx: ServiceContext, userId: string, limits: ResourceAmounts): Promise<QuotaView> {
+  authorize(ctx.actor, "quota.manage");
+  const user = await ctx.db.user.findUnique({ where: { id: userId }, select: { id: true } });
+  if (!user) throw new AppError("NOT_FOUND", "user not found");
+  const data = { maxVms: limits.vms, maxVcpus: limits.vcpus, maxMemoryMiB: limits.memoryMiB, maxDiskGiB: limits.diskGiB };
+  const quota = await ctx.db.quota.upsert({ where: { userId }, create: { userId, ...data }, update: data });
+  await auditAs(ctx, { action: "quota.update", targetType: "user", targetId: userId, result: "ok", detail: { ...limits } });
+  return quotaView(quota);
+}
+
+/** Creates or updates the bootstrap admin (used by the seed script). */
+export async function ensureAdmin(db: Db, username: string, password: string | null): Promise<{ created: boolean }> {
+  const existing = await db.user.findUnique({ where: { username }, select: { id: true } });
+  if (existing) {
+    if (password) await db.user.update({ where: { id: existing.id }, data: { passwordHash: await hashPassword(password), role: "admin", disabled: false } });
+    return { created: false };
+  }
+  if (!password) throw new Error("a password is needed to create the admin");
+  await db.user.create({
+    data: { username, displayName: "Administrator", role: "admin", passwordHash: await hashPassword(password), quota: { create: { maxVms: 10, maxVcpus: 16, maxMemoryMiB: 16384, maxDiskGiB: 200 } } },
+  });
+  return { created: true };
+}

@@ -1,0 +1,174 @@
+/**
+ * VM use-cases. A request never touches a hypervisor: it checks, reserves and records an operation in
+ * one transaction; server/jobs performs it.
+ */
+import { randomUUID } from "node:crypto";
+import { AppError } from "../domain/errors.ts";
+import { authorize, vmScope } from "../domain/policy.ts";
+import { describeExcess, quotaExcesses, vmCost } from "../domain/quota.ts";
+import { assertActionAllowed, type VmAction, type VmState } from "../domain/vm-state.ts";
+import { notifyVmChanged } from "../db/notify.ts";
+import type { Tx } from "../db/client.ts";
+import { auditAs } from "./audit-service.ts";
+import type { ServiceContext } from "./context.ts";
+import { enqueueVmOperation, operationSelect } from "./operation-service.ts";
+
+export const vmSelect = {
+  id: true,
+  name: true,
+  ownerId: true,
+  state: true,
+  observedState: true,
+  observedAt: true,
+  stateMessage: true,
+  guestReadyAt: true,
+  vcpus: true,
+  memoryMiB: true,
+  diskGiB: true,
+  domainName: true,
+  createdAt: true,
+  updatedAt: true,
+  owner: { select: { id: true, username: true } },
+  host: { select: { id: true, name: true, domainType: true } },
+  image: { select: { id: true, name: true, format: true } },
+  activeOperationId: true,
+} as const;
+
+export interface TCreateVm {
+  name: string;
+  imageId: string;
+  vcpus: number;
+  memoryMiB: number;
+  diskGiB: number;
+}
+
+export async function listVms(ctx: ServiceContext, input: { all?: boolean } = {}) {
+  authorize(ctx.actor, input.all ? "vm.listAll" : "vm.list");
+  const scope = input.all ? vmScope(ctx.actor) : { ownerId: ctx.actor.id };
+  return ctx.db.vm.findMany({ where: { ...scope, deletedAt: null }, orderBy: { createdAt: "asc" }, select: vmSelect });
+}
+
+/** Loads a VM the actor may see, or 404 — whether it does not exist or is someone else's. */
+export async function getVm(ctx: ServiceContext, id: string) {
+  const vm = await ctx.db.vm.findFirst({ where: { id, deletedAt: null, ...vmScope(ctx.actor) }, select: vmSelect });
+  if (!vm) throw new AppError("NOT_FOUND", "VM not found");
+  authorize(ctx.actor, "vm.read", vm);
+  const activeOperation = vm.activeOperationId
+    ? await ctx.db.operation.findUnique({ where: { id: vm.activeOperationId }, select: operationSelect })
+    : null;
+  return { ...vm, activeOperation };
+}
+
+/** Locks the owner's quota row, checks the request against it and reserves it. Throws QUOTA_EXCEEDED naming the limit. */
+async function reserveQuota(tx: Tx, userId: string, cost: ReturnType<typeof vmCost>): Promise<void> {
+  await tx.$executeRaw`INSERT INTO "Quota" ("userId", "updatedAt") VALUES (${userId}::uuid, now()) ON CONFLICT DO NOTHING`;
+  const rows = await tx.$queryRaw<
+    Array<{ maxVms: number; maxVcpus: number; maxMemoryMiB: number; maxDiskGiB: number; usedVms: number; usedVcpus: number; usedMemoryMiB: number; usedDiskGiB: number }>
+  >`SELECT "maxVms", "maxVcpus", "maxMemoryMiB", "maxDiskGiB", "usedVms", "usedVcpus", "usedMemoryMiB", "usedDiskGiB" FROM "Quota" WHERE "userId" = ${userId}::uuid FOR UPDATE`;
+  const q = rows[0];
+  if (!q) throw new Error("quota row vanished");
+  const excesses = quotaExcesses(
+    { vms: q.maxVms, vcpus: q.maxVcpus, memoryMiB: q.maxMemoryMiB, diskGiB: q.maxDiskGiB },
+    { vms: q.usedVms, vcpus: q.usedVcpus, memoryMiB: q.usedMemoryMiB, diskGiB: q.usedDiskGiB },
+    cost,
+  );
+  if (excesses.length > 0) {
+    throw new AppError("QUOTA_EXCEEDED", excesses.map(describeExcess).join("; "), { excesses });
+  }
+  await tx.quota.update({
+    where: { userId },
+    data: {
+      usedVms: { increment: cost.vms },
+      usedVcpus: { increment: cost.vcpus },
+      usedMemoryMiB: { increment: cost.memoryMiB },
+      usedDiskGiB: { increment: cost.diskGiB },
+    },
+  });
+}
+
+/**
+ * Returns a VM's reservation to its owner's quota, exactly once (guarded by Vm.quotaHeld), inside the
+ * caller's transaction. Used by delete and by failed provisioning.
+ */
+export async function releaseQuota(tx: Tx, vmId: string): Promise<boolean> {
+  const vm = await tx.vm.findUnique({ where: { id: vmId }, select: { ownerId: true, vcpus: true, memoryMiB: true, diskGiB: true } });
+  if (!vm) return false;
+  const { count } = await tx.vm.updateMany({ where: { id: vmId, quotaHeld: true }, data: { quotaHeld: false } });
+  if (count === 0) return false;
+  await tx.$executeRaw`UPDATE "Quota" SET
+      "usedVms" = GREATEST(0, "usedVms" - 1),
+      "usedVcpus" = GREATEST(0, "usedVcpus" - ${vm.vcpus}),
+      "usedMemoryMiB" = GREATEST(0, "usedMemoryMiB" - ${vm.memoryMiB}),
+      "usedDiskGiB" = GREATEST(0, "usedDiskGiB" - ${vm.diskGiB}),
+      "updatedAt" = now()
+    WHERE "userId" = ${vm.ownerId}::uuid`;
+  return true;
+}
+
+export async function createVm(ctx: ServiceContext, input: TCreateVm) {
+  authorize(ctx.actor, "vm.create");
+  const image = await ctx.db.image.findUnique({ where: { id: input.imageId }, select: { id: true, name: true, format: true, minDiskGiB: true, host: { select: { id: true, enabled: true, name: true } } } });
+  if (!image) throw new AppError("NOT_FOUND", "image not found");
+  if (!image.host.enabled) throw new AppError("WRONG_STATE", `host ${image.host.name} is disabled; no new VMs can be placed on it`);
+  if (input.diskGiB < image.minDiskGiB) {
+    throw new AppError("BAD_REQUEST", `diskGiB must be at least ${image.minDiskGiB} for image ${image.name}`, { field: "diskGiB" });
+  }
+  const id = randomUUID();
+  const cost = vmCost(input);
+  try {
+    const { vm, operation } = await ctx.db.$transaction(async (tx) => {
+      await reserveQuota(tx, ctx.actor.id, cost);
+      const vm = await tx.vm.create({
+        data: {
+          id,
+          name: input.name,
+          ownerId: ctx.actor.id,
+          hostId: image.host.id,
+          imageId: image.id,
+          vcpus: input.vcpus,
+          memoryMiB: input.memoryMiB,
+          diskGiB: input.diskGiB,
+          domainName: `vmdesk-${id}`,
+          state: "provisioning",
+        },
+        select: { id: true },
+      });
+      const operation = await enqueueVmOperation(tx, { vmId: vm.id, hostId: image.host.id, kind: "create", requestedById: ctx.actor.id });
+      await notifyVmChanged(tx, { vmId: vm.id, ownerId: ctx.actor.id });
+      return { vm, operation };
+    });
+    await auditAs(ctx, { action: "vm.create", targetType: "vm", targetId: vm.id, result: "ok", detail: { ...input } });
+    return { vm: await getVm(ctx, vm.id), operation };
+  } catch (err) {
+    if (err instanceof AppError) {
+      await auditAs(ctx, { action: "vm.create", targetType: "vm", result: "denied", detail: { ...input, reason: err.message } });
+    }
+    throw err;
+  }
+}
+
+const ACTION_PARAMS: Partial<Record<VmAction, (input: { force?: boolean; timeoutS?: number }) => Record<string, unknown>>> = {
+  shutdown: (i) => ({ force: i.force ?? false, timeoutS: i.timeoutS }),
+};
+
+/** start | shutdown | poweroff | reboot | pause | resume | delete: checks state, records the operation. */
+export async function requestVmAction(ctx: ServiceContext, vmId: string, action: VmAction, input: { force?: boolean; timeoutS?: number } = {}) {
+  const vm = await ctx.db.vm.findFirst({ where: { id: vmId, deletedAt: null, ...vmScope(ctx.actor) }, select: { id: true, ownerId: true, hostId: true, state: true, activeOperationId: true } });
+  if (!vm) throw new AppError("NOT_FOUND", "VM not found");
+  authorize(ctx.actor, `vm.${action}`, vm);
+  try {
+    if (vm.activeOperationId) throw new AppError("CONFLICT", "another operation is already in progress on this VM");
+    assertActionAllowed(vm.state as VmState, action);
+    const operation = await ctx.db.$transaction(async (tx) => {
+      const op = await enqueueVmOperation(tx, { vmId, hostId: vm.hostId, kind: action, params: ACTION_PARAMS[action]?.(input), requestedById: ctx.actor.id });
+      if (action === "delete") await tx.vm.update({ where: { id: vmId }, data: { state: "deleting" } });
+      await notifyVmChanged(tx, { vmId, ownerId: vm.ownerId });
+      return op;
+    });
+    await auditAs(ctx, { action: `vm.${action}`, targetType: "vm", targetId: vmId, result: "ok", detail: { ...input } });
+    return { vm: await getVm(ctx, vmId), operation };
+  } catch (err) {
+    if (err instanceof AppError) await auditAs(ctx, { action: `vm.${action}`, targetType: "vm", targetId: vmId, result: "denied", detail: { reason: err.message } });
+    throw err;
+  }
+}
