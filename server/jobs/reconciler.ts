@@ -32,14 +32,17 @@ export function diffQuotaUsage(
 export interface DomainDrift {
   /** Domains whose VM row is deleted: remove them. */
   leftovers: string[];
-  /** vmdesk-named domains with no row at all: report only. */
+  /** vmdesk-<uuid> domains with no row at all: report only. */
   unknown: string[];
 }
+
+/** vmdesk names domains `vmdesk-<vm uuid>` (see services/vm-service.ts). */
+const OUR_DOMAIN_NAME = /^vmdesk-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Pure: compares the domains on a host with the VM rows placed there. */
 export function diffDomains(domainNames: string[], rows: Array<{ domainName: string; state: string }>): DomainDrift {
   const byName = new Map(rows.map((r) => [r.domainName, r.state]));
-  const ours = domainNames.filter((n) => n.startsWith("vmdesk-"));
+  const ours = domainNames.filter((n) => OUR_DOMAIN_NAME.test(n));
   return {
     leftovers: ours.filter((n) => byName.get(n) === "deleted"),
     unknown: ours.filter((n) => !byName.has(n)),

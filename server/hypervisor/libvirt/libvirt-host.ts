@@ -49,6 +49,12 @@ export interface LibvirtConnectOptions extends HostConnectOptions {
   maxThreads?: number;
   /** Reconnect delay: starts at initialMs, doubles per failure up to maxMs (default 500 → 10 000). */
   reconnect?: { initialMs: number; maxMs: number };
+  /**
+   * An open that has not settled after this long is abandoned and a fresh one started (default
+   * max(30 s, 3 × callTimeoutMs)). Its thread stays stuck until libvirt gives up, so at most one
+   * abandoned open per host exists; while it does, the next open is waited for instead.
+   */
+  openAbandonMs?: number;
 }
 
 type State = "connecting" | "connected" | "backoff" | "closed";
@@ -77,6 +83,7 @@ export class LibvirtHostConnection implements HostConnection {
   /** The one open in flight, if any; never more than one per host. */
   private opening: Promise<NativeConnection> | null = null;
   private openingNative: NativeConnection | null = null;
+  private abandonedNative: NativeConnection | null = null;
   /** Native connections closing in the background (their threads may still be busy). */
   private readonly draining = new Set<NativeConnection>();
   private readonly listeners = new Set<(event: HostEvent) => void>();
@@ -105,7 +112,8 @@ export class LibvirtHostConnection implements HostConnection {
 
   /** Native threads alive for this host, including connections still closing. For tests and metrics. */
   nativeThreadCount(): number {
-    let n = (this.native?.threadCount() ?? 0) + (this.openingNative?.threadCount() ?? 0);
+    let n = 0;
+    for (const c of [this.native, this.openingNative, this.abandonedNative]) n += c?.threadCount() ?? 0;
     for (const c of this.draining) n += c.threadCount();
     return n;
   }
@@ -289,8 +297,19 @@ export class LibvirtHostConnection implements HostConnection {
       callTimeoutMs: this.options.callTimeoutMs,
     });
     this.openingNative = native;
+    const abandonMs = this.options.openAbandonMs ?? Math.max(30_000, 3 * this.options.callTimeoutMs);
+    const abandonTimer = setTimeout(() => this.abandonOpen(native, abandonMs), abandonMs).unref();
+    /** Settles an open we gave up on: drop it, whatever the outcome. */
+    const wasAbandoned = () => {
+      clearTimeout(abandonTimer);
+      if (this.openingNative === native) return false;
+      if (this.abandonedNative === native) this.abandonedNative = null;
+      void this.closeNative(native);
+      return true;
+    };
     this.opening = native.open(this.uri, this.keepalive.intervalS, this.keepalive.count).then(
       () => {
+        if (wasAbandoned()) throw new HypervisorError("timeout", `${this.uri}: open abandoned`);
         this.opening = this.openingNative = null;
         if (this.state === "closed") {
           void this.closeNative(native);
@@ -304,6 +323,7 @@ export class LibvirtHostConnection implements HostConnection {
         return native;
       },
       (e: unknown) => {
+        if (wasAbandoned()) throw toHypervisorError(e, `${this.uri}: abandoned open`);
         this.opening = this.openingNative = null;
         void this.closeNative(native);
         this.lastError = toHypervisorError(e, `${this.uri}: open`);
@@ -312,6 +332,14 @@ export class LibvirtHostConnection implements HostConnection {
       },
     );
     this.opening.catch(() => undefined); // callers waiting on it see the rejection; nobody else must
+  }
+
+  private abandonOpen(native: NativeConnection, afterMs: number): void {
+    if (this.openingNative !== native || this.abandonedNative || this.state === "closed") return;
+    this.abandonedNative = native;
+    this.opening = this.openingNative = null;
+    this.lastError = new HypervisorError("timeout", `${this.uri}: open got no answer within ${afterMs} ms`);
+    this.scheduleReconnect();
   }
 
   private onNative(native: NativeConnection, event: NativeEvent): void {

@@ -237,8 +237,12 @@ void Connection::OnEnvCleanup(void* self) {
 Connection::~Connection() {
   if (cleanupHookActive_) napi_remove_env_cleanup_hook(Env(), OnEnvCleanup, this);
   if (!sink_->Shutdown(true)) return;  // environment teardown: touch nothing
-  // Garbage-collected without close(): close in the background.
   auto w = workers_;
+  {
+    std::lock_guard<std::mutex> lock(w->mu);
+    if (w->closing) return;  // close() already ran or is queued
+  }
+  // Garbage-collected without close(): close in the background.
   w->Enqueue(Job{Clock::time_point::max(),
                   [w](bool) {
                     virConnectPtr conn;

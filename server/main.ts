@@ -1,0 +1,84 @@
+/**
+ * vmdesk's HTTP server: Next.js for pages and APIs, our own websocket endpoints under /ws/ (the
+ * console proxy lands there), and — unless VMDESK_WORKER=off — the background jobs in-process.
+ *
+ * Next attaches its own `upgrade` listener after the first request and closes sockets whose path
+ * matches a page, so /ws/ upgrades are handled here before Next sees them and nothing else is passed
+ * to Next but its own HMR socket in dev mode.
+ */
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import next from "next";
+import { config } from "./config.ts";
+import { disconnectDb } from "./db/client.ts";
+import { prepareDatabaseUrl } from "./db/startup.ts";
+import { log } from "./log.ts";
+import { CLIENT_IP_HEADER } from "./api/trpc.ts";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+/** NEXTAUTH_SECRET when not given: generated once per data directory and kept there. */
+function ensureSessionSecret(dataDir: string): void {
+  if (process.env.NEXTAUTH_SECRET) return;
+  const file = path.join(dataDir, "session-secret");
+  if (!fs.existsSync(file)) {
+    fs.mkdirSync(dataDir, { recursive: true });
+    fs.writeFileSync(file, randomBytes(32).toString("base64url"), { mode: 0o600 });
+  }
+  process.env.NEXTAUTH_SECRET = fs.readFileSync(file, "utf8").trim();
+}
+
+async function main(): Promise<void> {
+  const cfg = config();
+  ensureSessionSecret(cfg.dataDir);
+  process.env.NEXTAUTH_URL ??= `http://localhost:${cfg.PORT}`;
+  const stopDb = prepareDatabaseUrl();
+  const dev = process.env.VMDESK_DEV === "1";
+  const app = next({ dev, dir: root, hostname: "localhost", port: cfg.PORT });
+  await app.prepare();
+  const handle = app.getRequestHandler();
+  const upgradeNext = dev ? app.getUpgradeHandler() : null;
+
+  const server = http.createServer((req, res) => {
+    // Only the socket's address counts: a client-sent value would let anyone dodge rate limits.
+    req.headers[CLIENT_IP_HEADER] = req.socket.remoteAddress ?? "";
+    void handle(req, res);
+  });
+  server.on("upgrade", (req, socket, head) => {
+    const url = req.url ?? "";
+    if (upgradeNext && url.startsWith("/_next/")) return void upgradeNext(req, socket, head);
+    socket.write("HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
+    socket.destroy();
+  });
+
+  const background = cfg.VMDESK_WORKER === "inprocess" ? await (await import("./jobs/background.ts")).startBackground() : null;
+
+  await new Promise<void>((resolve) => server.listen(cfg.PORT, cfg.HOST, resolve));
+  log.info({ url: process.env.NEXTAUTH_URL, worker: background ? "in-process" : "off" }, "vmdesk is serving");
+  console.log(`vmdesk is serving on ${process.env.NEXTAUTH_URL}`);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    server.close();
+    server.closeAllConnections();
+    await background?.stop().catch((err) => log.error({ err }, "background stop failed"));
+    await app.close().catch(() => undefined);
+    await disconnectDb().catch(() => undefined);
+    stopDb();
+    process.exit(0);
+  };
+  process.once("SIGINT", () => void shutdown("SIGINT"));
+  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+}
+
+main().catch((err) => {
+  log.fatal({ err }, "vmdesk failed to start");
+  console.error(err);
+  process.exit(1);
+});
