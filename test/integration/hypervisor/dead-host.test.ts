@@ -76,13 +76,35 @@ describe("a dead host", () => {
     expect(threadCount() - before).toBeLessThanOrEqual(5);
   });
 
-  it("does not keep a process alive: it exits on its own after close()", { timeout: 30_000 }, async () => {
+  it("abandons a hung open once and retries, with at most two threads for the host", { timeout: 30_000 }, async () => {
+    const before = threadCount();
+    const host = new LibvirtHostConnection({
+      uri: deadUri,
+      callTimeoutMs: 500,
+      openAbandonMs: 1_000,
+      reconnect: { initialMs: 100, maxMs: 200 },
+    });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 4_000));
+      expect(host.nativeThreadCount()).toBe(2); // the abandoned open and its replacement
+      expect(host.lastConnectError).toMatchObject({ kind: "timeout" });
+      await expect(host.listDomains()).rejects.toBeInstanceOf(HypervisorError);
+      expect(threadCount() - before).toBeLessThanOrEqual(3);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it.each([
+    ["exits on its own after close()", "await dead.close();"],
+    ["exits at process.exit() without close()", "process.exit(0);"],
+  ])("a process with a thread stuck in the dead host %s", { timeout: 30_000 }, async (_, ending) => {
     const script = `
       const { LibvirtHostConnection } = await import(${JSON.stringify(hostModule)});
       const dead = new LibvirtHostConnection({ uri: ${JSON.stringify(deadUri)}, callTimeoutMs: 1000 });
       const e = await dead.listDomains().catch((e) => e);
-      await dead.close();
       console.log(e.kind);
+      ${ending}
     `;
     const t0 = performance.now();
     const result = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
