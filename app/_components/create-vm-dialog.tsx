@@ -1,0 +1,133 @@
+"use client";
+
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useEffect, useState, type FormEvent } from "react";
+import { useTRPC, type Vm } from "../_lib/trpc";
+import { QuotaBars } from "./quota-bars";
+import { FormError, Loading, Modal } from "./ui";
+
+const MIN_MEMORY_MIB = 80;
+
+function toInt(value: string): number {
+  return value.trim() === "" ? NaN : Number(value);
+}
+
+export function CreateVmDialog({ open, onClose, onCreated }: { open: boolean; onClose: () => void; onCreated: (vm: Vm) => void }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const images = useQuery({ ...trpc.image.list.queryOptions(), enabled: open });
+  const quota = useQuery({ ...trpc.auth.quota.queryOptions(), enabled: open });
+  const [name, setName] = useState("");
+  const [imageId, setImageId] = useState("");
+  const [vcpus, setVcpus] = useState("1");
+  const [memory, setMemory] = useState("128");
+  const [disk, setDisk] = useState("1");
+  const [localError, setLocalError] = useState<string | null>(null);
+
+  const create = useMutation(
+    trpc.vm.create.mutationOptions({
+      onSuccess: async (res) => {
+        await queryClient.invalidateQueries({ queryKey: trpc.auth.pathKey() });
+        await queryClient.invalidateQueries({ queryKey: trpc.vm.list.pathKey() });
+        onCreated(res.vm);
+      },
+    }),
+  );
+
+  const image = images.data?.find((i) => i.id === imageId);
+  const minDisk = image?.minDiskGiB ?? 1;
+
+  // Pick the first image, and raise the disk to the image's minimum when the image changes.
+  useEffect(() => {
+    if (!imageId && images.data && images.data[0]) setImageId(images.data[0].id);
+  }, [images.data, imageId]);
+  useEffect(() => {
+    if (image && toInt(disk) < image.minDiskGiB) setDisk(String(image.minDiskGiB));
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- only on image change
+  }, [image?.id]);
+  useEffect(() => {
+    if (open) {
+      setName("");
+      setLocalError(null);
+      create.reset();
+    }
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- reset on open only
+  }, [open]);
+
+  function onSubmit(e: FormEvent) {
+    e.preventDefault();
+    setLocalError(null);
+    create.reset();
+    const v = toInt(vcpus);
+    const m = toInt(memory);
+    const d = toInt(disk);
+    if (!name.trim()) return setLocalError("Name is required");
+    if (!imageId) return setLocalError("Choose an image");
+    if (!Number.isInteger(v) || v < 1) return setLocalError("vCPUs must be a whole number of at least 1");
+    if (!Number.isInteger(m) || m < MIN_MEMORY_MIB) return setLocalError(`Memory must be at least ${MIN_MEMORY_MIB} MiB (guests need it to boot)`);
+    if (!Number.isInteger(d) || d < minDisk) return setLocalError(`Disk must be at least ${minDisk} GiB for this image`);
+    create.mutate({ name: name.trim(), imageId, vcpus: v, memoryMiB: m, diskGiB: d });
+  }
+
+  const adding = { vms: 1, vcpus: toInt(vcpus) || 0, memoryMiB: toInt(memory) || 0, diskGiB: toInt(disk) || 0 };
+
+  return (
+    <Modal open={open} title="Create VM" onClose={onClose} testId="create-vm-dialog">
+      {images.isPending ? (
+        <Loading what="images" />
+      ) : images.error ? (
+        <FormError error={images.error} />
+      ) : images.data.length === 0 ? (
+        <p className="notice notice-warn" data-testid="no-images">
+          No images are available yet. Ask an administrator to register one.
+        </p>
+      ) : (
+        <form className="form" onSubmit={onSubmit} noValidate data-testid="create-vm-form">
+          <label className="field">
+            <span>Name</span>
+            <input value={name} onChange={(e) => setName(e.target.value)} maxLength={100} required autoFocus placeholder="e.g. lab-01" data-testid="create-vm-name" />
+          </label>
+          <label className="field">
+            <span>Image</span>
+            <select value={imageId} onChange={(e) => setImageId(e.target.value)} required data-testid="create-vm-image">
+              {images.data.map((i) => (
+                <option key={i.id} value={i.id}>
+                  {i.name} ({i.format}, min {i.minDiskGiB} GiB)
+                </option>
+              ))}
+            </select>
+            {image?.description ? <small className="muted">{image.description}</small> : null}
+          </label>
+          <div className="field-row">
+            <label className="field">
+              <span>vCPUs</span>
+              <input type="number" inputMode="numeric" min={1} max={64} step={1} value={vcpus} onChange={(e) => setVcpus(e.target.value)} data-testid="create-vm-vcpus" />
+            </label>
+            <label className="field">
+              <span>Memory (MiB)</span>
+              <input type="number" inputMode="numeric" min={MIN_MEMORY_MIB} step={16} value={memory} onChange={(e) => setMemory(e.target.value)} data-testid="create-vm-memory" />
+            </label>
+            <label className="field">
+              <span>Disk (GiB)</span>
+              <input type="number" inputMode="numeric" min={minDisk} step={1} value={disk} onChange={(e) => setDisk(e.target.value)} data-testid="create-vm-disk" />
+            </label>
+          </div>
+          <p className="hint">Memory at least {MIN_MEMORY_MIB} MiB; disk at least {minDisk} GiB for this image.</p>
+          <section aria-label="Quota" className="dialog-quota">
+            <h3>Your quota: in use + this VM / limit</h3>
+            {quota.data ? <QuotaBars quota={quota.data} adding={adding} compact /> : quota.error ? <FormError error={quota.error} testId="quota-error" /> : <Loading what="quota" />}
+          </section>
+          <FormError error={localError ?? create.error} />
+          <div className="form-actions">
+            <button type="button" className="btn" onClick={onClose} data-testid="create-vm-cancel">
+              Cancel
+            </button>
+            <button type="submit" className="btn btn-primary" disabled={create.isPending} data-testid="create-vm-submit">
+              {create.isPending ? "Creating…" : "Create VM"}
+            </button>
+          </div>
+        </form>
+      )}
+    </Modal>
+  );
+}

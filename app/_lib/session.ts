@@ -1,0 +1,15 @@
+/** Server-side session gate for pages. The one place app/ reaches next-auth's options. */
+import { getServerSession, type Session } from "next-auth";
+import { redirect } from "next/navigation";
+import { authOptions } from "@/server/auth/next-auth";
+
+export function getSession(): Promise<Session | null> {
+  return getServerSession(authOptions);
+}
+
+/** Redirects to /signin (coming back to `returnTo` afterwards) when nobody is signed in. */
+export async function requireSession(returnTo: string): Promise<Session> {
+  const session = await getSession();
+  if (!session?.user) redirect(`/signin?callbackUrl=${encodeURIComponent(returnTo)}`);
+  return session;
+}
