@@ -185,7 +185,16 @@ export const HANDLERS: Record<string, Handler> = { create, start, shutdown, powe
  */
 export async function compensate(ctx: JobContext, reason: string): Promise<void> {
   if (ctx.op.kind === "create") {
-    await removeEverything(ctx, "error", `creation failed: ${reason}`);
+    try {
+      await removeEverything(ctx, "error", `creation failed: ${reason}`);
+    } catch (err) {
+      // The host cannot be cleaned now (e.g. unreachable). Keep the quota held — a disk may exist —
+      // and say so; deleting the VM retries the clean-up.
+      const why = err instanceof Error ? err.message : String(err);
+      await ctx.db.vm.update({ where: { id: ctx.vm.id }, data: { state: "error", stateMessage: `creation failed: ${reason}; clean-up pending: ${why}` } });
+      await notifyVmChanged(ctx.db, { vmId: ctx.vm.id, ownerId: ctx.vm.ownerId });
+      throw err;
+    }
   } else if (ctx.op.kind === "delete") {
     await ctx.db.vm.update({ where: { id: ctx.vm.id }, data: { state: "error", stateMessage: `deletion failed: ${reason}` } });
     await notifyVmChanged(ctx.db, { vmId: ctx.vm.id, ownerId: ctx.vm.ownerId });
