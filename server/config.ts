@@ -20,6 +20,9 @@ const ZEnv = z.object({
   VMDESK_SHUTDOWN_TIMEOUT_S: z.coerce.number().int().min(1).default(60),
   VMDESK_SESSION_MAX_AGE_S: z.coerce.number().int().min(60).default(8 * 3600),
   VMDESK_TOKEN_TTL_DAYS: z.coerce.number().int().min(1).default(30),
+  VMDESK_SIGNIN_LIMIT_PER_ACCOUNT: z.coerce.number().int().min(1).default(10),
+  VMDESK_SIGNIN_LIMIT_PER_ADDRESS: z.coerce.number().int().min(1).default(60),
+  VMDESK_SIGNIN_WINDOW_S: z.coerce.number().int().min(1).default(300),
   VMDESK_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 

@@ -3,6 +3,7 @@
  * hit (upsert that resets an expired window), so concurrent hits cannot lose counts.
  */
 import type { Db } from "../db/client.ts";
+import { config } from "../config.ts";
 import { AppError } from "../domain/errors.ts";
 
 export interface RateLimitRule {
@@ -10,10 +11,6 @@ export interface RateLimitRule {
   windowMs: number;
 }
 
-export const SIGN_IN_LIMITS = {
-  perAccount: { limit: 10, windowMs: 5 * 60_000 },
-  perAddress: { limit: 30, windowMs: 5 * 60_000 },
-} as const;
 
 /** Counts a hit on `key`; returns false once the window's limit is exceeded. */
 export async function hit(db: Db, key: string, rule: RateLimitRule, now = new Date()): Promise<boolean> {
@@ -29,7 +26,9 @@ export async function hit(db: Db, key: string, rule: RateLimitRule, now = new Da
 
 /** Throws RATE_LIMITED when the account or the address has tried too often. */
 export async function limitSignIn(db: Db, username: string, ip: string | null): Promise<void> {
-  const okAccount = await hit(db, `signin:user:${username.toLowerCase()}`, SIGN_IN_LIMITS.perAccount);
-  const okAddress = ip ? await hit(db, `signin:ip:${ip}`, SIGN_IN_LIMITS.perAddress) : true;
+  const cfg = config();
+  const windowMs = cfg.VMDESK_SIGNIN_WINDOW_S * 1000;
+  const okAccount = await hit(db, `signin:user:${username.toLowerCase()}`, { limit: cfg.VMDESK_SIGNIN_LIMIT_PER_ACCOUNT, windowMs });
+  const okAddress = ip ? await hit(db, `signin:ip:${ip}`, { limit: cfg.VMDESK_SIGNIN_LIMIT_PER_ADDRESS, windowMs }) : true;
   if (!okAccount || !okAddress) throw new AppError("RATE_LIMITED", "too many sign-in attempts; try again in a few minutes");
 }
