@@ -21,6 +21,7 @@ import {
   type HypervisorDriver,
   type StoragePoolFacts,
 } from "../driver.ts";
+import { log as rootLog } from "../../log.ts";
 import { buildDirPoolXml } from "../xml/pool-xml.ts";
 import { hasCode, toHypervisorError } from "./errors.ts";
 import { nativeLibvirt, type NativeConnection, type NativeEvent } from "./native-binding.ts";
@@ -84,6 +85,9 @@ export class LibvirtHostConnection implements HostConnection {
   private opening: Promise<NativeConnection> | null = null;
   private openingNative: NativeConnection | null = null;
   private abandonedNative: NativeConnection | null = null;
+  /** Opens whose connection was lost before the open's own result arrived. */
+  private readonly lostWhileOpening = new WeakSet<NativeConnection>();
+  private readonly log;
   /** Native connections closing in the background (their threads may still be busy). */
   private readonly draining = new Set<NativeConnection>();
   private readonly listeners = new Set<(event: HostEvent) => void>();
@@ -95,6 +99,7 @@ export class LibvirtHostConnection implements HostConnection {
 
   constructor(private readonly options: LibvirtConnectOptions) {
     this.uri = options.uri;
+    this.log = rootLog.child({ hostUri: options.uri });
     this.keepalive = options.keepalive ?? DEFAULT_KEEPALIVE;
     this.backoff = options.reconnect ?? { initialMs: 500, maxMs: 10_000 };
     this.nextDelayMs = this.backoff.initialMs;
@@ -311,14 +316,16 @@ export class LibvirtHostConnection implements HostConnection {
       () => {
         if (wasAbandoned()) throw new HypervisorError("timeout", `${this.uri}: open abandoned`);
         this.opening = this.openingNative = null;
-        if (this.state === "closed") {
+        if (this.state === "closed" || this.lostWhileOpening.has(native)) {
           void this.closeNative(native);
-          throw new HypervisorError("disconnected", `${this.uri}: connection closed`);
+          if (this.state !== "closed") this.scheduleReconnect();
+          throw new HypervisorError("disconnected", `${this.uri}: connection lost while opening`);
         }
         this.native = native;
         this.state = "connected";
         this.lastError = null;
         this.nextDelayMs = this.backoff.initialMs;
+        this.log.info("libvirt connected");
         this.emit({ type: "connected" });
         return native;
       },
@@ -327,6 +334,7 @@ export class LibvirtHostConnection implements HostConnection {
         this.opening = this.openingNative = null;
         void this.closeNative(native);
         this.lastError = toHypervisorError(e, `${this.uri}: open`);
+        this.log.debug({ err: this.lastError, retryInMs: this.nextDelayMs }, "libvirt open failed");
         this.scheduleReconnect();
         throw new HypervisorError("disconnected", `${this.uri}: not connected (${this.lastError.message})`);
       },
@@ -339,11 +347,13 @@ export class LibvirtHostConnection implements HostConnection {
     this.abandonedNative = native;
     this.opening = this.openingNative = null;
     this.lastError = new HypervisorError("timeout", `${this.uri}: open got no answer within ${afterMs} ms`);
+    this.log.warn({ afterMs }, "libvirt open hangs; abandoned it and retrying");
     this.scheduleReconnect();
   }
 
   private onNative(native: NativeConnection, event: NativeEvent): void {
-    if (native !== this.native) return; // a connection we already gave up on
+    if (native === this.openingNative && event.type === "disconnected") this.lostWhileOpening.add(native);
+    if (native !== this.native) return; // not (or no longer) the live connection
     if (event.type === "lifecycle") {
       this.emit(event);
       return;
@@ -351,6 +361,7 @@ export class LibvirtHostConnection implements HostConnection {
     this.native = null;
     this.lastError = new HypervisorError("disconnected", `${this.uri}: connection lost (${event.reason})`);
     void this.closeNative(native);
+    this.log.warn({ reason: event.reason }, "libvirt connection lost");
     this.emit({ type: "disconnected", reason: event.reason });
     this.scheduleReconnect();
   }
@@ -380,8 +391,9 @@ export class LibvirtHostConnection implements HostConnection {
     for (const listener of this.listeners) {
       try {
         listener(event);
-      } catch {
+      } catch (err) {
         // A listener's bug must not break event delivery to the others.
+        this.log.error({ err, event }, "host event listener threw");
       }
     }
   }

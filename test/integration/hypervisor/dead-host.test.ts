@@ -74,6 +74,10 @@ describe("a dead host", () => {
     // Budget for the whole test: 1 thread for the dead host's open, up to 3 more workers for the
     // live connection (4 per connection) under 20 parallel calls, 1 spare for the runtime.
     expect(threadCount() - before).toBeLessThanOrEqual(5);
+    console.log(
+      `[dead-host] dead call rejected after ${Math.round(ms)} ms; 20 live calls within ${Math.round(Math.max(...liveMs))} ms, ` +
+        `20 reads within ${Math.round(Math.max(...readMs))} ms; threads +${threadCount() - before} (+${threadCount() - mid} for 10 more dead calls)`,
+    );
   });
 
   it("abandons a hung open once and retries, with at most two threads for the host", { timeout: 30_000 }, async () => {
@@ -118,5 +122,51 @@ describe("a dead host", () => {
     });
     expect(result).toEqual({ code: 0, stdout: "timeout\n" });
     expect(performance.now() - t0).toBeLessThan(10_000);
+  });
+
+  it("a host that freezes after connecting is dropped by keepalive, then reconnected", { timeout: 60_000 }, async () => {
+    // A unix-socket proxy in front of the real libvirtd that we can freeze, so the shared daemon
+    // itself is never stopped.
+    let frozen = false;
+    const proxyPath = `/tmp/vmdesk-test-proxy-${process.pid}.sock`;
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect("/var/run/libvirt/libvirt-sock");
+      client.on("data", (d) => frozen || upstream.write(d));
+      upstream.on("data", (d) => frozen || client.write(d));
+      client.on("close", () => upstream.destroy());
+      upstream.on("close", () => client.destroy());
+      client.on("error", () => undefined);
+      upstream.on("error", () => undefined);
+    });
+    await new Promise<void>((resolve) => proxy.listen(proxyPath, resolve));
+    const host = new LibvirtHostConnection({
+      uri: `qemu+unix:///system?socket=${proxyPath}`,
+      callTimeoutMs: 2_000,
+      keepalive: { intervalS: 1, count: 2 },
+      reconnect: { initialMs: 200, maxMs: 1_000 },
+    });
+    const events: { type: string; at: number; reason?: string }[] = [];
+    host.onEvent((e) => e.type !== "lifecycle" && events.push({ ...e, at: performance.now() }));
+    try {
+      await host.listDomains();
+      frozen = true;
+      const t0 = performance.now();
+      await expect(host.listDomains()).rejects.toMatchObject({ kind: "timeout" });
+      await expect.poll(() => events.find((e) => e.type === "disconnected"), { timeout: 10_000 }).toMatchObject({
+        reason: "keepalive",
+      });
+      const lostAfterMs = events.find((e) => e.type === "disconnected")!.at - t0;
+      expect(lostAfterMs).toBeLessThan(6_000);
+      await expect(host.listDomains()).rejects.toMatchObject({ kind: "disconnected" });
+
+      frozen = false;
+      await expect.poll(() => host.isConnected, { timeout: 10_000 }).toBe(true);
+      expect(events.map((e) => e.type)).toEqual(["connected", "disconnected", "connected"]);
+      expect(Array.isArray(await host.listDomains())).toBe(true);
+      console.log(`[dead-host] frozen host dropped by keepalive after ${Math.round(lostAfterMs)} ms`);
+    } finally {
+      await host.close();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 });
