@@ -103,7 +103,7 @@ export async function reconcileOnce(db: Db, hosts: HostPool) {
   const domainDrift = await reconcileHostDomains(db, hosts);
   const found = quotaDrift.length + Object.values(domainDrift).reduce((n, d) => n + d.leftovers.length + d.unknown.length, 0);
   if (found > 0) {
-    log.warn({ quotaDrift, domainDrift }, "reconciler repaired drift");
+    log.warn({ quotaDrift, domainDrift }, "reconciler found drift (quota and leftover domains repaired; unknown domains only reported)");
     await audit(db, { actorId: null, actorName: "reconciler", ip: null }, { action: "system.reconcile", result: "ok", detail: { quotaDrift, domainDrift } as unknown as Record<string, unknown> });
   }
   return { quotaDrift, domainDrift };

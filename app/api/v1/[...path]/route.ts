@@ -3,12 +3,37 @@ import { appRouter, restSuccessStatus } from "@/server/api/root";
 import { createContext } from "@/server/api/trpc";
 import { openApiDocument } from "@/server/api/openapi";
 
-async function handler(req: Request) {
+interface Issue {
+  path?: Array<string | number>;
+  message?: string;
+}
+
+/** trpc-to-openapi replaces validation messages with a generic one: name every field and why instead. */
+async function explainValidation(res: Response): Promise<Response> {
+  if (res.status !== 400) return res;
+  const body = (await res.json()) as { message?: string; issues?: Issue[] };
+  if (body.issues?.length) {
+    body.message = `invalid input: ${body.issues.map((i) => `${i.path?.join(".") || "(body)"}: ${i.message}`).join("; ")}`;
+  }
+  return Response.json(body, { status: 400, headers: res.headers });
+}
+
+/** Action endpoints take no body: accept `POST /vms/{id}/start` without one (as curl sends it). */
+async function withJsonBody(req: Request): Promise<Request> {
+  if (req.method === "GET" || req.method === "HEAD" || req.headers.get("content-type")) return req;
+  const text = await req.text();
+  const headers = new Headers(req.headers);
+  headers.set("content-type", "application/json");
+  return new Request(req.url, { method: req.method, headers, body: text.trim() === "" ? "{}" : text });
+}
+
+async function handler(incoming: Request) {
+  const req = await withJsonBody(incoming);
   const url = new URL(req.url);
   if (url.pathname === "/api/v1/openapi.json" && req.method === "GET") {
     return Response.json(openApiDocument(`${url.origin}/api/v1`));
   }
-  return createOpenApiFetchHandler({
+  const res = await createOpenApiFetchHandler({
     endpoint: "/api/v1",
     router: appRouter,
     createContext,
@@ -18,6 +43,7 @@ async function handler(req: Request) {
       return status ? { status } : {};
     },
   });
+  return explainValidation(res);
 }
 
 export { handler as GET, handler as POST, handler as PUT, handler as PATCH, handler as DELETE };
