@@ -128,7 +128,11 @@ function Actions({ vm }: { vm: VmDetail }) {
           <input type="number" min={1} max={3600} value={timeoutS} onChange={(e) => setTimeoutS(e.target.value)} data-testid="shutdown-timeout" />
         </label>
       </fieldset>
-      {vm.activeOperationId && !vm.activeOperation ? <p className="muted">An operation is in progress…</p> : null}
+      {vm.activeOperationId ? (
+        <p className="hint" style={{ marginTop: 8 }} data-testid="actions-busy">
+          Another operation is in progress: actions return when it finishes.
+        </p>
+      ) : null}
       <FormError error={run.error} />
       <ConfirmDialog
         open={pending !== undefined}
@@ -177,7 +181,7 @@ function OperationsTable({ operations }: { operations: Operation[] }) {
               <td className="cell-error">{op.error ?? ""}</td>
               <td className="nowrap">{formatDateTime(op.createdAt)}</td>
               <td className="nowrap">{formatDateTime(op.finishedAt)}</td>
-              <td className="nowrap">{op.startedAt ? formatDuration(op.startedAt, op.finishedAt) : "—"}</td>
+              <td className="nowrap">{op.startedAt && op.finishedAt ? formatDuration(op.startedAt, op.finishedAt) : op.status === "running" ? "running" : "—"}</td>
             </tr>
           ))}
         </tbody>
@@ -218,10 +222,6 @@ export function VmDetailView({ id }: { id: string }) {
             Overview
           </h2>
           <dl className="props">
-            <dt>State</dt>
-            <dd>
-              <StateBadge state={v.state} guestReadyAt={v.guestReadyAt} />
-            </dd>
             <dt>libvirt</dt>
             <dd data-testid="vm-observed-state">
               {v.observedState ?? "not defined"} <span className="muted">(observed {formatAgo(v.observedAt)})</span>

@@ -1,0 +1,170 @@
+"use client";
+
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState, type FormEvent } from "react";
+import { StatusPill } from "../../_components/state-badge";
+import { FormError, Loading } from "../../_components/ui";
+import { domainTypeLabel, formatAgo, formatDateTime, formatMiB } from "../../_lib/format";
+import { useTRPC, type RouterOutputs } from "../../_lib/trpc";
+
+type Host = RouterOutputs["host"]["list"][number];
+type DomainType = "kvm" | "qemu";
+type CpuMode = "host-passthrough" | "host-model" | "none";
+
+function AddHostForm() {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [name, setName] = useState("");
+  const [uri, setUri] = useState("qemu:///system");
+  const [domainType, setDomainType] = useState<DomainType>("kvm");
+  const [cpuMode, setCpuMode] = useState<CpuMode>("host-passthrough");
+  const [poolPath, setPoolPath] = useState("/var/lib/vmdesk/pool");
+  const create = useMutation(
+    trpc.host.create.mutationOptions({
+      onSuccess: () => {
+        setName("");
+        void queryClient.invalidateQueries({ queryKey: trpc.host.list.queryKey() });
+      },
+    }),
+  );
+
+  function onDomainType(value: DomainType) {
+    setDomainType(value);
+    // TCG cannot pass the host CPU through; KVM normally should.
+    setCpuMode(value === "qemu" ? "none" : "host-passthrough");
+  }
+
+  function onSubmit(e: FormEvent) {
+    e.preventDefault();
+    create.mutate({ name: name.trim(), uri: uri.trim(), domainType, cpuMode, poolPath: poolPath.trim() });
+  }
+
+  return (
+    <section className="card" aria-labelledby="add-host-title">
+      <h2 id="add-host-title" className="card-title">
+        Add host
+      </h2>
+      <form className="inline-form" onSubmit={onSubmit} data-testid="host-create-form">
+        <label className="field">
+          <span>Name</span>
+          <input value={name} onChange={(e) => setName(e.target.value)} required data-testid="host-create-name" />
+        </label>
+        <label className="field grow">
+          <span>libvirt URI</span>
+          <input value={uri} onChange={(e) => setUri(e.target.value)} required placeholder="qemu+ssh://host/system" data-testid="host-create-uri" />
+        </label>
+        <label className="field">
+          <span>Virtualization</span>
+          <select value={domainType} onChange={(e) => onDomainType(e.target.value as DomainType)} data-testid="host-create-domaintype">
+            <option value="kvm">KVM (hardware)</option>
+            <option value="qemu">TCG emulation</option>
+          </select>
+        </label>
+        <label className="field">
+          <span>CPU mode</span>
+          <select value={cpuMode} onChange={(e) => setCpuMode(e.target.value as CpuMode)} data-testid="host-create-cpumode">
+            <option value="host-passthrough">host-passthrough</option>
+            <option value="host-model">host-model</option>
+            <option value="none">none</option>
+          </select>
+        </label>
+        <label className="field grow">
+          <span>Storage pool path</span>
+          <input value={poolPath} onChange={(e) => setPoolPath(e.target.value)} required data-testid="host-create-poolpath" />
+        </label>
+        <button type="submit" className="btn btn-primary" disabled={create.isPending} data-testid="host-create-submit">
+          {create.isPending ? "Adding…" : "Add host"}
+        </button>
+      </form>
+      <FormError error={create.error} />
+    </section>
+  );
+}
+
+function HostRow({ host }: { host: Host }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const update = useMutation(trpc.host.update.mutationOptions({ onSettled: () => void queryClient.invalidateQueries({ queryKey: trpc.host.list.queryKey() }) }));
+  const memory = host.memoryMiB !== null ? `${formatMiB(host.freeMemoryMiB)} free / ${formatMiB(host.memoryMiB)}` : "—";
+  return (
+    <tr data-testid="host-row" data-host-name={host.name} data-state={host.state}>
+      <td>
+        <strong>{host.name}</strong>
+        <div className="mono muted">{host.uri}</div>
+        {host.hostname ? <div className="muted">{host.hostname}</div> : null}
+      </td>
+      <td>
+        <StatusPill status={host.state} />
+        {!host.enabled ? <div className="muted">disabled</div> : null}
+      </td>
+      <td className="nowrap" title={formatDateTime(host.lastSeenAt)}>
+        {formatAgo(host.lastSeenAt)}
+      </td>
+      <td>
+        <span className={host.domainType === "kvm" ? "tag tag-kvm" : "tag tag-tcg"} data-testid="host-domain-type">
+          {domainTypeLabel(host.domainType)}
+        </span>
+        <div className="muted">{host.cpuMode}</div>
+      </td>
+      <td className="num">{host.cpus ?? "—"}</td>
+      <td className="nowrap">{memory}</td>
+      <td className="num nowrap">{host.diskFreeGiB !== null ? `${host.diskFreeGiB} GiB` : "—"}</td>
+      <td>{host.libvirtVersion ?? "—"}</td>
+      <td className="num">{host.vmCount}</td>
+      <td className="cell-error">{host.lastError ?? ""}</td>
+      <td>
+        <button type="button" className="btn btn-sm" disabled={update.isPending} onClick={() => update.mutate({ id: host.id, enabled: !host.enabled })} data-testid={`host-toggle-${host.name}`}>
+          {host.enabled ? "Disable" : "Enable"}
+        </button>
+        <FormError error={update.error} />
+      </td>
+    </tr>
+  );
+}
+
+export function HostsAdmin() {
+  const trpc = useTRPC();
+  const hosts = useQuery({ ...trpc.host.list.queryOptions(), refetchInterval: 10_000 });
+  return (
+    <>
+      <div className="page-head">
+        <h1>Hosts</h1>
+      </div>
+      <AddHostForm />
+      <section className="card" aria-label="Hosts">
+        {hosts.isPending ? (
+          <Loading what="hosts" />
+        ) : hosts.error ? (
+          <FormError error={hosts.error} />
+        ) : hosts.data.length === 0 ? (
+          <p className="muted">No hosts yet.</p>
+        ) : (
+          <div className="table-wrap">
+            <table className="table" data-testid="hosts-table">
+              <thead>
+                <tr>
+                  <th>Host</th>
+                  <th>State</th>
+                  <th>Last seen</th>
+                  <th>Type</th>
+                  <th className="num">CPUs</th>
+                  <th>Memory</th>
+                  <th className="num">Disk free</th>
+                  <th>libvirt</th>
+                  <th className="num">VMs</th>
+                  <th>Last error</th>
+                  <th />
+                </tr>
+              </thead>
+              <tbody>
+                {hosts.data.map((h) => (
+                  <HostRow key={h.id} host={h} />
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </section>
+    </>
+  );
+}
