@@ -13,7 +13,7 @@ export const QUOTA_ROWS: { key: Key; label: string; format: (n: number) => strin
 /** used / limit per resource; `adding` previews what a new VM would take. */
 export function QuotaBars({ quota, adding, compact }: { quota: QuotaView; adding?: Partial<Record<Key, number>>; compact?: boolean }) {
   return (
-    <div className={compact ? "quota quota-compact" : "quota"} data-testid="quota">
+    <div className={compact ? "quota quota-compact" : "quota"} data-testid="quota-usage">
       {QUOTA_ROWS.map(({ key, label, format }) => {
         const used = quota.used[key];
         const limit = quota.limits[key];
@@ -22,7 +22,7 @@ export function QuotaBars({ quota, adding, compact }: { quota: QuotaView; adding
         const addPct = limit > 0 ? Math.min(100 - usedPct, (add / limit) * 100) : add > 0 ? 100 : 0;
         const over = used + add > limit;
         return (
-          <div className="quota-row" key={key} data-testid={`quota-${key}`} data-used={used} data-limit={limit}>
+          <div className="quota-row" key={key} data-testid={`quota-usage-${key}`} data-used={used} data-limit={limit}>
             <div className="quota-label">
               <span>{label}</span>
               <span className={over && add > 0 ? "quota-num over" : "quota-num"}>
