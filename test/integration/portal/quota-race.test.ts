@@ -15,8 +15,8 @@ afterAll(async () => {
     try {
       const vm = await portal.caller(user).vm.get({ id: vmId });
       if (vm.activeOperationId) await settle(portal, user, vm.activeOperationId);
-      const del = await portal.caller(portal.admin).vm.delete({ id: vmId });
-      await settle(portal, portal.admin, del.operation.id);
+      const del = await portal.caller(user).vm.delete({ id: vmId });
+      await settle(portal, user, del.operation.id);
     } catch {
       // already gone
     }
