@@ -133,4 +133,33 @@ describe("quota under concurrency", () => {
     expect((await settle(portal, tenant, del.operation.id)).status).toBe("succeeded");
     expect((await api.auth.quota()).used).toEqual(ZERO);
   });
+
+  it("six concurrent actions of different kinds on one running VM: exactly one is accepted, five get 409 CONFLICT", async () => {
+    const tenant = await portal.newTenant({ vms: 1, vcpus: 1, memoryMiB: 128, diskGiB: 2 });
+    const api = portal.caller(tenant);
+    const c = await api.vm.create({ name: "one-op-many", imageId: portal.imageId, ...SMALL });
+    created.push({ user: tenant, vmId: c.vm.id });
+    expect((await settle(portal, tenant, c.operation.id)).status).toBe("succeeded");
+    expect((await api.vm.get({ id: c.vm.id })).state).toBe("running");
+
+    const id = c.vm.id;
+    const results = await Promise.allSettled([
+      portal.caller(tenant).vm.pause({ id }),
+      portal.caller(tenant).vm.reboot({ id }),
+      portal.caller(tenant).vm.poweroff({ id }),
+      portal.caller(tenant).vm.shutdown({ id, force: true, timeoutS: 5 }),
+      portal.caller(tenant).vm.pause({ id }),
+      portal.caller(tenant).vm.reboot({ id }),
+    ]);
+    const codes = results.map((r) => (r.status === "fulfilled" ? "accepted" : (r.reason as TRPCError).code));
+    expect(codes.filter((c) => c === "accepted")).toHaveLength(1);
+    expect(codes.filter((c) => c !== "accepted")).toEqual(["CONFLICT", "CONFLICT", "CONFLICT", "CONFLICT", "CONFLICT"]);
+    const accepted = results.find((r) => r.status === "fulfilled") as PromiseFulfilledResult<Awaited<ReturnType<typeof api.vm.pause>>>;
+    expect((await api.vm.operations({ id })).map((o) => o.id)).toEqual([accepted.value.operation.id, c.operation.id]);
+    await settle(portal, tenant, accepted.value.operation.id);
+
+    const del = await api.vm.delete({ id });
+    expect((await settle(portal, tenant, del.operation.id)).status).toBe("succeeded");
+    expect((await api.auth.quota()).used).toEqual(ZERO);
+  });
 });
