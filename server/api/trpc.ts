@@ -11,6 +11,7 @@ import superjson from "superjson";
 import type { OpenApiMeta } from "trpc-to-openapi";
 import { ZodError } from "zod";
 import { db } from "../db/client.ts";
+import { Prisma } from "../../prisma/generated/client.ts";
 import { AppError, type AppErrorCode } from "../domain/errors.ts";
 import { log } from "../log.ts";
 import { loadActiveUser, resolveApiToken, type AuthenticatedUser } from "../services/auth-service.ts";
@@ -112,6 +113,10 @@ const errorMapping = t.middleware(async ({ next, ctx, path }) => {
     const cause = err.cause;
     if (cause instanceof AppError) {
       throw new TRPCError({ code: HTTP_CODE[cause.code], message: cause.message, cause });
+    }
+    // Serialization failures and deadlocks: the request lost a race and changed nothing; say so.
+    if (cause instanceof Prisma.PrismaClientKnownRequestError && cause.code === "P2034") {
+      throw new TRPCError({ code: "CONFLICT", message: "a concurrent change got there first; retry", cause });
     }
     if (err.code === "INTERNAL_SERVER_ERROR") {
       log.error({ err: cause ?? err, path, requestId: ctx.requestId }, "unhandled error");

@@ -4,6 +4,7 @@
  * Vm.activeOperationId happen in one transaction, so of two racing requests exactly one wins and the
  * other gets 409.
  */
+import { randomUUID } from "node:crypto";
 import type { Tx } from "../db/client.ts";
 import { AppError } from "../domain/errors.ts";
 import { authorize, vmScope } from "../domain/policy.ts";
@@ -30,19 +31,24 @@ export async function enqueueVmOperation(
   tx: Tx,
   input: { vmId: string; hostId: string; kind: OperationKind; params?: Record<string, unknown>; requestedById: string },
 ) {
-  const op = await tx.operation.create({
-    data: { kind: input.kind, vmId: input.vmId, hostId: input.hostId, params: (input.params ?? {}) as object, requestedById: input.requestedById },
+  // Claim the VM first: the conditional update takes the row's exclusive lock before the operation's
+  // foreign key takes a shared one, so racing requests queue on the lock instead of deadlocking, and
+  // the loser re-reads activeOperationId (no longer null) and gets 409.
+  const id = randomUUID();
+  const claimed = await tx.vm.updateMany({ where: { id: input.vmId, activeOperationId: null }, data: { activeOperationId: id } });
+  if (claimed.count === 0) throw new AppError("CONFLICT", "another operation is already in progress on this VM");
+  return tx.operation.create({
+    data: { id, kind: input.kind, vmId: input.vmId, hostId: input.hostId, params: (input.params ?? {}) as object, requestedById: input.requestedById },
     select: operationSelect,
   });
-  const claimed = await tx.vm.updateMany({ where: { id: input.vmId, activeOperationId: null }, data: { activeOperationId: op.id } });
-  if (claimed.count === 0) throw new AppError("CONFLICT", "another operation is already in progress on this VM");
-  return op;
 }
 
 /** An operation is visible to whoever may see its VM. */
 export async function getOperation(ctx: ServiceContext, id: string) {
+  // Scoped in the query: someone else's operation is simply not found.
+  const scope = vmScope(ctx.actor);
   const op = await ctx.db.operation.findFirst({
-    where: { id, OR: [{ vm: vmScope(ctx.actor) }, ...(ctx.actor.role === "admin" ? [{ vmId: null }] : [])] },
+    where: { id, ...(scope.ownerId ? { vm: { ownerId: scope.ownerId } } : {}) },
     select: { ...operationSelect, vm: { select: { ownerId: true } } },
   });
   if (!op) throw new AppError("NOT_FOUND", "operation not found");

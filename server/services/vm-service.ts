@@ -45,7 +45,11 @@ export interface TCreateVm {
 export async function listVms(ctx: ServiceContext, input: { all?: boolean } = {}) {
   authorize(ctx.actor, input.all ? "vm.listAll" : "vm.list");
   const scope = input.all ? vmScope(ctx.actor) : { ownerId: ctx.actor.id };
-  return ctx.db.vm.findMany({ where: { ...scope, deletedAt: null }, orderBy: { createdAt: "asc" }, select: vmSelect });
+  const vms = await ctx.db.vm.findMany({ where: { ...scope, deletedAt: null }, orderBy: { createdAt: "asc" }, select: vmSelect });
+  const activeIds = vms.map((v) => v.activeOperationId).filter((id): id is string => id !== null);
+  const ops = activeIds.length ? await ctx.db.operation.findMany({ where: { id: { in: activeIds } }, select: operationSelect }) : [];
+  const byId = new Map(ops.map((o) => [o.id, o]));
+  return vms.map((v) => ({ ...v, activeOperation: (v.activeOperationId && byId.get(v.activeOperationId)) || null }));
 }
 
 /** Loads a VM the actor may see, or 404 — whether it does not exist or is someone else's. */

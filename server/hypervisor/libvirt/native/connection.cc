@@ -502,7 +502,7 @@ Napi::Value Connection::DomainOp(const Napi::CallbackInfo& info) {
   });
 }
 
-// ensurePool(name, xml): define + autostart if absent; build + start if inactive; refresh.
+// ensurePool(name, xml): define + autostart if absent; build + start if inactive; refresh if idle.
 // One job, so a caller's timeout never leaves half of these steps to run later.
 Napi::Value Connection::EnsurePool(const Napi::CallbackInfo& info) {
   std::string name = info[0].As<Napi::String>();
@@ -519,7 +519,10 @@ Napi::Value Connection::EnsurePool(const Napi::CallbackInfo& info) {
       Check(virStoragePoolBuild(pool.get(), 0));  // a dir pool: mkdir, fine if it exists
       Check(virStoragePoolCreate(pool.get(), 0));
     }
-    Check(virStoragePoolRefresh(pool.get(), 0));
+    // Best effort: libvirt refuses a refresh while any volume of the pool is being created
+    // ("asynchronous jobs running"), which is routine with parallel provisioning. Capacity figures
+    // may then be one refresh old; nothing else depends on it.
+    if (virStoragePoolRefresh(pool.get(), 0) < 0) virResetLastError();
     virStoragePoolInfo pi;
     Check(virStoragePoolGetInfo(pool.get(), &pi));
     std::string poolXml = Take(virStoragePoolGetXMLDesc(pool.get(), 0));
