@@ -12,7 +12,7 @@ import { db, disconnectDb } from "../../server/db/client.ts";
 import { resetConfigForTests } from "../../server/config.ts";
 import { ensureAdmin } from "../../server/services/user-service.ts";
 import { domainXml } from "../../server/jobs/vm-layout.ts";
-import { dataDir, demoImageDir, freshDatabase, waitFor } from "../support/harness.ts";
+import { dataDir, demoImageDir, freshDatabase, testPoolName, waitFor } from "../support/harness.ts";
 import { restClient, startPortalServer } from "../support/server.ts";
 
 const N = Number(process.env.BENCH_N ?? 10);
@@ -23,7 +23,7 @@ async function portalRun(): Promise<number> {
   const url = freshDatabase("vmdesk_bench");
   process.env.DATABASE_URL = url;
   resetConfigForTests();
-  const host = await db().host.create({ data: { name: "local", uri: "qemu:///system", domainType: "qemu", cpuMode: "none", poolName: "vmdesk-bench", poolPath: path.join(dataDir, "pool-bench") } });
+  const host = await db().host.create({ data: { name: "local", uri: "qemu:///system", domainType: "qemu", cpuMode: "none", poolName: `${testPoolName}-bench`, poolPath: path.join(dataDir, "pool-bench") } });
   const image = await db().image.create({ data: { name: "demo", path: baseImage, format: "qcow2", minDiskGiB: 1, hostId: host.id } });
   await ensureAdmin(db(), "admin", "bench-admin-password");
   await disconnectDb();

@@ -4,7 +4,7 @@
  * users through the real tRPC router, and the real background jobs (worker, monitors) in-process.
  */
 import { execFileSync } from "node:child_process";
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { createEmbeddedDatabase, startEmbeddedPostgres } from "../../server/db/embedded-postgres.ts";
@@ -20,6 +20,8 @@ import type { ResourceAmounts } from "../../server/domain/quota.ts";
 
 export const repoRoot = path.resolve(import.meta.dirname, "../..");
 export const dataDir = path.resolve(process.env.VMDESK_DATA_DIR ?? path.join(repoRoot, ".vmdesk-test"));
+/** libvirt pools are host-wide: name the tests' pool after this checkout so two checkouts never share one. */
+export const testPoolName = `vmdesk-t-${createHash("sha256").update(dataDir).digest("hex").slice(0, 8)}`;
 export const demoImageDir = path.resolve(process.env.VMDESK_DEMO_IMAGE_DIR ?? path.join(dataDir, "images"));
 
 /** Creates (or recreates) database `name` and applies the committed migrations to it. */
@@ -62,7 +64,7 @@ export async function startPortal(dbName: string, opts: { background?: boolean; 
   resetConfigForTests();
   const client = db();
   const poolPath = path.join(dataDir, "pool");
-  const host = await client.host.create({ data: { name: "local", uri: "qemu:///system", domainType: "qemu", cpuMode: "none", poolName: "vmdesk-test", poolPath } });
+  const host = await client.host.create({ data: { name: "local", uri: "qemu:///system", domainType: "qemu", cpuMode: "none", poolName: testPoolName, poolPath } });
   const qcow = path.join(demoImageDir, "vmdesk-demo.qcow2");
   const iso = path.join(demoImageDir, "vmdesk-demo.iso");
   if (!fs.existsSync(qcow)) throw new Error(`demo image missing at ${qcow}: run scripts/build-demo-image.sh ${demoImageDir}`);

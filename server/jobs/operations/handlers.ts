@@ -71,9 +71,17 @@ async function ensureDisk(ctx: JobContext): Promise<string> {
   }
 }
 
+/** Makes sure the host's pool exists where the host row says; a same-named pool elsewhere is a misconfiguration. */
+async function ensurePool(ctx: JobContext): Promise<void> {
+  const pool = await ctx.conn.ensureDirPool(ctx.host.poolName, ctx.host.poolPath);
+  if (pool.path !== ctx.host.poolPath) {
+    throw new Error(`storage pool "${ctx.host.poolName}" on this host is at ${pool.path}, not ${ctx.host.poolPath}: change the host's pool path or name`);
+  }
+}
+
 const create: Handler = async (ctx) => {
   await ctx.step("preparing storage pool", 10);
-  await ctx.conn.ensureDirPool(ctx.host.poolName, ctx.host.poolPath);
+  await ensurePool(ctx);
   await ctx.step("creating disk", 30);
   const diskPath = await ensureDisk(ctx);
   await ctx.step("defining domain", 60);
@@ -155,7 +163,7 @@ async function removeEverything(ctx: JobContext, finalState: "deleted" | "error"
   await ctx.step("removing domain", 50);
   await ctx.conn.undefineDomain(ctx.vm.domainName);
   await ctx.step("removing disk", 75);
-  await ctx.conn.ensureDirPool(ctx.host.poolName, ctx.host.poolPath);
+  await ensurePool(ctx);
   await ctx.conn.deleteVolume(ctx.host.poolName, diskVolumeName(ctx.vm));
   await ctx.db.$transaction(async (tx) => {
     await releaseQuota(tx, ctx.vm.id);

@@ -9,7 +9,7 @@ import { db, disconnectDb } from "../../../server/db/client.ts";
 import { ensureAdmin } from "../../../server/services/user-service.ts";
 import { resetConfigForTests } from "../../../server/config.ts";
 import path from "node:path";
-import { demoImageDir, dataDir } from "../../support/harness.ts";
+import { demoImageDir, dataDir, testPoolName } from "../../support/harness.ts";
 
 let portal: RunningPortal;
 let adminToken: string;
@@ -19,7 +19,7 @@ beforeAll(async () => {
   process.env.DATABASE_URL = url;
   resetConfigForTests();
   await disconnectDb();
-  const host = await db().host.create({ data: { name: "local", uri: "qemu:///system", domainType: "qemu", cpuMode: "none", poolName: "vmdesk-test", poolPath: path.join(dataDir, "pool") } });
+  const host = await db().host.create({ data: { name: "local", uri: "qemu:///system", domainType: "qemu", cpuMode: "none", poolName: testPoolName, poolPath: path.join(dataDir, "pool") } });
   await db().image.create({ data: { name: "demo", path: path.join(demoImageDir, "vmdesk-demo.qcow2"), format: "qcow2", minDiskGiB: 1, hostId: host.id } });
   await ensureAdmin(db(), "admin", "admin-password-1");
   await disconnectDb();

@@ -1,0 +1,99 @@
+/**
+ * End to end in Debian's chromium against the real portal (production build, real PostgreSQL, real
+ * libvirt): an admin creates a tenant with a quota; the tenant creates a VM, watches it turn running
+ * without reloading, stops and deletes it; an over-quota request says which limit was hit.
+ */
+import path from "node:path";
+import type { Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { resetConfigForTests } from "../../server/config.ts";
+import { db, disconnectDb } from "../../server/db/client.ts";
+import { ensureAdmin } from "../../server/services/user-service.ts";
+import { launchChromium, screenshot, signIn } from "../support/browser.ts";
+import { dataDir, demoImageDir, freshDatabase, testPoolName } from "../support/harness.ts";
+import { startPortalServer, type RunningPortal } from "../support/server.ts";
+
+let portal: RunningPortal;
+let browser: Browser;
+
+beforeAll(async () => {
+  const url = freshDatabase("vmdesk_e2e_tenant");
+  process.env.DATABASE_URL = url;
+  resetConfigForTests();
+  await disconnectDb();
+  const host = await db().host.create({ data: { name: "local", uri: "qemu:///system", domainType: "qemu", cpuMode: "none", poolName: testPoolName, poolPath: path.join(dataDir, "pool") } });
+  await db().image.create({ data: { name: "vmdesk demo", path: path.join(demoImageDir, "vmdesk-demo.qcow2"), format: "qcow2", minDiskGiB: 1, hostId: host.id } });
+  await ensureAdmin(db(), "admin", "admin-password-1");
+  await disconnectDb();
+  portal = await startPortalServer(url);
+  browser = await launchChromium();
+});
+afterAll(async () => {
+  await browser?.close();
+  await portal?.stop();
+});
+
+describe("tenant flow in the browser", () => {
+  it("admin creates a tenant with a quota", async () => {
+    const page = await (await browser.newContext()).newPage();
+    await signIn(page, portal.baseUrl, "admin", "admin-password-1");
+    await page.goto(`${portal.baseUrl}/admin/users`);
+    await page.getByTestId("user-create-username").fill("alice");
+    await page.getByTestId("user-create-password").fill("alice-password-1");
+    await page.getByTestId("user-create-role").selectOption("tenant");
+    await page.getByTestId("user-create-submit").click();
+    await page.getByTestId("user-created").waitFor();
+    await page.getByTestId("quota-edit-alice").click();
+    await page.getByTestId("quota-vms").fill("2");
+    await page.getByTestId("quota-vcpus").fill("2");
+    await page.getByTestId("quota-memory").fill("256");
+    await page.getByTestId("quota-disk").fill("4");
+    await page.getByTestId("quota-save").click();
+    await expect.poll(async () => (await db().quota.findFirst({ where: { user: { username: "alice" } } }))?.maxMemoryMiB, { timeout: 15_000 }).toBe(256);
+    await screenshot(page, "admin-users");
+    await page.close();
+  });
+
+  it("tenant creates a VM, sees it run without reloading, stops and deletes it; over quota names the limit", async () => {
+    const page = await (await browser.newContext()).newPage();
+    await signIn(page, portal.baseUrl, "alice", "alice-password-1");
+    await page.goto(`${portal.baseUrl}/`);
+    // A marker that only survives if the document is never reloaded.
+    await page.evaluate(() => ((window as unknown as { vmdeskNoReload: boolean }).vmdeskNoReload = true));
+
+    await page.getByTestId("create-vm-button").click();
+    await page.getByTestId("create-vm-name").fill("my first vm");
+    await page.getByTestId("create-vm-memory").fill("128");
+    await page.getByTestId("create-vm-submit").click();
+    const card = page.locator('[data-testid="vm-card"][data-vm-name="my first vm"]');
+    await card.waitFor({ timeout: 30_000 });
+    // Live state: the card turns running through the subscription, with no navigation.
+    await card.locator('[data-testid="vm-state"][data-state="running"]').waitFor({ timeout: 90_000 });
+    expect(await page.evaluate(() => (window as unknown as { vmdeskNoReload?: boolean }).vmdeskNoReload)).toBe(true);
+    await screenshot(page, "tenant-dashboard-running");
+
+    // Over quota: 256 MiB limit, 128 in use, asking for 200 more.
+    await page.getByTestId("create-vm-button").click();
+    await page.getByTestId("create-vm-name").fill("too big");
+    await page.getByTestId("create-vm-memory").fill("200");
+    await page.getByTestId("create-vm-submit").click();
+    const err = page.getByTestId("form-error");
+    await err.waitFor();
+    await expect.poll(() => err.innerText()).toMatch(/memory \(MiB\) limit 256/);
+    await screenshot(page, "tenant-over-quota");
+    await page.getByTestId("create-vm-cancel").click();
+
+    // Stop it from its page, then delete it.
+    await card.getByTestId("vm-card-link").click();
+    await page.getByTestId("vm-detail").waitFor();
+    await page.getByTestId("vm-action-shutdown").click();
+    await page.locator('[data-testid="vm-state"][data-state="stopped"]').waitFor({ timeout: 90_000 });
+    await screenshot(page, "tenant-vm-stopped");
+    await page.getByTestId("vm-action-delete").click();
+    await page.getByTestId("confirm-yes").click();
+    await expect.poll(async () => db().vm.count({ where: { name: "my first vm", deletedAt: null } }), { timeout: 60_000 }).toBe(0);
+    await page.goto(`${portal.baseUrl}/`);
+    await page.getByTestId("vm-list-empty").waitFor({ timeout: 15_000 });
+    await page.close();
+  });
+});
