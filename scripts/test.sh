@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: the same preparation as `npm run up` where missing, then every suite: unit, integration
-# (real PostgreSQL, real libvirt, real guests), end-to-end (Debian's chromium).
+# (real PostgreSQL, real libvirt, real guests), end-to-end (Debian's chromium). Ends with one plain
+# "N passed, N failed" line summing all suites.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export VMDESK_DATA_DIR=${VMDESK_DATA_DIR:-$PWD/.vmdesk-test}
@@ -13,9 +14,24 @@ if [[ -z ${DATABASE_URL:-} ]]; then
 fi
 export VMDESK_DEMO_IMAGE_DIR=$VMDESK_DATA_DIR/images
 export NODE_ENV=test
+results=test-results
+mkdir -p "$results"
 status=0
 for suite in unit integration e2e; do
   echo "[test] suite: $suite"
-  npx vitest run --project "$suite" || status=1
+  rm -f "$results/$suite.json"
+  npx vitest run --project "$suite" --reporter=default --reporter=json --outputFile.json="$results/$suite.json" || status=1
 done
+node -e '
+  const fs = require("fs");
+  let passed = 0, failed = 0;
+  for (const s of ["unit", "integration", "e2e"]) {
+    const f = `test-results/${s}.json`;
+    if (!fs.existsSync(f)) { failed++; console.log(`[test] ${s}: no results (the suite did not run)`); continue; }
+    const r = JSON.parse(fs.readFileSync(f, "utf8"));
+    passed += r.numPassedTests; failed += r.numFailedTests;
+    console.log(`[test] ${s}: ${r.numPassedTests} passed, ${r.numFailedTests} failed`);
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+'
 exit $status

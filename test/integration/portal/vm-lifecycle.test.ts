@@ -55,3 +55,24 @@ describe("VM lifecycle on real libvirt", () => {
     expect(quota.used).toEqual({ vms: 0, vcpus: 0, memoryMiB: 0, diskGiB: 0 });
   });
 });
+
+describe("VM from an ISO", () => {
+  it("gets a blank disk plus the CD, boots from the CD and is deleted cleanly", async () => {
+    const tenant = await portal.newTenant({ vms: 1, vcpus: 1, memoryMiB: 128, diskGiB: 2 });
+    const api = portal.caller(tenant);
+    const created = await api.vm.create({ name: "from iso", imageId: portal.isoImageId, vcpus: 1, memoryMiB: 128, diskGiB: 2 });
+    expect((await settle(portal, tenant, created.operation.id)).status).toBe("succeeded");
+    const domainName = created.vm.domainName;
+    const xml = virsh("dumpxml", domainName);
+    expect(xml).toMatch(/<disk type='file' device='cdrom'>/);
+    expect(xml).toContain("vmdesk-demo.iso");
+    // The blank disk is a qcow2 of the requested size with no backing file.
+    const disk = virsh("vol-dumpxml", "--pool", (await db().host.findUniqueOrThrow({ where: { id: portal.hostId } })).poolName, `${domainName}.qcow2`);
+    expect(disk).toContain(`<capacity unit='bytes'>${2 * 1024 ** 3}</capacity>`);
+    expect(disk).not.toContain("<backingStore>");
+    await waitFor("ISO guest banner", async () => fs.existsSync(serialLogPath(domainName)) && fs.readFileSync(serialLogPath(domainName), "utf8").includes("vmdesk-demo-ready"), 60_000);
+    const del = await api.vm.delete({ id: created.vm.id });
+    expect((await settle(portal, tenant, del.operation.id)).status).toBe("succeeded");
+    expect(domainExists(domainName)).toBe(false);
+  });
+});
