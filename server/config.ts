@@ -23,6 +23,12 @@ const ZEnv = z.object({
   VMDESK_SIGNIN_LIMIT_PER_ACCOUNT: z.coerce.number().int().min(1).default(10),
   VMDESK_SIGNIN_LIMIT_PER_ADDRESS: z.coerce.number().int().min(1).default(60),
   VMDESK_SIGNIN_WINDOW_S: z.coerce.number().int().min(1).default(300),
+  VMDESK_CONSOLE_TICKET_TTL_S: z.coerce.number().int().min(1).max(60).default(30),
+  VMDESK_CONSOLE_IDLE_TIMEOUT_S: z.coerce.number().int().min(1).default(1800),
+  VMDESK_CONSOLE_MAX_SESSION_S: z.coerce.number().int().min(1).default(8 * 3600),
+  VMDESK_CONSOLE_MAX_PER_USER: z.coerce.number().int().min(1).default(10),
+  VMDESK_CONSOLE_MAX_PER_VM: z.coerce.number().int().min(1).default(8),
+  VMDESK_CONSOLE_PING_S: z.coerce.number().int().min(1).default(15),
   VMDESK_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 

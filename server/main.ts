@@ -13,7 +13,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import next from "next";
 import { config } from "./config.ts";
-import { disconnectDb } from "./db/client.ts";
+import { db, disconnectDb } from "./db/client.ts";
 import { prepareDatabaseUrl } from "./db/startup.ts";
 import { log } from "./log.ts";
 import { CLIENT_IP_HEADER } from "./api/trpc.ts";
@@ -47,14 +47,34 @@ async function main(): Promise<void> {
     req.headers[CLIENT_IP_HEADER] = req.socket.remoteAddress ?? "";
     void handle(req, res);
   });
+  // One pool of host connections for the console proxy and the background jobs of this process.
+  const { createHostPool, startBackground } = await import("./jobs/background.ts");
+  const hosts = await createHostPool();
+  const { ConsoleProxy } = await import("./console/proxy.ts");
+  const consoleProxy = new ConsoleProxy({
+    db: db(),
+    hosts,
+    portalOrigin: new URL(process.env.NEXTAUTH_URL).origin,
+    clock: { now: () => new Date() },
+    limits: {
+      idleTimeoutS: cfg.VMDESK_CONSOLE_IDLE_TIMEOUT_S,
+      maxSessionS: cfg.VMDESK_CONSOLE_MAX_SESSION_S,
+      maxPerUser: cfg.VMDESK_CONSOLE_MAX_PER_USER,
+      maxPerVm: cfg.VMDESK_CONSOLE_MAX_PER_VM,
+      pingS: cfg.VMDESK_CONSOLE_PING_S,
+    },
+  });
+  consoleProxy.start();
+
   server.on("upgrade", (req, socket, head) => {
     const url = req.url ?? "";
+    if (consoleProxy.handleUpgrade(req, socket, head)) return;
     if (upgradeNext && url.startsWith("/_next/")) return void upgradeNext(req, socket, head);
     socket.write("HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
     socket.destroy();
   });
 
-  const background = cfg.VMDESK_WORKER === "inprocess" ? await (await import("./jobs/background.ts")).startBackground() : null;
+  const background = cfg.VMDESK_WORKER === "inprocess" ? await startBackground({ hosts }) : null;
 
   await new Promise<void>((resolve) => server.listen(cfg.PORT, cfg.HOST, resolve));
   log.info({ url: process.env.NEXTAUTH_URL, worker: background ? "in-process" : "off" }, "vmdesk is serving");
@@ -66,8 +86,10 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, "shutting down");
     server.close();
+    await consoleProxy.drain().catch((err) => log.error({ err }, "console drain failed"));
     server.closeAllConnections();
     await background?.stop().catch((err) => log.error({ err }, "background stop failed"));
+    await hosts.closeAll().catch(() => undefined);
     await app.close().catch(() => undefined);
     await disconnectDb().catch(() => undefined);
     stopDb();

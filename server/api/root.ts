@@ -1,5 +1,6 @@
 import { auditRouter } from "./routers/audit.ts";
 import { authRouter } from "./routers/auth.ts";
+import { consoleRouter } from "./routers/console.ts";
 import { hostRouter } from "./routers/host.ts";
 import { imageRouter } from "./routers/image.ts";
 import { liveRouter } from "./routers/live.ts";
@@ -17,6 +18,7 @@ export const appRouter = router({
   host: hostRouter,
   audit: auditRouter,
   live: liveRouter,
+  console: consoleRouter,
 });
 
 export type AppRouter = typeof appRouter;

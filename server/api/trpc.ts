@@ -24,6 +24,8 @@ export interface ApiContext {
   sameOrigin: boolean;
   ip: string | null;
   requestId: string;
+  /** The portal's own origin for absolute URLs (console): NEXTAUTH_URL, else the request's. */
+  portalOrigin?: string;
 }
 
 /** Header set by server/main.ts from the socket's address (client-sent values are discarded there). */
@@ -51,8 +53,15 @@ function isSameOrigin(req: Request): boolean {
   }
 }
 
+function portalOrigin(req: Request): string {
+  if (process.env.NEXTAUTH_URL) return new URL(process.env.NEXTAUTH_URL).origin;
+  const url = new URL(req.url);
+  const host = req.headers.get("host");
+  return host ? `${url.protocol}//${host}` : url.origin;
+}
+
 export async function createContext({ req }: { req: Request }): Promise<ApiContext> {
-  const base = { ip: req.headers.get(CLIENT_IP_HEADER), requestId: randomUUID() };
+  const base = { ip: req.headers.get(CLIENT_IP_HEADER), requestId: randomUUID(), portalOrigin: portalOrigin(req) };
   const authorization = req.headers.get("authorization");
   if (authorization?.toLowerCase().startsWith("bearer ")) {
     const user = await resolveApiToken(db(), authorization.slice(7).trim());
@@ -137,7 +146,8 @@ export const protectedProcedure = publicProcedure.use(async ({ ctx, type, next }
     throw new TRPCError({ code: "FORBIDDEN", message: "cross-site request refused" });
   }
   const svc: ServiceContext = { db: db(), actor: ctx.user, ip: ctx.ip, requestId: ctx.requestId };
-  return next({ ctx: { ...ctx, user: ctx.user, svc } });
+  const origin = ctx.portalOrigin ?? new URL(process.env.NEXTAUTH_URL ?? "http://localhost:3000").origin;
+  return next({ ctx: { ...ctx, user: ctx.user, svc, portalOrigin: origin } });
 });
 
 export function rest(method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE", path: `/${string}`, summary: string, extra: { protect?: boolean; tags?: string[] } = {}) {

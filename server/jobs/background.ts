@@ -25,12 +25,22 @@ export interface Background {
   stop(): Promise<void>;
 }
 
-export async function startBackground(options: { driver?: HypervisorDriver; clock?: Clock } = {}): Promise<Background> {
+/** The host connections of this process, shared by the background jobs and the console proxy. */
+export async function createHostPool(driver?: HypervisorDriver): Promise<HostPool> {
+  // The native binding is loaded only here (never by code Next bundles).
+  const d = driver ?? (await import("../hypervisor/libvirt/libvirt-host.ts")).libvirtDriver;
+  return new HostPool(d, config().VMDESK_HOST_CALL_TIMEOUT_MS);
+}
+
+/**
+ * Starts the worker and the leader election. Pass `hosts` to share this process's pool (e.g. with the
+ * console proxy); its owner then closes it. Without one, a pool is created and closed on stop().
+ */
+export async function startBackground(options: { driver?: HypervisorDriver; clock?: Clock; hosts?: HostPool } = {}): Promise<Background> {
   const cfg = config();
   const clock = options.clock ?? systemClock;
-  // The native binding is loaded only here (never by code Next bundles).
-  const driver = options.driver ?? (await import("../hypervisor/libvirt/libvirt-host.ts")).libvirtDriver;
-  const hosts = new HostPool(driver, cfg.VMDESK_HOST_CALL_TIMEOUT_MS);
+  const hosts = options.hosts ?? (await createHostPool(options.driver));
+  const ownsHosts = options.hosts === undefined;
   const worker = new Worker({ db: db(), hosts, clock, concurrency: cfg.VMDESK_WORKER_CONCURRENCY, defaultShutdownTimeoutS: cfg.VMDESK_SHUTDOWN_TIMEOUT_S });
   const monitor = new HostMonitor(db(), hosts, clock, cfg.VMDESK_RELIST_INTERVAL_MS);
   const timers: NodeJS.Timeout[] = [];
@@ -87,7 +97,7 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
       await worker.stop();
       await leaderClient?.end().catch(() => undefined);
       leaderClient = null;
-      await hosts.closeAll();
+      if (ownsHosts) await hosts.closeAll();
     },
   };
 }

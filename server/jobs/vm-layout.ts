@@ -40,6 +40,14 @@ export function serialLogPath(domainName: string): string {
   return `/var/log/libvirt/qemu/${domainName}-serial.log`;
 }
 
+/**
+ * The serial console's unix socket: QEMU (as libvirt-qemu) creates it in its own state directory; the
+ * console proxy connects to it. One client at a time (QEMU's socket chardev serves one connection).
+ */
+export function serialSocketPath(domainName: string): string {
+  return `/var/lib/libvirt/qemu/${domainName}.serial.sock`;
+}
+
 /** A linked clone (qcow2 overlay on the image) for disk images; a blank disk for ISO installs. */
 export function diskVolumeXml(vm: VmRow, image: ImageRow | null): string {
   const backing = image && image.format !== "iso" ? { path: image.path, format: image.format as "qcow2" | "raw" } : undefined;
@@ -66,6 +74,7 @@ export function domainSpec(vm: VmRow, host: HostRow, image: ImageRow | null, dis
     network: { type: "user" },
     graphics: { listen: "127.0.0.1" },
     serialLogPath: serialLogPath(vm.domainName),
+    serialSocketPath: serialSocketPath(vm.domainName),
     metadata: { vmId: vm.id, ownerId: vm.ownerId },
   };
 }

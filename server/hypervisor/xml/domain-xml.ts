@@ -51,8 +51,13 @@ export interface DomainSpec {
   network: { type: "user" } | { type: "network"; name: string } | null;
   /** VNC with autoport on this listen address. */
   graphics: { listen: string };
-  /** Serial console as a pty (so `virsh console` works) whose output is also logged to this file. */
+  /** Serial console output is also logged to this file (readiness reads it). */
   serialLogPath?: string;
+  /**
+   * When set, the serial console is a unix socket that QEMU listens on (libvirt `mode='bind'`), so the
+   * console proxy can connect to it; otherwise a pty (so `virsh console` works).
+   */
+  serialSocketPath?: string;
   metadata: VmdeskMetadata;
 }
 
@@ -70,6 +75,8 @@ export interface ParsedDomain {
   /** port is null when libvirt has not assigned one (domain not running: port='-1'). */
   vnc?: { port: number | null; listen?: string };
   serialLogPath?: string;
+  /** The serial console's unix socket (source path of a `type='unix'` serial), when it has one. */
+  serialSocketPath?: string;
   /** Present only on domains that carry vmdesk's metadata element. */
   metadata?: VmdeskMetadata;
   disks: Array<{ path?: string; device: string }>;
@@ -125,10 +132,14 @@ export function buildDomainXml(spec: DomainSpec): string {
     iface.ele("model", { type: "virtio" });
   }
 
-  const serial = devices.ele("serial", { type: "pty" });
+  const serialType = spec.serialSocketPath === undefined ? "pty" : "unix";
+  const serial = devices.ele("serial", { type: serialType });
+  if (spec.serialSocketPath !== undefined) serial.ele("source", { mode: "bind", path: x(spec.serialSocketPath) });
   if (spec.serialLogPath !== undefined) serial.ele("log", { file: x(spec.serialLogPath), append: "off" });
   serial.ele("target", { port: "0" });
-  devices.ele("console", { type: "pty" }).ele("target", { type: "serial", port: "0" });
+  const consoleEl = devices.ele("console", { type: serialType });
+  if (spec.serialSocketPath !== undefined) consoleEl.ele("source", { mode: "bind", path: x(spec.serialSocketPath) });
+  consoleEl.ele("target", { type: "serial", port: "0" });
 
   devices.ele("input", { type: "tablet", bus: "usb" });
   const graphics = devices.ele("graphics", { type: "vnc", port: "-1", autoport: "yes", listen: x(spec.graphics.listen) });
@@ -156,6 +167,9 @@ function validate(spec: DomainSpec): void {
   }
   if (spec.serialLogPath !== undefined && !spec.serialLogPath.startsWith("/")) {
     throw new Error(`serial log path must be absolute: ${JSON.stringify(spec.serialLogPath)}`);
+  }
+  if (spec.serialSocketPath !== undefined && !spec.serialSocketPath.startsWith("/")) {
+    throw new Error(`serial socket path must be absolute: ${JSON.stringify(spec.serialSocketPath)}`);
   }
   if (spec.network?.type === "network" && spec.network.name === "") throw new Error("network name is empty");
 }
@@ -230,6 +244,11 @@ export function parseDomainXml(xml: string): ParsedDomain {
     }
     const logFile = nodes(devices.serial).map((s) => attr(asNode(s.log), "file")).find((f) => f !== undefined);
     if (logFile !== undefined) result.serialLogPath = logFile;
+    const socket = nodes(devices.serial)
+      .filter((s) => attr(s, "type") === "unix")
+      .map((s) => attr(asNode(s.source), "path"))
+      .find((p) => p !== undefined);
+    if (socket !== undefined) result.serialSocketPath = socket;
   }
   return result;
 }

@@ -1,0 +1,487 @@
+/**
+ * The console proxy: websocket (browser or API client) ↔ the VM's VNC display or serial socket.
+ *
+ * Everything is decided before the upgrade is accepted — Origin, ticket (consumed atomically), user
+ * still active, policy, VM running, target resolved from the VM's live domain XML on its host (the
+ * client never names a host or port) and the TCP/unix connection to it opened. Any refusal is a plain
+ * HTTP status with a one-line text body, so a refused client never sees a single RFB byte.
+ *
+ * Live sessions are re-authorized: a batched re-check of every session once a second, plus an
+ * immediate one on every VM change notification, closes a session within ~1 s when its VM stops, is
+ * deleted or changes owner, or its user is disabled. Sessions also end on idle timeout, maximum
+ * length, a dead peer (ping/pong) and server shutdown (drain). Every session is audited on close.
+ *
+ * Close codes (the browser shows them; keep in sync with the client):
+ *   1001 going away          — the portal is shutting down; reconnect with a new ticket
+ *   4001 session expired     — VMDESK_CONSOLE_MAX_SESSION_S reached; reconnect with a new ticket
+ *   4002 idle timeout        — no traffic either way for VMDESK_CONSOLE_IDLE_TIMEOUT_S
+ *   4003 access revoked      — user disabled, role/ownership changed (VM given to another owner)
+ *   4004 VM deleted          — the VM is being or has been deleted
+ *   4005 VM is stopped       — the VM is no longer running (stopped, paused for long, error, missing)
+ *   4006 console lost        — the VM's display/serial connection closed for another reason
+ *   4007 protocol violation  — the client sent something the RFB filter cannot frame (fail closed)
+ * A peer that stops answering pings is terminated without a close frame (client sees 1006).
+ */
+import type { IncomingMessage } from "node:http";
+import net from "node:net";
+import type { Duplex } from "node:stream";
+import { WebSocketServer, type WebSocket } from "ws";
+import type { Db } from "../db/client.ts";
+import { onVmChange } from "../db/notify.ts";
+import { can, canSee, type Role } from "../domain/policy.ts";
+import { parseDomainXml } from "../hypervisor/xml/index.ts";
+import type { Clock } from "../jobs/clock.ts";
+import type { HostPool } from "../jobs/host-pool.ts";
+import { log } from "../log.ts";
+import { audit } from "../services/audit-service.ts";
+import { RfbClientFilter, RfbProtocolError } from "./rfb-filter.ts";
+import { consumeTicket, DATA_PROTOCOL, purgeExpiredTickets, ticketFromProtocols, type ConsoleKind, type ConsoleMode } from "./tickets.ts";
+
+export const CLOSE = {
+  GOING_AWAY: { code: 1001, reason: "server shutting down" },
+  SESSION_EXPIRED: { code: 4001, reason: "session expired" },
+  IDLE: { code: 4002, reason: "idle timeout" },
+  ACCESS_REVOKED: { code: 4003, reason: "access revoked" },
+  VM_DELETED: { code: 4004, reason: "VM deleted" },
+  VM_STOPPED: { code: 4005, reason: "VM is stopped" },
+  CONSOLE_LOST: { code: 4006, reason: "console connection lost" },
+  PROTOCOL: { code: 4007, reason: "protocol violation" },
+} as const;
+type CloseSpec = { readonly code: number; readonly reason: string };
+
+export const CONSOLE_PATH_KIND: Record<string, ConsoleKind> = { "/ws/console": "vnc", "/ws/serial": "serial" };
+
+export interface ConsoleLimits {
+  idleTimeoutS: number;
+  maxSessionS: number;
+  maxPerUser: number;
+  maxPerVm: number;
+  pingS: number;
+}
+
+export interface ConsoleProxyOptions {
+  db: Db;
+  hosts: HostPool;
+  /** The portal's own origin (scheme://host[:port]); a browser Origin must equal it. */
+  portalOrigin: string;
+  clock: Clock;
+  limits: ConsoleLimits;
+  /** Batched re-check period (default 1000 ms). */
+  recheckMs?: number;
+  /** Subscribe to VM change notifications for immediate re-checks (default true). */
+  listen?: boolean;
+}
+
+/** Client → server chunks larger than this make us stop reading the other side until it drains. */
+const HIGH_WATER = 1 << 20;
+const CONNECT_TIMEOUT_MS = 5_000;
+const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
+
+class Refusal extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Session {
+  id: number;
+  userId: string;
+  username: string;
+  vmId: string;
+  hostId: string;
+  hostUri: string;
+  domainName: string;
+  mode: ConsoleMode;
+  kind: ConsoleKind;
+  ip: string | null;
+  startedAt: Date;
+  lastActivity: number;
+  alive: boolean;
+  bytesToClient: number;
+  bytesFromClient: number;
+  ws: WebSocket | null;
+  upstream: net.Socket | null;
+  filter: RfbClientFilter | null;
+  ending: CloseSpec | null;
+}
+
+const STATUS_TEXT: Record<number, string> = { 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 412: "Precondition Failed", 503: "Service Unavailable" };
+
+export class ConsoleProxy {
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    clientTracking: false,
+    maxPayload: 8 << 20,
+    handleProtocols: (offered) => (offered.has(DATA_PROTOCOL) ? DATA_PROTOCOL : false),
+  });
+  private readonly sessions = new Set<Session>();
+  private nextId = 1;
+  private draining = false;
+  private timer: NodeJS.Timeout | null = null;
+  private pingTimer: NodeJS.Timeout | null = null;
+  private unlisten: (() => void) | null = null;
+  private recheckQueued = false;
+  private rechecking = false;
+  private lastPurge = 0;
+
+  constructor(private readonly opts: ConsoleProxyOptions) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.tick(), this.opts.recheckMs ?? 1000);
+    this.pingTimer = setInterval(() => this.ping(), this.opts.limits.pingS * 1000);
+    if (this.opts.listen !== false) this.unlisten = onVmChange(() => this.queueRecheck());
+  }
+
+  get sessionCount(): number {
+    return [...this.sessions].filter((s) => s.ws !== null).length;
+  }
+
+  /** Takes /ws/console and /ws/serial upgrades; returns false for any other path (not ours). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    const pathname = new URL(req.url ?? "/", "http://localhost").pathname;
+    const kind = CONSOLE_PATH_KIND[pathname];
+    if (!kind) return false;
+    socket.on("error", () => undefined);
+    void this.accept(req, socket, head, kind);
+    return true;
+  }
+
+  private async accept(req: IncomingMessage, socket: Duplex, head: Buffer, kind: ConsoleKind): Promise<void> {
+    const ip = req.socket.remoteAddress ?? null;
+    let who: { actorId: string | null; actorName: string | null } = { actorId: null, actorName: null };
+    let session: Session | null = null;
+    try {
+      if (this.draining) throw new Refusal(503, "the portal is shutting down");
+      const origin = req.headers.origin;
+      if (origin !== undefined && origin !== this.opts.portalOrigin) throw new Refusal(403, "origin not allowed");
+      const offered = ticketFromProtocols(req.headers["sec-websocket-protocol"]);
+      if (offered === "absent") throw new Refusal(401, "no console ticket");
+      if (offered === "malformed") throw new Refusal(401, "malformed console ticket");
+      const ticket = await consumeTicket(this.opts.db, offered.ticket, this.opts.clock.now());
+      if (!ticket) throw new Refusal(401, "console ticket invalid, expired or already used");
+      if (ticket.kind !== kind) throw new Refusal(403, `this ticket is for the ${ticket.kind} console`);
+      const user = await this.opts.db.user.findUnique({ where: { id: ticket.userId }, select: { id: true, username: true, role: true, disabled: true } });
+      who = { actorId: ticket.userId, actorName: user?.username ?? null };
+      if (!user || user.disabled) throw new Refusal(403, "user disabled");
+      const vm = await this.opts.db.vm.findFirst({
+        where: { id: ticket.vmId, deletedAt: null },
+        select: { id: true, ownerId: true, state: true, domainName: true, host: { select: { id: true, uri: true } } },
+      });
+      if (!vm) throw new Refusal(404, "VM not found");
+      const actor = { id: user.id, role: user.role as Role, disabled: user.disabled };
+      if (!can(actor, "vm.console", vm)) throw new Refusal(canSee(actor, vm) ? 403 : 404, canSee(actor, vm) ? "console not allowed" : "VM not found");
+      if (vm.state === "deleting") throw new Refusal(404, "VM not found");
+      if (vm.state !== "running") throw new Refusal(412, `VM is ${vm.state}`);
+
+      session = {
+        id: this.nextId++,
+        userId: user.id,
+        username: user.username,
+        vmId: vm.id,
+        hostId: vm.host.id,
+        hostUri: vm.host.uri,
+        domainName: vm.domainName,
+        mode: ticket.mode,
+        kind,
+        ip,
+        startedAt: this.opts.clock.now(),
+        lastActivity: Date.now(),
+        alive: true,
+        bytesToClient: 0,
+        bytesFromClient: 0,
+        ws: null,
+        upstream: null,
+        filter: kind === "vnc" ? new RfbClientFilter(ticket.mode) : null,
+        ending: null,
+      };
+      this.reserve(session);
+      session.upstream = await this.connectTarget(session);
+      if (socket.destroyed) throw new Refusal(409, "client went away");
+    } catch (err) {
+      if (session) this.sessions.delete(session);
+      session?.upstream?.destroy();
+      const refusal = err instanceof Refusal ? err : new Refusal(503, "console unavailable");
+      if (!(err instanceof Refusal)) log.warn({ err, kind }, "console connect failed");
+      this.refuse(socket, refusal);
+      await audit(this.opts.db, { ...who, ip }, { action: "console.connect", targetType: "vm", result: "denied", detail: { kind, status: refusal.status, reason: refusal.message } });
+      return;
+    }
+    const s = session;
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.run(s, ws, socket));
+  }
+
+  /** Counts the session against the per-user and per-VM caps (pending sessions included). */
+  private reserve(s: Session): void {
+    const all = [...this.sessions];
+    if (all.filter((o) => o.userId === s.userId).length >= this.opts.limits.maxPerUser) throw new Refusal(409, "too many console sessions for this user");
+    if (all.filter((o) => o.vmId === s.vmId).length >= this.opts.limits.maxPerVm) throw new Refusal(409, "too many console sessions on this VM");
+    // QEMU's socket chardev serves one client at a time; a second would silently wait.
+    if (s.kind === "serial" && all.some((o) => o.vmId === s.vmId && o.kind === "serial")) throw new Refusal(409, "the serial console of this VM is in use");
+    this.sessions.add(s);
+  }
+
+  /** Resolves the target from the live domain XML on the VM's host, then opens it. */
+  private async connectTarget(s: Session): Promise<net.Socket> {
+    if (!isLocalHostUri(s.hostUri)) throw new Refusal(503, "consoles of remote hosts are not available yet");
+    let xml: string;
+    try {
+      xml = await this.opts.hosts.get({ id: s.hostId, uri: s.hostUri }).domainXml(s.domainName);
+    } catch (err) {
+      log.warn({ err, vmId: s.vmId }, "console: live domain XML unavailable");
+      throw new Refusal(409, "the VM's console is not available");
+    }
+    const parsed = parseDomainXml(xml);
+    let target: net.NetConnectOpts;
+    if (s.kind === "vnc") {
+      const vnc = parsed.vnc;
+      if (!vnc?.port) throw new Refusal(409, "the VM has no VNC display");
+      if (!vnc.listen || !LOOPBACK.has(vnc.listen)) throw new Refusal(409, "the VM's VNC display is not on loopback; refusing to proxy it");
+      target = { host: vnc.listen === "localhost" ? "127.0.0.1" : vnc.listen, port: vnc.port };
+    } else {
+      if (!parsed.serialSocketPath) throw new Refusal(409, "the VM's serial console has no socket (restart it from a current definition)");
+      target = { path: parsed.serialSocketPath };
+    }
+    return connectWithTimeout(target).catch((err: unknown) => {
+      log.warn({ err, vmId: s.vmId, kind: s.kind }, "console: target refused");
+      throw new Refusal(503, "the VM's console did not accept a connection");
+    });
+  }
+
+  private refuse(socket: Duplex, refusal: Refusal): void {
+    if (socket.destroyed) return;
+    const body = `${refusal.message}\n`;
+    socket.end(
+      `HTTP/1.1 ${refusal.status} ${STATUS_TEXT[refusal.status] ?? "Error"}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    setTimeout(() => socket.destroy(), 1000).unref();
+  }
+
+  private run(s: Session, ws: WebSocket, raw: Duplex): void {
+    const upstream = s.upstream!;
+    s.ws = ws;
+    s.lastActivity = Date.now();
+    if (raw instanceof net.Socket) raw.setNoDelay(true);
+    upstream.setNoDelay(true);
+    const slog = log.child({ consoleSession: s.id, userId: s.userId, vmId: s.vmId, kind: s.kind, mode: s.mode });
+    slog.info("console session started");
+
+    upstream.on("data", (chunk: Buffer) => {
+      s.bytesToClient += chunk.length;
+      s.lastActivity = Date.now();
+      ws.send(chunk, { binary: true });
+      if (raw.writableLength > HIGH_WATER) {
+        upstream.pause();
+        raw.once("drain", () => upstream.resume());
+      }
+    });
+    upstream.on("error", () => undefined);
+    upstream.on("close", () => void this.upstreamClosed(s));
+
+    ws.on("message", (data: Buffer | ArrayBuffer | Buffer[]) => {
+      const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+      s.bytesFromClient += buf.length;
+      s.lastActivity = Date.now();
+      let out: Buffer;
+      if (s.filter) {
+        try {
+          out = s.filter.push(buf);
+        } catch (err) {
+          if (!(err instanceof RfbProtocolError)) throw err;
+          slog.warn({ err: err.message }, "console: client protocol violation");
+          return this.end(s, CLOSE.PROTOCOL);
+        }
+      } else {
+        out = s.mode === "view" ? Buffer.alloc(0) : buf;
+      }
+      if (out.length > 0 && !upstream.write(out)) {
+        ws.pause();
+        upstream.once("drain", () => ws.resume());
+      }
+    });
+    ws.on("pong", () => {
+      s.alive = true;
+    });
+    ws.on("error", () => undefined);
+    ws.once("close", (code, reason) => {
+      s.ending ??= { code, reason: reason.toString() || "client closed" };
+      upstream.destroy();
+      this.sessions.delete(s);
+      const endedAt = this.opts.clock.now();
+      const detail = {
+        mode: s.mode,
+        kind: s.kind,
+        startedAt: s.startedAt.toISOString(),
+        endedAt: endedAt.toISOString(),
+        durationS: Math.round((endedAt.getTime() - s.startedAt.getTime()) / 100) / 10,
+        bytesToClient: s.bytesToClient,
+        bytesFromClient: s.bytesFromClient,
+        inputDropped: s.filter?.stats.dropped ?? 0,
+        closeCode: s.ending.code,
+        closeReason: s.ending.reason,
+      };
+      slog.info(detail, "console session ended");
+      void audit(this.opts.db, { actorId: s.userId, actorName: s.username, ip: s.ip }, { action: "console.session", targetType: "vm", targetId: s.vmId, result: "ok", detail });
+    });
+    upstream.resume();
+    const pending = s.ending ?? (this.draining ? CLOSE.GOING_AWAY : null);
+    if (pending) {
+      s.ending = null;
+      this.end(s, pending);
+    }
+  }
+
+  /** Closes a session with a code the client can explain; terminates it if the peer does not answer. */
+  end(s: Session, spec: CloseSpec): void {
+    if (s.ending) return;
+    s.ending = spec;
+    s.upstream?.destroy();
+    const ws = s.ws;
+    if (!ws) return;
+    ws.close(spec.code, spec.reason);
+    setTimeout(() => ws.terminate(), 2000).unref();
+  }
+
+  /** The display/serial connection closed: say why if the VM is the reason. */
+  private async upstreamClosed(s: Session): Promise<void> {
+    if (s.ending) return;
+    let spec: CloseSpec = CLOSE.CONSOLE_LOST;
+    try {
+      const vm = await this.opts.db.vm.findUnique({ where: { id: s.vmId }, select: { state: true, deletedAt: true } });
+      if (!vm || vm.deletedAt || vm.state === "deleting" || vm.state === "deleted") spec = CLOSE.VM_DELETED;
+      else if (vm.state !== "running") spec = CLOSE.VM_STOPPED;
+      else {
+        const live = await withTimeout(this.opts.hosts.get({ id: s.hostId, uri: s.hostUri }).domainState(s.domainName), 2000);
+        if (live === null) spec = CLOSE.VM_DELETED;
+        else if (live !== "running") spec = CLOSE.VM_STOPPED;
+      }
+    } catch {
+      /* keep CONSOLE_LOST */
+    }
+    this.end(s, spec);
+  }
+
+  private queueRecheck(): void {
+    if (this.recheckQueued) return;
+    this.recheckQueued = true;
+    setTimeout(() => {
+      this.recheckQueued = false;
+      void this.recheck();
+    }, 20).unref();
+  }
+
+  private async tick(): Promise<void> {
+    const now = Date.now();
+    const { idleTimeoutS, maxSessionS } = this.opts.limits;
+    const clockNow = this.opts.clock.now().getTime();
+    for (const s of this.sessions) {
+      if (!s.ws || s.ending) continue;
+      if (clockNow - s.startedAt.getTime() >= maxSessionS * 1000) this.end(s, CLOSE.SESSION_EXPIRED);
+      else if (now - s.lastActivity >= idleTimeoutS * 1000) this.end(s, CLOSE.IDLE);
+    }
+    await this.recheck();
+    if (now - this.lastPurge > 60_000) {
+      this.lastPurge = now;
+      await purgeExpiredTickets(this.opts.db, this.opts.clock.now()).catch((err) => log.warn({ err }, "console ticket purge failed"));
+    }
+  }
+
+  /** One query for the VMs and one for the users of all live sessions; closes what is no longer allowed. */
+  private async recheck(): Promise<void> {
+    const live = [...this.sessions].filter((s) => s.ws && !s.ending);
+    if (live.length === 0 || this.rechecking) return;
+    this.rechecking = true;
+    try {
+      const vmIds = [...new Set(live.map((s) => s.vmId))];
+      const userIds = [...new Set(live.map((s) => s.userId))];
+      const [vms, users] = await Promise.all([
+        this.opts.db.vm.findMany({ where: { id: { in: vmIds } }, select: { id: true, ownerId: true, state: true, deletedAt: true } }),
+        this.opts.db.user.findMany({ where: { id: { in: userIds } }, select: { id: true, role: true, disabled: true } }),
+      ]);
+      const vmById = new Map(vms.map((v) => [v.id, v]));
+      const userById = new Map(users.map((u) => [u.id, u]));
+      for (const s of live) {
+        const user = userById.get(s.userId);
+        const vm = vmById.get(s.vmId);
+        if (!user || user.disabled) this.end(s, CLOSE.ACCESS_REVOKED);
+        else if (!vm || vm.deletedAt || vm.state === "deleting" || vm.state === "deleted") this.end(s, CLOSE.VM_DELETED);
+        else if (!can({ id: user.id, role: user.role as Role, disabled: user.disabled }, "vm.console", vm)) this.end(s, CLOSE.ACCESS_REVOKED);
+        else if (vm.state !== "running" && vm.state !== "paused") this.end(s, CLOSE.VM_STOPPED);
+      }
+    } catch (err) {
+      log.warn({ err }, "console re-check failed");
+    } finally {
+      this.rechecking = false;
+    }
+  }
+
+  private ping(): void {
+    for (const s of this.sessions) {
+      const ws = s.ws;
+      if (!ws || s.ending) continue;
+      if (!s.alive) {
+        ws.terminate();
+        continue;
+      }
+      s.alive = false;
+      ws.ping();
+    }
+  }
+
+  /** Graceful shutdown: refuse new sessions, close live ones with 1001, wait (bounded) until they are gone. */
+  async drain(timeoutMs = 3000): Promise<void> {
+    this.draining = true;
+    for (const s of this.sessions) this.end(s, CLOSE.GOING_AWAY);
+    const deadline = Date.now() + timeoutMs;
+    while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const s of this.sessions) s.ws?.terminate();
+    this.stop();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.timer = this.pingTimer = null;
+    this.unlisten?.();
+    this.unlisten = null;
+  }
+}
+
+/** Only hosts on this machine: their loopback VNC and local sockets are reachable from here. */
+export function isLocalHostUri(uri: string): boolean {
+  try {
+    const host = new URL(uri).hostname;
+    return host === "" || LOOPBACK.has(host) || host === "[::1]";
+  } catch {
+    return false;
+  }
+}
+
+function connectWithTimeout(target: net.NetConnectOpts): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(target);
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error("connect timed out"));
+    }, CONNECT_TIMEOUT_MS);
+    const onError = (err: Error) => {
+      clearTimeout(timer);
+      reject(err);
+    };
+    sock.once("error", onError);
+    sock.once("connect", () => {
+      clearTimeout(timer);
+      sock.off("error", onError);
+      sock.on("error", () => undefined);
+      sock.pause();
+      resolve(sock);
+    });
+  });
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error("timeout")), ms).unref())]);
+}
