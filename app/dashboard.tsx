@@ -3,6 +3,7 @@
 import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { useState } from "react";
+import { ConsoleThumbnail } from "./_components/console/console-thumbnail";
 import { CreateVmDialog } from "./_components/create-vm-dialog";
 import { LiveIndicator } from "./_components/live-indicator";
 import { QuotaBars } from "./_components/quota-bars";
@@ -21,6 +22,7 @@ function VmCard({ vm, showOwner }: { vm: Vm; showOwner: boolean }) {
         </Link>
         <StateBadge state={vm.state} guestReadyAt={vm.guestReadyAt} />
       </div>
+      {vm.state === "running" ? <ConsoleThumbnail vmId={vm.id} name={vm.name} /> : null}
       <p className="vm-card-specs">
         {vm.vcpus} vCPU · {formatMiB(vm.memoryMiB)} · {vm.diskGiB} GiB
       </p>

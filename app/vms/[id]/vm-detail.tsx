@@ -3,6 +3,7 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useState } from "react";
+import { VncConsole } from "../../_components/console/vnc-console";
 import { LiveIndicator } from "../../_components/live-indicator";
 import { StateBadge, StatusPill } from "../../_components/state-badge";
 import { ConfirmDialog, FormError, Loading, ProgressBar } from "../../_components/ui";
@@ -265,11 +266,29 @@ export function VmDetailView({ id }: { id: string }) {
         </div>
       </div>
 
-      <section className="card" aria-labelledby="console-title" data-testid="console-placeholder">
-        <h2 id="console-title" className="card-title">
-          Console
-        </h2>
-        <div className="console-placeholder">The graphical console will appear here.</div>
+      <section className="card" aria-labelledby="console-title" data-testid="console-section">
+        <div className="card-title-row">
+          <h2 id="console-title" className="card-title">
+            Console
+          </h2>
+          <div className="card-title-links">
+            {v.state === "running" ? (
+              <Link href={`/vms/${v.id}/console`} data-testid="console-open-page">
+                Open full page
+              </Link>
+            ) : null}
+            <Link href={`/vms/${v.id}/serial`} data-testid="console-open-serial">
+              Open serial console
+            </Link>
+          </div>
+        </div>
+        {v.state === "running" ? (
+          <VncConsole vmId={v.id} vmState={v.state} />
+        ) : (
+          <div className="console-placeholder" data-testid="console-unavailable">
+            {v.state === "paused" ? "The VM is paused: resume it to use its console." : "Start the VM to use its console."}
+          </div>
+        )}
       </section>
 
       <section className="card" aria-labelledby="ops-title">

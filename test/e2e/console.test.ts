@@ -1,0 +1,187 @@
+/**
+ * The browser console end to end, in chromium against the real portal and a real guest: a tenant
+ * opens the graphical console of a running VM, sees the guest's screen, types a command on its VGA
+ * console that writes a marker to the serial port (read back from the serial log), then uses the
+ * serial console page and the dashboard's live thumbnail.
+ */
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { resetConfigForTests } from "../../server/config.ts";
+import { db, disconnectDb } from "../../server/db/client.ts";
+import { loadActiveUser } from "../../server/services/auth-service.ts";
+import { createUser, ensureAdmin, setQuota } from "../../server/services/user-service.ts";
+import { launchChromium, screenshot, signIn } from "../support/browser.ts";
+import { dataDir, demoImageDir, freshDatabase, testPoolName, waitFor } from "../support/harness.ts";
+import { restClient, startPortalServer, type RunningPortal } from "../support/server.ts";
+
+let portal: RunningPortal;
+let browser: Browser;
+let vm: { id: string; domainName: string };
+
+const TENANT = { username: "carol", password: "carol-password-1" };
+
+beforeAll(async () => {
+  const url = freshDatabase("vmdesk_e2e_console");
+  process.env.DATABASE_URL = url;
+  resetConfigForTests();
+  await disconnectDb();
+  const client = db();
+  const host = await client.host.create({ data: { name: "local", uri: "qemu:///system", domainType: "qemu", cpuMode: "none", poolName: testPoolName, poolPath: path.join(dataDir, "pool") } });
+  await client.image.create({ data: { name: "vmdesk demo", path: path.join(demoImageDir, "vmdesk-demo.qcow2"), format: "qcow2", minDiskGiB: 1, hostId: host.id } });
+  await ensureAdmin(client, "admin", "admin-password-1");
+  const admin = (await loadActiveUser(client, (await client.user.findUniqueOrThrow({ where: { username: "admin" } })).id))!;
+  const svc = { db: client, actor: admin, ip: null, requestId: "e2e-console" };
+  const tenant = await createUser(svc, { ...TENANT, role: "tenant" });
+  await setQuota(svc, tenant.id, { vms: 2, vcpus: 2, memoryMiB: 256, diskGiB: 4 });
+  await disconnectDb();
+  portal = await startPortalServer(url);
+  browser = await launchChromium();
+
+  // The VM is made through the REST API: the console, not VM creation, is under test here.
+  const anon = restClient(portal.baseUrl);
+  const tok = await anon("POST", "/auth/token", TENANT);
+  expect(tok.status).toBe(201);
+  const api = restClient(portal.baseUrl, tok.body.token);
+  const images = await api("GET", "/images");
+  const created = await api("POST", "/vms", { name: "console vm", imageId: images.body[0].id, vcpus: 1, memoryMiB: 128, diskGiB: 1 });
+  expect(created.status).toBe(202);
+  const ready = await waitFor(
+    "the guest to be running and ready",
+    async () => {
+      const r = await api("GET", `/vms/${created.body.vm.id}`);
+      return r.body?.state === "running" && r.body.guestReadyAt ? r.body : null;
+    },
+    150_000,
+    500,
+  );
+  vm = { id: ready.id, domainName: ready.domainName };
+  // The serial banner comes first; give tty1's autologin a moment to print its prompt.
+  await new Promise((r) => setTimeout(r, 4_000));
+});
+afterAll(async () => {
+  await browser?.close();
+  await portal?.stop();
+});
+
+/** Samples the noVNC canvas: how many distinct colours, how many clearly non-black pixels. */
+function canvasStats(page: Page) {
+  return page.evaluate(() => {
+    const canvas = document.querySelector<HTMLCanvasElement>('[data-testid="console-canvas-container"] canvas');
+    const ctx = canvas?.getContext("2d");
+    if (!canvas || !ctx || canvas.width === 0 || canvas.height === 0) return { width: 0, height: 0, colors: 0, lit: 0 };
+    const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    const colors = new Set<number>();
+    let lit = 0;
+    for (let i = 0; i < data.length; i += 4 * 3) {
+      const r = data[i]!, g = data[i + 1]!, b = data[i + 2]!;
+      colors.add((r << 16) | (g << 8) | b);
+      if (r + g + b > 150) lit++;
+    }
+    return { width: canvas.width, height: canvas.height, colors: colors.size, lit };
+  });
+}
+
+const SHIFTED: Record<string, string> = { ">": "Period", "<": "Comma", "|": "Backslash", "_": "Minus", ":": "Semicolon", '"': "Quote", "&": "Digit7" };
+const PLAIN: Record<string, string> = { " ": "Space", "-": "Minus", "/": "Slash", ".": "Period", "=": "Equal" };
+
+/** Types on a US keyboard key by key, holding Shift for shifted characters as a person would. */
+async function typeKeys(page: Page, text: string) {
+  for (const ch of text) {
+    if (SHIFTED[ch]) await page.keyboard.press(`Shift+${SHIFTED[ch]}`);
+    else if (PLAIN[ch]) await page.keyboard.press(PLAIN[ch]);
+    else if (/[A-Z]/.test(ch)) await page.keyboard.press(`Shift+Key${ch}`);
+    else await page.keyboard.press(ch);
+    await page.waitForTimeout(20);
+  }
+}
+
+function serialLog(): string {
+  try {
+    return fs.readFileSync(`/var/log/libvirt/qemu/${vm.domainName}-serial.log`, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+describe("browser console", () => {
+  it("shows the guest's screen and keys typed into the canvas reach the guest", async () => {
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    await signIn(page, portal.baseUrl, TENANT.username, TENANT.password);
+    await page.goto(`${portal.baseUrl}/vms/${vm.id}/console`);
+    await page.locator('[data-testid="console-status"][data-status="connected"]').waitFor({ timeout: 30_000 });
+
+    // Not blank: the text console has a background and lit glyphs.
+    await expect
+      .poll(() => canvasStats(page), { timeout: 30_000, interval: 500 })
+      .toSatisfy((s: { width: number; colors: number; lit: number }) => s.width > 0 && s.colors >= 2 && s.lit >= 200);
+    const stats = await canvasStats(page);
+    expect(stats.width).toBeGreaterThanOrEqual(640);
+
+    const marker = `hello-${randomBytes(4).toString("hex")}`;
+    expect(serialLog()).not.toContain(marker);
+    await page.getByTestId("console-canvas-container").locator("canvas").click();
+    await page.keyboard.press("Enter");
+    await page.waitForTimeout(500);
+    await typeKeys(page, `echo ${marker} > /dev/ttyS0`);
+    await page.keyboard.press("Enter");
+    await expect.poll(serialLog, { timeout: 20_000, interval: 250 }).toContain(marker);
+    await page.waitForTimeout(500);
+    await screenshot(page, "console");
+
+    // Toolbar: scale toggles to 1:1 and back; paste types into the guest as well.
+    await page.getByTestId("console-scale").click();
+    await expect.poll(() => page.getByTestId("console-scale").getAttribute("data-scale")).toBe("native");
+    await page.getByTestId("console-scale").click();
+    const pasted = `pasted-${randomBytes(4).toString("hex")}`;
+    await page.getByTestId("console-paste").click();
+    await page.getByTestId("console-paste-text").fill(`echo ${pasted} > /dev/ttyS0\n`);
+    await page.getByTestId("console-paste-submit").click();
+    await expect.poll(serialLog, { timeout: 20_000, interval: 250 }).toContain(pasted);
+    await page.close();
+  });
+
+  it("the serial console page shows the guest's shell in xterm", async () => {
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+    await signIn(page, portal.baseUrl, TENANT.username, TENANT.password);
+    await page.goto(`${portal.baseUrl}/vms/${vm.id}/serial`);
+    await page.locator('[data-testid="console-status"][data-status="connected"]').waitFor({ timeout: 30_000 });
+    const rows = page.locator('[data-testid="serial-terminal"] .xterm-rows');
+    await page.getByTestId("serial-terminal").click();
+    await page.keyboard.press("Enter");
+    await expect.poll(() => rows.innerText(), { timeout: 15_000 }).toMatch(/[#$] ?\s*$/m);
+    const marker = `serial-${randomBytes(4).toString("hex")}`;
+    await page.keyboard.type(`echo ${marker}`);
+    await page.keyboard.press("Enter");
+    // Once echoed as typed and once as the command's output.
+    await expect.poll(async () => (await rows.innerText()).split(marker).length - 1, { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
+    await screenshot(page, "serial-console");
+    await page.close();
+  });
+
+  it("the dashboard card shows a live view-only thumbnail; the detail page has the inline console", async () => {
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    await signIn(page, portal.baseUrl, TENANT.username, TENANT.password);
+    await page.goto(`${portal.baseUrl}/`);
+    const thumb = page.locator(`[data-testid="vm-card"][data-vm-id="${vm.id}"] [data-testid="console-thumbnail"]`);
+    await thumb.waitFor();
+    await expect.poll(() => thumb.getAttribute("data-status"), { timeout: 30_000 }).toBe("connected");
+    await expect
+      .poll(() => page.evaluate(() => {
+        const c = document.querySelector<HTMLCanvasElement>('[data-testid="console-thumbnail"] canvas');
+        return c ? c.width : 0;
+      }), { timeout: 15_000 })
+      .toBeGreaterThan(0);
+    await page.waitForTimeout(1_000);
+    await screenshot(page, "console-thumbnail");
+
+    await page.getByTestId("vm-card-link").click();
+    await page.getByTestId("vm-detail").waitFor();
+    await page.locator('[data-testid="console-section"] [data-testid="console-status"][data-status="connected"]').waitFor({ timeout: 30_000 });
+    await expect(page.getByTestId("console-open-serial").getAttribute("href")).resolves.toBe(`/vms/${vm.id}/serial`);
+    await screenshot(page, "console-inline");
+    await page.close();
+  });
+});
