@@ -81,7 +81,8 @@ export interface OvercommitPolicy {
   reservedMemoryMiB: number;
 }
 
-export const DEFAULT_OVERCOMMIT: OvercommitPolicy = { cpuRatio: 4, memoryRatio: 1.0, reservedMemoryMiB: 512 };
+// Lab guests idle most of the time: VDI deployments commonly run 8–16 vCPUs per core.
+export const DEFAULT_OVERCOMMIT: OvercommitPolicy = { cpuRatio: 16, memoryRatio: 1.0, reservedMemoryMiB: 512 };
 
 export interface ProvisionPreview {
   fits: boolean;

@@ -43,7 +43,7 @@ export function expiryWarning(expiresAt: Date | null, now: Date, warnDays: numbe
   if (left > warnDays * 86_400_000) return null;
   if (left <= 0) return "This class has expired: its VMs are being deleted.";
   const hours = Math.ceil(left / 3_600_000);
-  const when = hours > 48 ? `${Math.ceil(hours / 24)} days` : `${hours} hours`;
+  const when = hours >= 48 ? `${Math.ceil(hours / 24)} days` : `${hours} hours`;
   return `This class's VMs will be deleted in ${when} (${expiresAt.toISOString().slice(0, 16).replace("T", " ")} UTC). Save your work elsewhere.`;
 }
 
