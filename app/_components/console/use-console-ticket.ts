@@ -1,18 +1,12 @@
 "use client";
 
 import { useCallback } from "react";
-import { errorCode, errorMessage, useTRPCClient } from "../../_lib/trpc";
+import { errorCode, errorMessage, useTRPCClient, type RouterOutputs } from "../../_lib/trpc";
 
 export type ConsoleKind = "vnc" | "serial";
 export type ConsoleMode = "control" | "view";
 
-export interface ConsoleTicket {
-  url: string;
-  protocols: string[];
-  expiresAt: Date;
-  mode: ConsoleMode;
-  kind: ConsoleKind;
-}
+export type ConsoleTicket = RouterOutputs["console"]["open"];
 
 /** Why a ticket could not be had, in the terms the status line uses. */
 export type TicketFailure = { reason: "stopped" | "not-found" | "signed-out" | "forbidden"; message: string } | { reason: "transient"; message: string };
@@ -46,9 +40,7 @@ export function websocketUrl(url: string): string {
  */
 export function useConsoleTicket() {
   const client = useTRPCClient();
-  // Until the server's console router lands in AppRouter (issue 3), the contract is typed here.
-  const open = (client as unknown as { console: { open: { mutate(input: { id: string; kind: ConsoleKind; mode: ConsoleMode }): Promise<ConsoleTicket> } } }).console.open;
-  return useCallback((id: string, kind: ConsoleKind, mode: ConsoleMode) => open.mutate({ id, kind, mode }), [open]);
+  return useCallback((id: string, kind: ConsoleKind, mode: ConsoleMode): Promise<ConsoleTicket> => client.console.open.mutate({ id, kind, mode }), [client]);
 }
 
 /** The VM's current state, re-read to explain a refused or dropped connection. */
