@@ -8,7 +8,10 @@ import fs from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createOpenApiFetchHandler } from "trpc-to-openapi";
 import WebSocket from "ws";
+import { appRouter, restSuccessStatus } from "../../../server/api/root.ts";
+import { createContext } from "../../../server/api/trpc.ts";
 import { ConsoleProxy } from "../../../server/console/proxy.ts";
 import { db } from "../../../server/db/client.ts";
 import { serialLogPath } from "../../../server/jobs/vm-layout.ts";
@@ -167,6 +170,26 @@ async function typeLine(c: Client, line: string) {
   key(0xff0d, false);
 }
 
+/** The REST API exactly as app/api/v1 serves it (same handler, same success statuses), without Next. */
+async function rest(token: string, method: string, urlPath: string, body?: unknown) {
+  const req = new Request(`${origin}/api/v1${urlPath}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const res = await createOpenApiFetchHandler({
+    endpoint: "/api/v1",
+    router: appRouter,
+    createContext,
+    req,
+    responseMeta: ({ paths, errors }) => {
+      const status = errors.length === 0 && paths?.[0] ? restSuccessStatus.get(paths[0]) : undefined;
+      return status ? { status } : {};
+    },
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
 const marker = () => `mk${randomBytes(6).toString("hex")}`;
 const serialLog = (domainName: string) => fs.readFileSync(serialLogPath(domainName), "utf8");
 
@@ -282,6 +305,22 @@ describe("console proxy on a real guest", () => {
     }
   });
 
+  it("REST: POST /vms/{id}/console → 201 {url, protocols, expiresAt, mode, kind}; 404 for someone else's VM; the ticket works", async () => {
+    const aliceToken = (await portal.caller(alice).auth.createToken({ name: "console" })).token;
+    const bobToken = (await portal.caller(bob).auth.createToken({ name: "console" })).token;
+    const ok = await rest(aliceToken, "POST", `/vms/${vm1.id}/console`, { mode: "view", kind: "serial" });
+    expect(ok.status).toBe(201);
+    expect(Object.keys(ok.body).sort()).toEqual(["expiresAt", "kind", "mode", "protocols", "url"]);
+    expect(ok.body).toMatchObject({ url: `ws://127.0.0.1:${port}/ws/serial`, mode: "view", kind: "serial" });
+    const bare = await rest(aliceToken, "POST", `/vms/${vm1.id}/console`, {});
+    expect(bare.body).toMatchObject({ url: `ws://127.0.0.1:${port}/ws/console`, mode: "control", kind: "vnc" });
+    expect((await rest(bobToken, "POST", `/vms/${vm1.id}/console`, {})).status).toBe(404);
+    const c = new Client(bare.body as { url: string; protocols: string[] });
+    await c.opened;
+    expect((await c.read(12)).toString("latin1")).toBe("RFB 003.008\n");
+    c.ws.close();
+  });
+
   it("20 concurrent redemptions of one ticket: exactly one connection", async () => {
     const t = await portal.caller(alice).console.open({ id: vm1.id });
     const results = await Promise.all(Array.from({ length: 20 }, () => rawUpgrade("/ws/console", protocolHeader(t), 2000)));
@@ -322,5 +361,7 @@ describe("console proxy on a real guest", () => {
     await settle(portal, alice, off.operation.id);
     await expectRefused("/ws/console", protocolHeader(pending), 412);
     await expect(api.console.open({ id: vm1.id })).rejects.toMatchObject({ code: "PRECONDITION_FAILED" });
+    const token = (await api.auth.createToken({ name: "stopped" })).token;
+    expect((await rest(token, "POST", `/vms/${vm1.id}/console`, {})).status).toBe(412);
   });
 });

@@ -495,3 +495,34 @@ describe("parseDomainXml", () => {
     expect(() => parseDomainXml("<domain type='kvm'></domain>")).toThrow(/name/);
   });
 });
+
+describe("serial console on a unix socket", () => {
+  const LIVE_UNIX_SERIAL = `<domain type='qemu' id='7'><name>vmdesk-x</name><devices>
+    <serial type='unix'>
+      <source mode='bind' path='/var/lib/libvirt/qemu/vmdesk-x.serial.sock'/>
+      <log file='/var/log/libvirt/qemu/vmdesk-x-serial.log' append='off'/>
+      <target type='isa-serial' port='0'><model name='isa-serial'/></target>
+      <alias name='serial0'/>
+    </serial>
+    <console type='unix'>
+      <source mode='bind' path='/var/lib/libvirt/qemu/vmdesk-x.serial.sock'/>
+      <target type='serial' port='0'/>
+    </console>
+  </devices></domain>`;
+
+  it("builds a bind-mode unix chardev and keeps the log file; pty stays the default", () => {
+    const xml = buildDomainXml(spec({ serialSocketPath: "/var/lib/libvirt/qemu/vm_01-abc.serial.sock" }));
+    expect(xml).toMatch(/<serial type="unix">\s*<source mode="bind" path="\/var\/lib\/libvirt\/qemu\/vm_01-abc.serial.sock"\/>\s*<log file="\/var\/lib\/vmdesk\/serial\/vm_01-abc.log"/);
+    expect(xml).toMatch(/<console type="unix">/);
+    expect(parseDomainXml(xml).serialSocketPath).toBe("/var/lib/libvirt/qemu/vm_01-abc.serial.sock");
+    expect(parseDomainXml(xml).serialLogPath).toBe("/var/lib/vmdesk/serial/vm_01-abc.log");
+    const pty = buildDomainXml(spec());
+    expect(pty).toMatch(/<serial type="pty">/);
+    expect(parseDomainXml(pty).serialSocketPath).toBeUndefined();
+    expect(() => buildDomainXml(spec({ serialSocketPath: "relative.sock" }))).toThrow(/absolute/);
+  });
+
+  it("reads the socket path from libvirt's live XML", () => {
+    expect(parseDomainXml(LIVE_UNIX_SERIAL)).toMatchObject({ serialSocketPath: "/var/lib/libvirt/qemu/vmdesk-x.serial.sock", serialLogPath: "/var/log/libvirt/qemu/vmdesk-x-serial.log" });
+  });
+});
