@@ -34,6 +34,7 @@ import type { Clock } from "../jobs/clock.ts";
 import type { HostPool } from "../jobs/host-pool.ts";
 import { log } from "../log.ts";
 import { audit } from "../services/audit-service.ts";
+import { vmAccessSelect, vmTarget } from "../services/vm-access.ts";
 import { RfbClientFilter, RfbProtocolError } from "./rfb-filter.ts";
 import { consumeTicket, DATA_PROTOCOL, purgeExpiredTickets, ticketFromProtocols, type ConsoleKind, type ConsoleMode } from "./tickets.ts";
 
@@ -169,11 +170,12 @@ export class ConsoleProxy {
       if (!user || user.disabled) throw new Refusal(403, "user disabled");
       const vm = await this.opts.db.vm.findFirst({
         where: { id: ticket.vmId, deletedAt: null },
-        select: { id: true, ownerId: true, state: true, domainName: true, host: { select: { id: true, uri: true } } },
+        select: { id: true, state: true, domainName: true, host: { select: { id: true, uri: true } }, ...vmAccessSelect },
       });
       if (!vm) throw new Refusal(404, "VM not found");
       const actor = { id: user.id, role: user.role as Role, disabled: user.disabled };
-      if (!can(actor, "vm.console", vm)) throw new Refusal(canSee(actor, vm) ? 403 : 404, canSee(actor, vm) ? "console not allowed" : "VM not found");
+      const target = vmTarget(vm);
+      if (!can(actor, "vm.console", target)) throw new Refusal(canSee(actor, target) ? 403 : 404, canSee(actor, target) ? "console not allowed" : "VM not found");
       if (vm.state === "deleting") throw new Refusal(404, "VM not found");
       if (vm.state !== "running") throw new Refusal(412, `VM is ${vm.state}`);
 
@@ -398,7 +400,7 @@ export class ConsoleProxy {
       const vmIds = [...new Set(live.map((s) => s.vmId))];
       const userIds = [...new Set(live.map((s) => s.userId))];
       const [vms, users] = await Promise.all([
-        this.opts.db.vm.findMany({ where: { id: { in: vmIds } }, select: { id: true, ownerId: true, state: true, deletedAt: true } }),
+        this.opts.db.vm.findMany({ where: { id: { in: vmIds } }, select: { id: true, state: true, deletedAt: true, ...vmAccessSelect } }),
         this.opts.db.user.findMany({ where: { id: { in: userIds } }, select: { id: true, role: true, disabled: true } }),
       ]);
       const vmById = new Map(vms.map((v) => [v.id, v]));
@@ -408,7 +410,7 @@ export class ConsoleProxy {
         const vm = vmById.get(s.vmId);
         if (!user || user.disabled) this.end(s, CLOSE.ACCESS_REVOKED);
         else if (!vm || vm.deletedAt || vm.state === "deleting" || vm.state === "deleted") this.end(s, CLOSE.VM_DELETED);
-        else if (!can({ id: user.id, role: user.role as Role, disabled: user.disabled }, "vm.console", vm)) this.end(s, CLOSE.ACCESS_REVOKED);
+        else if (!can({ id: user.id, role: user.role as Role, disabled: user.disabled }, "vm.console", vmTarget(vm))) this.end(s, CLOSE.ACCESS_REVOKED);
         else if (vm.state !== "running" && vm.state !== "paused") this.end(s, CLOSE.VM_STOPPED);
       }
     } catch (err) {

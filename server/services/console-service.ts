@@ -9,6 +9,7 @@ import { authorize, vmScope } from "../domain/policy.ts";
 import { mintTicket, ticketProtocols, type ConsoleKind, type ConsoleMode } from "../console/tickets.ts";
 import { auditAs } from "./audit-service.ts";
 import type { ServiceContext } from "./context.ts";
+import { vmAccessSelect, vmTarget } from "./vm-access.ts";
 
 export interface TOpenConsoleInput {
   id: string;
@@ -29,11 +30,11 @@ export function consoleUrl(portalOrigin: string, kind: ConsoleKind): string {
 }
 
 export async function openConsole(ctx: ServiceContext, input: TOpenConsoleInput, opts: { portalOrigin: string; now?: Date }) {
-  const vm = await ctx.db.vm.findFirst({ where: { id: input.id, deletedAt: null, ...vmScope(ctx.actor) }, select: { id: true, ownerId: true, state: true } });
+  const vm = await ctx.db.vm.findFirst({ where: { id: input.id, deletedAt: null, ...vmScope(ctx.actor) }, select: { id: true, state: true, ...vmAccessSelect } });
   if (!vm) throw new AppError("NOT_FOUND", "VM not found");
   const detail = { mode: input.mode, kind: input.kind };
   try {
-    authorize(ctx.actor, "vm.console", vm);
+    authorize(ctx.actor, "vm.console", vmTarget(vm));
     if (vm.state !== "running") throw new AppError("WRONG_STATE", `the console needs a running VM (this one is ${vm.state})`, { state: vm.state });
     const minted = await mintTicket(ctx.db, { userId: ctx.actor.id, vmId: vm.id, mode: input.mode, kind: input.kind, now: opts.now ?? new Date(), ttlS: config().VMDESK_CONSOLE_TICKET_TTL_S });
     await auditAs(ctx, { action: "console.open", targetType: "vm", targetId: vm.id, result: "ok", detail: { ...detail, ticketId: minted.id, expiresAt: minted.expiresAt.toISOString() } });

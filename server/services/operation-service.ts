@@ -9,6 +9,7 @@ import type { Tx } from "../db/client.ts";
 import { AppError } from "../domain/errors.ts";
 import { authorize, vmScope } from "../domain/policy.ts";
 import type { ServiceContext } from "./context.ts";
+import { vmAccessSelect, vmTarget } from "./vm-access.ts";
 
 export type OperationKind = "create" | "start" | "shutdown" | "poweroff" | "reboot" | "pause" | "resume" | "delete";
 
@@ -48,18 +49,18 @@ export async function getOperation(ctx: ServiceContext, id: string) {
   // Scoped in the query: someone else's operation is simply not found.
   const scope = vmScope(ctx.actor);
   const op = await ctx.db.operation.findFirst({
-    where: { id, ...(scope.ownerId ? { vm: { ownerId: scope.ownerId } } : {}) },
-    select: { ...operationSelect, vm: { select: { ownerId: true } } },
+    where: { id, ...(scope.OR ? { vm: scope } : {}) },
+    select: { ...operationSelect, vm: { select: vmAccessSelect } },
   });
   if (!op) throw new AppError("NOT_FOUND", "operation not found");
-  if (op.vm) authorize(ctx.actor, "operation.read", op.vm);
+  if (op.vm) authorize(ctx.actor, "operation.read", vmTarget(op.vm));
   const { vm: _vm, ...rest } = op;
   return rest;
 }
 
 export async function listVmOperations(ctx: ServiceContext, vmId: string, limit = 20) {
-  const vm = await ctx.db.vm.findFirst({ where: { id: vmId, ...vmScope(ctx.actor) }, select: { ownerId: true } });
+  const vm = await ctx.db.vm.findFirst({ where: { id: vmId, ...vmScope(ctx.actor) }, select: vmAccessSelect });
   if (!vm) throw new AppError("NOT_FOUND", "VM not found");
-  authorize(ctx.actor, "operation.read", vm);
+  authorize(ctx.actor, "operation.read", vmTarget(vm));
   return ctx.db.operation.findMany({ where: { vmId }, orderBy: { createdAt: "desc" }, take: limit, select: operationSelect });
 }

@@ -12,6 +12,7 @@ import type { Tx } from "../db/client.ts";
 import { auditAs } from "./audit-service.ts";
 import type { ServiceContext } from "./context.ts";
 import { enqueueVmOperation, operationSelect } from "./operation-service.ts";
+import { vmAccessSelect, vmTarget } from "./vm-access.ts";
 
 export const vmSelect = {
   id: true,
@@ -54,9 +55,10 @@ export async function listVms(ctx: ServiceContext, input: { all?: boolean } = {}
 
 /** Loads a VM the actor may see, or 404 — whether it does not exist or is someone else's. */
 export async function getVm(ctx: ServiceContext, id: string) {
-  const vm = await ctx.db.vm.findFirst({ where: { id, deletedAt: null, ...vmScope(ctx.actor) }, select: vmSelect });
-  if (!vm) throw new AppError("NOT_FOUND", "VM not found");
-  authorize(ctx.actor, "vm.read", vm);
+  const found = await ctx.db.vm.findFirst({ where: { id, deletedAt: null, ...vmScope(ctx.actor) }, select: { ...vmSelect, class: vmAccessSelect.class } });
+  if (!found) throw new AppError("NOT_FOUND", "VM not found");
+  authorize(ctx.actor, "vm.read", vmTarget(found));
+  const { class: _class, ...vm } = found;
   const activeOperation = vm.activeOperationId
     ? await ctx.db.operation.findUnique({ where: { id: vm.activeOperationId }, select: operationSelect })
     : null;
@@ -157,9 +159,9 @@ const ACTION_PARAMS: Partial<Record<VmAction, (input: { force?: boolean; timeout
 
 /** start | shutdown | poweroff | reboot | pause | resume | delete: checks state, records the operation. */
 export async function requestVmAction(ctx: ServiceContext, vmId: string, action: VmAction, input: { force?: boolean; timeoutS?: number } = {}) {
-  const vm = await ctx.db.vm.findFirst({ where: { id: vmId, deletedAt: null, ...vmScope(ctx.actor) }, select: { id: true, ownerId: true, hostId: true, state: true, activeOperationId: true } });
+  const vm = await ctx.db.vm.findFirst({ where: { id: vmId, deletedAt: null, ...vmScope(ctx.actor) }, select: { id: true, hostId: true, state: true, activeOperationId: true, ...vmAccessSelect } });
   if (!vm) throw new AppError("NOT_FOUND", "VM not found");
-  authorize(ctx.actor, `vm.${action}`, vm);
+  authorize(ctx.actor, `vm.${action}`, vmTarget(vm));
   try {
     if (vm.activeOperationId) throw new AppError("CONFLICT", "another operation is already in progress on this VM");
     assertActionAllowed(vm.state as VmState, action);

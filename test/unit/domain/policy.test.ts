@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { ClassRules } from "../../../server/domain/classroom.ts";
 import { AppError } from "../../../server/domain/errors.ts";
 import { ACTIONS, authorize, can, canSee, vmScope, type Action, type Actor, type Role } from "../../../server/domain/policy.ts";
 
@@ -36,9 +37,19 @@ const EXPECTED: Record<Action, Record<Role, "111" | "100" | "000">> = {
   "audit.read": { admin: "111", teacher: "000", tenant: "000" },
   "token.manageOwn": { admin: "111", teacher: "111", tenant: "111" },
   "system.reconcile": { admin: "111", teacher: "000", tenant: "000" },
+  // Reset and revert exist for class VMs only (see "class relationships" below).
+  "vm.reset": { admin: "111", teacher: "000", tenant: "000" },
+  "vm.revert": { admin: "111", teacher: "000", tenant: "000" },
+  "class.create": { admin: "111", teacher: "111", tenant: "000" },
+  "class.list": { admin: "111", teacher: "111", tenant: "111" },
+  "class.join": { admin: "111", teacher: "111", tenant: "111" },
+  // Class actions need a class the actor teaches; owning something is not enough.
+  "class.read": { admin: "111", teacher: "000", tenant: "000" },
+  "class.manage": { admin: "111", teacher: "000", tenant: "000" },
 };
 
-const OBJECT_ACTIONS: Action[] = ["vm.read", "vm.start", "vm.shutdown", "vm.poweroff", "vm.reboot", "vm.pause", "vm.resume", "vm.delete", "vm.console", "operation.read"];
+const OBJECT_ACTIONS: Action[] = ["vm.read", "vm.start", "vm.shutdown", "vm.poweroff", "vm.reboot", "vm.pause", "vm.resume", "vm.delete", "vm.console", "vm.reset", "vm.revert", "operation.read"];
+const CLASS_ACTIONS: Action[] = ["class.read", "class.manage"];
 const ALL_ACTIONS = Object.keys(ACTIONS) as Action[];
 
 function codeOf(fn: () => void): string | null {
@@ -56,8 +67,9 @@ describe("policy: the table is complete", () => {
     expect(Object.keys(EXPECTED).sort()).toEqual([...ALL_ACTIONS].sort());
   });
 
-  it("classifies exactly the VM/operation actions as object ('own') actions", () => {
-    expect(ALL_ACTIONS.filter((a) => ACTIONS[a] === "own").sort()).toEqual([...OBJECT_ACTIONS].sort());
+  it("classifies exactly the VM/operation actions as VM actions and the class actions as class actions", () => {
+    expect(ALL_ACTIONS.filter((a) => ACTIONS[a] === "vm").sort()).toEqual([...OBJECT_ACTIONS].sort());
+    expect(ALL_ACTIONS.filter((a) => ACTIONS[a] === "class").sort()).toEqual([...CLASS_ACTIONS].sort());
   });
 });
 
@@ -118,9 +130,10 @@ describe("policy: authorize", () => {
 
   it("denied global actions are FORBIDDEN, with or without a target, and the message names the action", () => {
     const adminOnly = ALL_ACTIONS.filter((a) => ACTIONS[a] === "global" && EXPECTED[a].tenant === "000");
-    expect(adminOnly.sort()).toEqual(["audit.read", "host.list", "host.manage", "image.manage", "quota.manage", "system.reconcile", "user.list", "user.manage", "vm.listAll"]);
+    expect(adminOnly.sort()).toEqual(["audit.read", "class.create", "host.list", "host.manage", "image.manage", "quota.manage", "system.reconcile", "user.list", "user.manage", "vm.listAll"]);
+    expect(codeOf(() => authorize(actor("teacher"), "class.create"))).toBeNull();
     for (const role of ["teacher", "tenant"] as const) {
-      for (const action of adminOnly) {
+      for (const action of adminOnly.filter((a) => !(role === "teacher" && a === "class.create"))) {
         expect(codeOf(() => authorize(actor(role), action)), `${role} ${action}`).toBe("FORBIDDEN");
         expect(codeOf(() => authorize(actor(role), action, foreign)), `${role} ${action} foreign`).toBe("FORBIDDEN");
         expect(codeOf(() => authorize(actor(role), action, own(actor(role)))), `${role} ${action} own`).toBe("FORBIDDEN");
@@ -159,13 +172,64 @@ describe("policy: canSee and vmScope", () => {
     expect(canSee(actor("tenant", true), own(actor("tenant", true)))).toBe(false);
   });
 
-  it("admins see every VM; teachers and tenants only their own", () => {
+  it("admins see every VM; tenants only their own; teachers their own and their classes' VMs", () => {
     expect(vmScope(actor("admin"))).toEqual({});
-    expect(vmScope(actor("teacher"))).toEqual({ ownerId: "teacher-1" });
-    expect(vmScope(actor("tenant"))).toEqual({ ownerId: "tenant-1" });
+    expect(vmScope(actor("teacher"))).toEqual({ OR: [{ ownerId: "teacher-1" }, { class: { teachers: { some: { userId: "teacher-1" } } } }] });
+    expect(vmScope(actor("tenant"))).toEqual({ OR: [{ ownerId: "tenant-1" }] });
   });
 
   it("a disabled admin is scoped to their own VMs, not to everyone's", () => {
-    expect(vmScope(actor("admin", true))).toEqual({ ownerId: "admin-1" });
+    expect(vmScope(actor("admin", true))).toEqual({ OR: [{ ownerId: "admin-1" }] });
+  });
+});
+
+describe("policy: class relationships", () => {
+  const teacher = actor("teacher");
+  const otherTeacher: Actor = { id: "teacher-2", role: "teacher" };
+  const student: Actor = { id: "student-1", role: "tenant" };
+  const rules: ClassRules = { studentsMayPower: true, studentsMayReset: true, studentsMayRevert: false, frozenAt: null };
+  const classVm = (r = rules) => ({ ownerId: student.id, teacherIds: [teacher.id], classRules: r });
+  const klass = { teacherIds: [teacher.id] };
+
+  it("a teacher may do everything to their class's VMs, including reset and revert; another teacher nothing (not found)", () => {
+    for (const action of OBJECT_ACTIONS) {
+      expect(can(teacher, action, classVm()), action).toBe(true);
+      expect(codeOf(() => authorize(otherTeacher, action, classVm())), action).toBe("NOT_FOUND");
+    }
+  });
+
+  it("a tenant listed as a teacher gains nothing: only the teacher role teaches", () => {
+    const t: Actor = { id: "x", role: "tenant" };
+    expect(can(t, "class.manage", { teacherIds: ["x"] })).toBe(false);
+    expect(can(t, "vm.read", { ownerId: "s", teacherIds: ["x"], classRules: rules })).toBe(false);
+  });
+
+  it("class read/manage: its teachers and admins; others get NOT_FOUND", () => {
+    for (const action of CLASS_ACTIONS) {
+      expect(can(teacher, action, klass)).toBe(true);
+      expect(can(actor("admin"), action, klass)).toBe(true);
+      expect(codeOf(() => authorize(otherTeacher, action, klass))).toBe("NOT_FOUND");
+      expect(codeOf(() => authorize(student, action, klass))).toBe("NOT_FOUND");
+    }
+  });
+
+  it("a student's class VM follows the class switches and can never be deleted by the student", () => {
+    const vm = classVm();
+    const expected: Record<string, boolean> = {
+      "vm.read": true, "operation.read": true, "vm.console": true,
+      "vm.start": true, "vm.shutdown": true, "vm.poweroff": true, "vm.reboot": true, "vm.pause": true, "vm.resume": true,
+      "vm.reset": true, "vm.revert": false, "vm.delete": false,
+    };
+    for (const action of OBJECT_ACTIONS) expect(can(student, action, vm), action).toBe(expected[action]);
+    expect(can(student, "vm.start", classVm({ ...rules, studentsMayPower: false }))).toBe(false);
+    expect(codeOf(() => authorize(student, "vm.delete", vm))).toBe("FORBIDDEN");
+  });
+
+  it("a frozen class locks students out of everything but seeing their VM", () => {
+    const vm = classVm({ ...rules, frozenAt: new Date() });
+    for (const action of OBJECT_ACTIONS) {
+      expect(can(student, action, vm), action).toBe(action === "vm.read" || action === "operation.read");
+    }
+    expect(can(teacher, "vm.console", vm)).toBe(true);
   });
 });
