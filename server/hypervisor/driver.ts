@@ -41,6 +41,21 @@ export interface StoragePoolFacts {
   availableBytes: number;
 }
 
+export interface SnapshotInfo {
+  name: string;
+  /** libvirt's creationTime (second precision). */
+  createdAt: Date;
+  /** The domain's state when the snapshot was taken (virDomainSnapshotState name: running, shutoff, paused, …). */
+  state: string;
+  description?: string;
+}
+
+export interface NetworkFacts {
+  name: string;
+  /** Host bridge the network's guests are attached to (chosen by libvirt unless the XML names one). */
+  bridge: string;
+}
+
 export type HypervisorErrorKind = "libvirt" | "timeout" | "disconnected";
 
 /**
@@ -72,6 +87,7 @@ export const VIR_ERR = {
   SYSTEM_ERROR: 38,
   NO_SUPPORT: 3,
   OPERATION_FAILED: 9,
+  NO_NETWORK: 43,
 } as const;
 
 export type HostEvent =
@@ -121,6 +137,26 @@ export interface HostConnection {
   volumePath(pool: string, name: string): Promise<string | null>;
   /** No-op when absent. */
   deleteVolume(pool: string, name: string): Promise<void>;
+
+  /**
+   * Takes an internal snapshot (qcow2; with RAM when the domain runs, pausing it meanwhile). No-op
+   * when the domain already has a snapshot of that name. Names: [A-Za-z0-9_.-]+.
+   */
+  createSnapshot(domain: string, name: string, description?: string): Promise<void>;
+  /**
+   * Reverts to a snapshot. The domain's run state afterwards is the one at snapshot time unless
+   * `running`/`paused` forces it. Reverting a running guest restarts QEMU: the VNC port may change.
+   */
+  revertSnapshot(domain: string, name: string, opts?: { running?: boolean; paused?: boolean }): Promise<void>;
+  /** No-op when absent. */
+  deleteSnapshot(domain: string, name: string): Promise<void>;
+  /** The domain's snapshots, oldest first. Rejects with NO_DOMAIN when the domain is absent. */
+  listSnapshots(domain: string): Promise<SnapshotInfo[]>;
+
+  /** Defines the network from `xml` if absent, starts it if inactive, marks it autostart. */
+  ensureNetwork(name: string, xml: string): Promise<NetworkFacts>;
+  /** Destroys and undefines the network; no-op when absent. */
+  deleteNetwork(name: string): Promise<void>;
 
   close(): Promise<void>;
 }

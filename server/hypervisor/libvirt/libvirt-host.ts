@@ -19,10 +19,13 @@ import {
   type HostEvent,
   type HostFacts,
   type HypervisorDriver,
+  type NetworkFacts,
+  type SnapshotInfo,
   type StoragePoolFacts,
 } from "../driver.ts";
 import { log as rootLog } from "../../log.ts";
 import { buildDirPoolXml } from "../xml/pool-xml.ts";
+import { buildSnapshotXml, isValidSnapshotName, parseSnapshotXml } from "../xml/snapshot-xml.ts";
 import { hasCode, toHypervisorError } from "./errors.ts";
 import { nativeLibvirt, type NativeConnection, type NativeEvent } from "./native-binding.ts";
 
@@ -42,6 +45,10 @@ const SHUTOFF = DOMAIN_STATES.indexOf("shutoff");
 
 /** virDomainXMLFlags: VIR_DOMAIN_XML_INACTIVE. */
 const VIR_DOMAIN_XML_INACTIVE = 1 << 1;
+
+/** virDomainSnapshotRevertFlags. https://libvirt.org/html/libvirt-libvirt-domain-snapshot.html#virDomainSnapshotRevertFlags */
+const VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING = 1 << 0;
+const VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED = 1 << 1;
 
 const DEFAULT_KEEPALIVE = { intervalS: 5, count: 3 };
 
@@ -250,6 +257,57 @@ export class LibvirtHostConnection implements HostConnection {
     });
   }
 
+  createSnapshot(domain: string, name: string, description?: string): Promise<void> {
+    const xml = buildSnapshotXml(description === undefined ? { name } : { name, description });
+    return this.call(`createSnapshot ${domain}/${name}`, async (c) => {
+      try {
+        await c.createSnapshot(domain, xml);
+      } catch (e) {
+        // libvirt 9.0 reports a duplicate name as the generic OPERATION_FAILED ("domain moment x
+        // already exists"), checked before the guest is paused; confirm by lookup, not by message.
+        if (!hasCode(e, VIR_ERR.OPERATION_FAILED) || !(await snapshotExists(c, domain, name))) throw e;
+      }
+    });
+  }
+
+  revertSnapshot(domain: string, name: string, opts: { running?: boolean; paused?: boolean } = {}): Promise<void> {
+    if (opts.running && opts.paused) return Promise.reject(new Error("revertSnapshot: running and paused are exclusive"));
+    const flags = (opts.running ? VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING : 0) | (opts.paused ? VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED : 0);
+    return this.call(`revertSnapshot ${domain}/${name}`, (c) => c.revertSnapshot(domain, name, flags));
+  }
+
+  deleteSnapshot(domain: string, name: string): Promise<void> {
+    return this.call(`deleteSnapshot ${domain}/${name}`, async (c) => {
+      try {
+        await c.deleteSnapshot(domain, name);
+      } catch (e) {
+        if (!hasCode(e, VIR_ERR.NO_DOMAIN_SNAPSHOT)) throw e;
+      }
+    });
+  }
+
+  listSnapshots(domain: string): Promise<SnapshotInfo[]> {
+    return this.call(`listSnapshots ${domain}`, async (c) =>
+      (await c.listSnapshotXmls(domain))
+        .map(parseSnapshotXml)
+        .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || a.name.localeCompare(b.name)),
+    );
+  }
+
+  ensureNetwork(name: string, xml: string): Promise<NetworkFacts> {
+    return this.call(`ensureNetwork ${name}`, (c) => c.ensureNetwork(name, xml));
+  }
+
+  deleteNetwork(name: string): Promise<void> {
+    return this.call(`deleteNetwork ${name}`, async (c) => {
+      try {
+        await c.deleteNetwork(name);
+      } catch (e) {
+        if (!hasCode(e, VIR_ERR.NO_NETWORK)) throw e;
+      }
+    });
+  }
+
   /**
    * Stops reconnecting and closes. Resolves within the call timeout even if the host hangs; a
    * native thread stuck in that host is detached and never delays process exit.
@@ -402,6 +460,17 @@ export class LibvirtHostConnection implements HostConnection {
 function isActive(state: number): boolean {
   const s = DOMAIN_STATES[state];
   return s !== undefined && s !== "shutoff" && s !== "nostate" && s !== "crashed";
+}
+
+async function snapshotExists(c: WrappedConnection, domain: string, name: string): Promise<boolean> {
+  if (!isValidSnapshotName(name)) return false;
+  try {
+    await c.snapshotXml(domain, name);
+    return true;
+  } catch (e) {
+    if (hasCode(e, VIR_ERR.NO_DOMAIN_SNAPSHOT)) return false;
+    throw e;
+  }
 }
 
 /** NativeConnection whose rejections are already HypervisorError. */

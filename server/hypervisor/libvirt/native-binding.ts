@@ -70,6 +70,20 @@ export interface NativeConnection {
   createVolume(pool: string, xml: string): Promise<string>;
   volumePath(pool: string, name: string): Promise<string>;
   deleteVolume(pool: string, name: string): Promise<void>;
+  /** virDomainSnapshotCreateXML with no flags. */
+  createSnapshot(domain: string, xml: string): Promise<void>;
+  /** virDomainSnapshotGetXMLDesc of one snapshot. */
+  snapshotXml(domain: string, name: string): Promise<string>;
+  /** virDomainListAllSnapshots + virDomainSnapshotGetXMLDesc of each, in one call. */
+  listSnapshotXmls(domain: string): Promise<string[]>;
+  /** flags: virDomainSnapshotRevertFlags */
+  revertSnapshot(domain: string, name: string, flags: number): Promise<void>;
+  /** virDomainSnapshotDelete with no flags (this snapshot only; children are re-parented). */
+  deleteSnapshot(domain: string, name: string): Promise<void>;
+  /** Defines the network from `xml` if absent, sets autostart, starts it if inactive. */
+  ensureNetwork(name: string, xml: string): Promise<{ name: string; bridge: string }>;
+  /** Destroys the network if active, then undefines it. */
+  deleteNetwork(name: string): Promise<void>;
 }
 
 interface NativeModule {

@@ -4,3 +4,7 @@ export { buildVolumeXml } from "./volume-xml.js";
 export type { VolumeSpec } from "./volume-xml.js";
 export { buildDirPoolXml } from "./pool-xml.js";
 export type { DirPoolSpec } from "./pool-xml.js";
+export { buildSnapshotXml, isValidSnapshotName, parseSnapshotXml } from "./snapshot-xml.js";
+export type { ParsedSnapshot, SnapshotSpec } from "./snapshot-xml.js";
+export { buildIsolatedNetworkXml } from "./network-xml.js";
+export type { IsolatedNetworkSpec } from "./network-xml.js";

@@ -43,9 +43,13 @@ std::string Take(char* s) {
 struct DomainFree { void operator()(virDomainPtr p) const { virDomainFree(p); } };
 struct PoolFree { void operator()(virStoragePoolPtr p) const { virStoragePoolFree(p); } };
 struct VolFree { void operator()(virStorageVolPtr p) const { virStorageVolFree(p); } };
+struct SnapshotFree { void operator()(virDomainSnapshotPtr p) const { virDomainSnapshotFree(p); } };
+struct NetworkFree { void operator()(virNetworkPtr p) const { virNetworkFree(p); } };
 using Domain = std::unique_ptr<virDomain, DomainFree>;
 using StoragePool = std::unique_ptr<virStoragePool, PoolFree>;
 using StorageVol = std::unique_ptr<virStorageVol, VolFree>;
+using Snapshot = std::unique_ptr<virDomainSnapshot, SnapshotFree>;
+using Network = std::unique_ptr<virNetwork, NetworkFree>;
 
 Domain LookupDomain(virConnectPtr c, const std::string& name) {
   return Domain(Need(virDomainLookupByName(c, name.c_str())));
@@ -56,6 +60,10 @@ StoragePool LookupPool(virConnectPtr c, const std::string& name) {
 StorageVol LookupVol(virConnectPtr c, const std::string& pool, const std::string& name) {
   StoragePool p = LookupPool(c, pool);
   return StorageVol(Need(virStorageVolLookupByName(p.get(), name.c_str())));
+}
+
+Snapshot LookupSnapshot(virConnectPtr c, const std::string& domain, const std::string& name) {
+  return Snapshot(Need(virDomainSnapshotLookupByName(LookupDomain(c, domain).get(), name.c_str(), 0)));
 }
 
 Completion Undefined() {
@@ -205,6 +213,13 @@ Napi::Function Connection::Define(Napi::Env env) {
                          InstanceMethod<&Connection::CreateVolume>("createVolume"),
                          InstanceMethod<&Connection::VolumePath>("volumePath"),
                          InstanceMethod<&Connection::DeleteVolume>("deleteVolume"),
+                         InstanceMethod<&Connection::CreateSnapshot>("createSnapshot"),
+                         InstanceMethod<&Connection::SnapshotXml>("snapshotXml"),
+                         InstanceMethod<&Connection::ListSnapshotXmls>("listSnapshotXmls"),
+                         InstanceMethod<&Connection::RevertSnapshot>("revertSnapshot"),
+                         InstanceMethod<&Connection::DeleteSnapshot>("deleteSnapshot"),
+                         InstanceMethod<&Connection::EnsureNetwork>("ensureNetwork"),
+                         InstanceMethod<&Connection::DeleteNetwork>("deleteNetwork"),
                      });
 }
 
@@ -560,6 +575,101 @@ Napi::Value Connection::DeleteVolume(const Napi::CallbackInfo& info) {
   std::string name = info[1].As<Napi::String>();
   return Submit(info.Env(), [pool, name](virConnectPtr c) -> Completion {
     Check(virStorageVolDelete(LookupVol(c, pool, name).get(), 0));
+    return Undefined();
+  });
+}
+
+// createSnapshot(domain, xml): flags none, so a running qcow2 guest gets an internal snapshot with
+// its RAM (QEMU pauses it meanwhile). A duplicate name fails with libvirt's code; the TS layer
+// decides idempotency from it.
+Napi::Value Connection::CreateSnapshot(const Napi::CallbackInfo& info) {
+  std::string domain = info[0].As<Napi::String>();
+  std::string xml = info[1].As<Napi::String>();
+  return Submit(info.Env(), [domain, xml](virConnectPtr c) -> Completion {
+    Snapshot snap(Need(virDomainSnapshotCreateXML(LookupDomain(c, domain).get(), xml.c_str(), 0)));
+    return Undefined();
+  });
+}
+
+Napi::Value Connection::SnapshotXml(const Napi::CallbackInfo& info) {
+  std::string domain = info[0].As<Napi::String>();
+  std::string name = info[1].As<Napi::String>();
+  return Submit(info.Env(), [domain, name](virConnectPtr c) -> Completion {
+    return String(Take(virDomainSnapshotGetXMLDesc(LookupSnapshot(c, domain, name).get(), 0)));
+  });
+}
+
+// listSnapshotXmls(domain) -> the XML of every snapshot, in one job.
+Napi::Value Connection::ListSnapshotXmls(const Napi::CallbackInfo& info) {
+  std::string domain = info[0].As<Napi::String>();
+  return Submit(info.Env(), [domain](virConnectPtr c) -> Completion {
+    virDomainSnapshotPtr* raw = nullptr;
+    int n = Check(virDomainListAllSnapshots(LookupDomain(c, domain).get(), &raw, 0));
+    std::vector<Snapshot> snaps;  // owns every element before anything can throw
+    for (int i = 0; i < n; i++) snaps.emplace_back(raw[i]);
+    free(raw);
+    std::vector<std::string> xmls;
+    for (auto& s : snaps) xmls.push_back(Take(virDomainSnapshotGetXMLDesc(s.get(), 0)));
+    return [xmls](Napi::Env env) {
+      Napi::Array a = Napi::Array::New(env, xmls.size());
+      for (size_t i = 0; i < xmls.size(); i++) a.Set(uint32_t(i), xmls[i]);
+      return a;
+    };
+  });
+}
+
+// revertSnapshot(domain, name, flags): flags are virDomainSnapshotRevertFlags.
+Napi::Value Connection::RevertSnapshot(const Napi::CallbackInfo& info) {
+  std::string domain = info[0].As<Napi::String>();
+  std::string name = info[1].As<Napi::String>();
+  unsigned flags = info[2].As<Napi::Number>().Uint32Value();
+  return Submit(info.Env(), [domain, name, flags](virConnectPtr c) -> Completion {
+    Check(virDomainRevertToSnapshot(LookupSnapshot(c, domain, name).get(), flags));
+    return Undefined();
+  });
+}
+
+Napi::Value Connection::DeleteSnapshot(const Napi::CallbackInfo& info) {
+  std::string domain = info[0].As<Napi::String>();
+  std::string name = info[1].As<Napi::String>();
+  return Submit(info.Env(), [domain, name](virConnectPtr c) -> Completion {
+    Check(virDomainSnapshotDelete(LookupSnapshot(c, domain, name).get(), 0));
+    return Undefined();
+  });
+}
+
+// ensureNetwork(name, xml) -> { name, bridge }: define if absent, autostart, start if inactive. One
+// job, so a caller's timeout never leaves half of these steps to run later.
+Napi::Value Connection::EnsureNetwork(const Napi::CallbackInfo& info) {
+  std::string name = info[0].As<Napi::String>();
+  std::string xml = info[1].As<Napi::String>();
+  return Submit(info.Env(), [name, xml](virConnectPtr c) -> Completion {
+    Network net(virNetworkLookupByName(c, name.c_str()));
+    if (!net) {
+      virErrorPtr err = virGetLastError();
+      if (err == nullptr || err->code != VIR_ERR_NO_NETWORK) ThrowLastError();
+      virResetLastError();
+      net.reset(Need(virNetworkDefineXML(c, xml.c_str())));
+    }
+    Check(virNetworkSetAutostart(net.get(), 1));
+    if (Check(virNetworkIsActive(net.get())) == 0) Check(virNetworkCreate(net.get()));
+    std::string bridge = Take(virNetworkGetBridgeName(net.get()));
+    return [name, bridge](Napi::Env env) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", name);
+      o.Set("bridge", bridge);
+      return o;
+    };
+  });
+}
+
+// deleteNetwork(name): destroy if active, then undefine. Absent: NO_NETWORK, left to the TS layer.
+Napi::Value Connection::DeleteNetwork(const Napi::CallbackInfo& info) {
+  std::string name = info[0].As<Napi::String>();
+  return Submit(info.Env(), [name](virConnectPtr c) -> Completion {
+    Network net(Need(virNetworkLookupByName(c, name.c_str())));
+    if (Check(virNetworkIsActive(net.get())) == 1) Check(virNetworkDestroy(net.get()));
+    Check(virNetworkUndefine(net.get()));
     return Undefined();
   });
 }

@@ -97,6 +97,13 @@ class Connection : public Napi::ObjectWrap<Connection> {
   Napi::Value CreateVolume(const Napi::CallbackInfo& info);
   Napi::Value VolumePath(const Napi::CallbackInfo& info);
   Napi::Value DeleteVolume(const Napi::CallbackInfo& info);
+  Napi::Value CreateSnapshot(const Napi::CallbackInfo& info);
+  Napi::Value SnapshotXml(const Napi::CallbackInfo& info);
+  Napi::Value ListSnapshotXmls(const Napi::CallbackInfo& info);
+  Napi::Value RevertSnapshot(const Napi::CallbackInfo& info);
+  Napi::Value DeleteSnapshot(const Napi::CallbackInfo& info);
+  Napi::Value EnsureNetwork(const Napi::CallbackInfo& info);
+  Napi::Value DeleteNetwork(const Napi::CallbackInfo& info);
 
   std::shared_ptr<Workers> workers_;
   std::shared_ptr<Sink> sink_;
