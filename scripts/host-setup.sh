@@ -17,7 +17,7 @@ packages=(
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev pkg-config
   postgresql chromium websockify
   busybox-static linux-image-cloud-amd64 isolinux syslinux syslinux-common mtools dosfstools xorriso cpio
-  kmod iproute2 fonts-dejavu-core
+  kmod iproute2 fonts-dejavu-core dnsmasq-base
 )
 
 if [[ ${VMDESK_SKIP_APT:-0} == 1 ]]; then

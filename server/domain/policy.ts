@@ -37,6 +37,7 @@ export const ACTIONS = {
   "vm.console": "vm",
   "vm.reset": "vm",
   "vm.revert": "vm",
+  "vm.snapshot": "vm",
   "operation.read": "vm",
   "image.list": "global",
   "image.manage": "global",
@@ -81,7 +82,7 @@ const OWNER_VM_ACTIONS: ReadonlySet<Action> = new Set<Action>([
 ]);
 
 /** What a teacher may do to any VM of their class. */
-const TEACHER_VM_ACTIONS: ReadonlySet<Action> = new Set<Action>([...OWNER_VM_ACTIONS, "vm.reset", "vm.revert"]);
+const TEACHER_VM_ACTIONS: ReadonlySet<Action> = new Set<Action>([...OWNER_VM_ACTIONS, "vm.reset", "vm.revert", "vm.snapshot"]);
 
 /** A student's class VM: which class switch governs each action (null: always allowed, "never": never). */
 const STUDENT_VM_ACTIONS: Partial<Record<Action, StudentVmAction | null>> = {

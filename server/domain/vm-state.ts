@@ -6,9 +6,9 @@
 import { AppError } from "./errors.ts";
 
 export type VmState = "provisioning" | "running" | "paused" | "stopped" | "error" | "deleting" | "missing" | "deleted";
-export type VmAction = "start" | "shutdown" | "poweroff" | "reboot" | "pause" | "resume" | "delete";
+export type VmAction = "start" | "shutdown" | "poweroff" | "reboot" | "pause" | "resume" | "delete" | "reset" | "revert" | "snapshot";
 
-export const VM_ACTIONS: readonly VmAction[] = ["start", "shutdown", "poweroff", "reboot", "pause", "resume", "delete"];
+export const VM_ACTIONS: readonly VmAction[] = ["start", "shutdown", "poweroff", "reboot", "pause", "resume", "delete", "reset", "revert", "snapshot"];
 
 const ALLOWED: Record<VmAction, readonly VmState[]> = {
   start: ["stopped"],
@@ -18,6 +18,10 @@ const ALLOWED: Record<VmAction, readonly VmState[]> = {
   pause: ["running"],
   resume: ["paused"],
   delete: ["running", "paused", "stopped", "error", "missing"],
+  // Class VMs: recreate the disk from the template; snapshot/revert a class checkpoint.
+  reset: ["running", "paused", "stopped", "error"],
+  revert: ["running", "paused", "stopped"],
+  snapshot: ["running", "paused", "stopped"],
 };
 
 export function actionAllowed(state: VmState, action: VmAction): boolean {

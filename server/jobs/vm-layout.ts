@@ -10,6 +10,8 @@ export interface VmRow {
   name: string;
   ownerId: string;
   domainName: string;
+  /** isolated class network, when the VM's class has one */
+  networkName?: string | null;
   vcpus: number;
   memoryMiB: number;
   diskGiB: number;
@@ -22,6 +24,11 @@ export interface HostRow {
   cpuMode: string;
   poolName: string;
   poolPath: string;
+}
+
+/** A class with its own isolated network puts its VMs there (they reach each other, not the outside). */
+export function classNetworkName(classId: string): string {
+  return `vmdesk-c-${classId.slice(0, 8)}`;
 }
 
 export interface ImageRow {
@@ -71,7 +78,7 @@ export function domainSpec(vm: VmRow, host: HostRow, image: ImageRow | null, dis
       ...(isIso && image ? [{ path: image.path, format: "raw" as const, device: "cdrom" as const, bus: "sata" as const }] : []),
     ],
     boot: isIso ? ["hd", "cdrom"] : ["hd"],
-    network: { type: "user" },
+    network: vm.networkName ? { type: "network", name: vm.networkName } : { type: "user" },
     graphics: { listen: "127.0.0.1" },
     serialLogPath: serialLogPath(vm.domainName),
     serialSocketPath: serialSocketPath(vm.domainName),

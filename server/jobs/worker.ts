@@ -13,6 +13,7 @@ import { log as rootLog } from "../log.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import type { HostPool } from "./host-pool.ts";
 import { compensate, HANDLERS, type JobContext, type OperationRow } from "./operations/handlers.ts";
+import { classNetworkName } from "./vm-layout.ts";
 
 export const MAX_ATTEMPTS = 5;
 
@@ -151,9 +152,10 @@ export class Worker {
     if (!op.vmId) throw new Error("operation has no VM");
     const vm = await db.vm.findUniqueOrThrow({
       where: { id: op.vmId },
-      select: { id: true, name: true, ownerId: true, domainName: true, vcpus: true, memoryMiB: true, diskGiB: true, hostId: true, imageId: true, host: true, image: { select: { path: true, format: true } } },
+      select: { id: true, name: true, ownerId: true, domainName: true, vcpus: true, memoryMiB: true, diskGiB: true, hostId: true, imageId: true, host: true, image: { select: { path: true, format: true } }, class: { select: { id: true, isolatedNetwork: true } } },
     });
-    const { host, image, ...vmRow } = vm;
+    const { host, image, class: klass, ...rest } = vm;
+    const vmRow = { ...rest, networkName: klass?.isolatedNetwork ? classNetworkName(klass.id) : null };
     return {
       db,
       op,

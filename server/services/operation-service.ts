@@ -11,7 +11,7 @@ import { authorize, vmScope } from "../domain/policy.ts";
 import type { ServiceContext } from "./context.ts";
 import { vmAccessSelect, vmTarget } from "./vm-access.ts";
 
-export type OperationKind = "create" | "start" | "shutdown" | "poweroff" | "reboot" | "pause" | "resume" | "delete";
+export type OperationKind = "create" | "start" | "shutdown" | "poweroff" | "reboot" | "pause" | "resume" | "delete" | "reset" | "revert" | "snapshot" | "freeze";
 
 export const operationSelect = {
   id: true,

@@ -97,10 +97,21 @@ async function reserveQuota(tx: Tx, userId: string, cost: ReturnType<typeof vmCo
  * caller's transaction. Used by delete and by failed provisioning.
  */
 export async function releaseQuota(tx: Tx, vmId: string): Promise<boolean> {
-  const vm = await tx.vm.findUnique({ where: { id: vmId }, select: { ownerId: true, vcpus: true, memoryMiB: true, diskGiB: true } });
+  const vm = await tx.vm.findUnique({ where: { id: vmId }, select: { ownerId: true, classId: true, vcpus: true, memoryMiB: true, diskGiB: true } });
   if (!vm) return false;
   const { count } = await tx.vm.updateMany({ where: { id: vmId, quotaHeld: true }, data: { quotaHeld: false } });
   if (count === 0) return false;
+  if (vm.classId) {
+    // Class VMs are paid from the class budget, not the student's quota.
+    await tx.$executeRaw`UPDATE "Class" SET
+        "usedVms" = GREATEST(0, "usedVms" - 1),
+        "usedVcpus" = GREATEST(0, "usedVcpus" - ${vm.vcpus}),
+        "usedMemoryMiB" = GREATEST(0, "usedMemoryMiB" - ${vm.memoryMiB}),
+        "usedDiskGiB" = GREATEST(0, "usedDiskGiB" - ${vm.diskGiB}),
+        "updatedAt" = now()
+      WHERE "id" = ${vm.classId}::uuid`;
+    return true;
+  }
   await tx.$executeRaw`UPDATE "Quota" SET
       "usedVms" = GREATEST(0, "usedVms" - 1),
       "usedVcpus" = GREATEST(0, "usedVcpus" - ${vm.vcpus}),
@@ -153,12 +164,21 @@ export async function createVm(ctx: ServiceContext, input: TCreateVm) {
   }
 }
 
-const ACTION_PARAMS: Partial<Record<VmAction, (input: { force?: boolean; timeoutS?: number }) => Record<string, unknown>>> = {
+export interface TVmActionInput {
+  force?: boolean;
+  timeoutS?: number;
+  /** libvirt snapshot name, for snapshot and revert */
+  snapshot?: string;
+}
+
+const ACTION_PARAMS: Partial<Record<VmAction, (input: TVmActionInput) => Record<string, unknown>>> = {
   shutdown: (i) => ({ force: i.force ?? false, timeoutS: i.timeoutS }),
+  revert: (i) => ({ snapshot: i.snapshot }),
+  snapshot: (i) => ({ snapshot: i.snapshot }),
 };
 
 /** start | shutdown | poweroff | reboot | pause | resume | delete: checks state, records the operation. */
-export async function requestVmAction(ctx: ServiceContext, vmId: string, action: VmAction, input: { force?: boolean; timeoutS?: number } = {}) {
+export async function requestVmAction(ctx: ServiceContext, vmId: string, action: VmAction, input: TVmActionInput = {}) {
   const vm = await ctx.db.vm.findFirst({ where: { id: vmId, deletedAt: null, ...vmScope(ctx.actor) }, select: { id: true, hostId: true, state: true, activeOperationId: true, ...vmAccessSelect } });
   if (!vm) throw new AppError("NOT_FOUND", "VM not found");
   authorize(ctx.actor, `vm.${action}`, vmTarget(vm));

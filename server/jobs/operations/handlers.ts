@@ -13,6 +13,7 @@ import type { Db } from "../../db/client.ts";
 import { notifyVmChanged } from "../../db/notify.ts";
 import { releaseQuota } from "../../services/vm-service.ts";
 import type { Clock } from "../clock.ts";
+import { buildIsolatedNetworkXml } from "../../hypervisor/xml/index.ts";
 import { diskVolumeName, diskVolumeXml, domainXml, type HostRow, type ImageRow, type VmRow } from "../vm-layout.ts";
 
 export interface OperationRow {
@@ -79,9 +80,15 @@ async function ensurePool(ctx: JobContext): Promise<void> {
   }
 }
 
+/** The class's isolated network must exist on the host before a VM attached to it is defined. */
+async function ensureNetwork(ctx: JobContext): Promise<void> {
+  if (ctx.vm.networkName) await ctx.conn.ensureNetwork(ctx.vm.networkName, buildIsolatedNetworkXml({ name: ctx.vm.networkName }));
+}
+
 const create: Handler = async (ctx) => {
   await ctx.step("preparing storage pool", 10);
   await ensurePool(ctx);
+  await ensureNetwork(ctx);
   await ctx.step("creating disk", 30);
   const diskPath = await ensureDisk(ctx);
   await ctx.step("defining domain", 60);
@@ -184,7 +191,63 @@ async function removeEverything(ctx: JobContext, finalState: "deleted" | "error"
 
 const remove: Handler = async (ctx) => removeEverything(ctx, "deleted", null);
 
-export const HANDLERS: Record<string, Handler> = { create, start, shutdown, poweroff, reboot, pause, resume, delete: remove };
+function snapshotName(ctx: JobContext): string {
+  const name = (ctx.op.params as { snapshot?: string } | null)?.snapshot;
+  if (!name) throw new Error("no snapshot named in the operation");
+  return name;
+}
+
+/**
+ * Reset: throw the disk away and make a fresh linked clone of the template, keeping the VM's run
+ * state (a running VM comes back running). Internal snapshots live in the old overlay and go with it.
+ */
+const reset: Handler = async (ctx) => {
+  const wasRunning = (await ctx.conn.domainState(ctx.vm.domainName)) !== "shutoff";
+  await ctx.step("powering off", 15);
+  await ctx.conn.destroyDomain(ctx.vm.domainName);
+  await ctx.step("recreating the disk from the template", 40);
+  await ensurePool(ctx);
+  await ctx.conn.deleteVolume(ctx.host.poolName, diskVolumeName(ctx.vm));
+  const diskPath = await ensureDisk(ctx);
+  await ensureNetwork(ctx);
+  await ctx.conn.defineDomain(domainXml(ctx.vm, ctx.host, ctx.image, diskPath));
+  if (wasRunning) {
+    await ctx.step("starting", 80);
+    await ctx.conn.startDomain(ctx.vm.domainName);
+  }
+  await ctx.db.vm.update({ where: { id: ctx.vm.id }, data: { guestReadyAt: null } });
+  await recordObservedState(ctx);
+};
+
+const snapshot: Handler = async (ctx) => {
+  await ctx.step("taking snapshot", 50);
+  await ctx.conn.createSnapshot(ctx.vm.domainName, snapshotName(ctx));
+  await recordObservedState(ctx);
+};
+
+const revert: Handler = async (ctx) => {
+  await ctx.step("reverting to snapshot", 50);
+  await ctx.conn.revertSnapshot(ctx.vm.domainName, snapshotName(ctx));
+  await ctx.db.vm.update({ where: { id: ctx.vm.id }, data: { guestReadyAt: null } });
+  await recordObservedState(ctx);
+};
+
+/** Exam freeze: power the guest down (ACPI, then hard after a short wait) and keep a submission snapshot. */
+const freeze: Handler = async (ctx) => {
+  const state = await ctx.conn.domainState(ctx.vm.domainName);
+  if (state === "running" || state === "blocked" || state === "paused") {
+    await ctx.step("shutting down for the freeze", 20);
+    if (state !== "paused") await ctx.conn.shutdownDomain(ctx.vm.domainName).catch(() => undefined);
+    const deadline = ctx.clock.now().getTime() + 15_000;
+    while (ctx.clock.now().getTime() < deadline && (await ctx.conn.domainState(ctx.vm.domainName)) === "running") await ctx.sleep(500);
+    await ctx.conn.destroyDomain(ctx.vm.domainName);
+  }
+  await ctx.step("taking the submission snapshot", 70);
+  await ctx.conn.createSnapshot(ctx.vm.domainName, snapshotName(ctx));
+  await recordObservedState(ctx);
+};
+
+export const HANDLERS: Record<string, Handler> = { create, start, shutdown, poweroff, reboot, pause, resume, delete: remove, reset, snapshot, revert, freeze };
 
 /**
  * Runs after an operation has failed for good. A failed create must leave nothing behind: no domain,

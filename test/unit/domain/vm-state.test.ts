@@ -7,10 +7,10 @@ const STATES: VmState[] = ["provisioning", "running", "paused", "stopped", "erro
 /** Written out by hand: which actions each state allows. */
 const ALLOWED: Record<VmState, VmAction[]> = {
   provisioning: [],
-  running: ["shutdown", "poweroff", "reboot", "pause", "delete"],
-  paused: ["poweroff", "resume", "delete"],
-  stopped: ["start", "delete"],
-  error: ["delete"],
+  running: ["shutdown", "poweroff", "reboot", "pause", "delete", "reset", "revert", "snapshot"],
+  paused: ["poweroff", "resume", "delete", "reset", "revert", "snapshot"],
+  stopped: ["start", "delete", "reset", "revert", "snapshot"],
+  error: ["delete", "reset"],
   deleting: [],
   missing: ["delete"],
   deleted: [],
@@ -31,7 +31,7 @@ const OBSERVED: Array<[string | null, VmState]> = [
 
 describe("actionAllowed", () => {
   it("knows exactly these actions", () => {
-    expect([...VM_ACTIONS].sort()).toEqual(["delete", "pause", "poweroff", "reboot", "resume", "shutdown", "start"]);
+    expect([...VM_ACTIONS].sort()).toEqual(["delete", "pause", "poweroff", "reboot", "reset", "resume", "revert", "shutdown", "snapshot", "start"]);
   });
 
   for (const state of STATES) {
