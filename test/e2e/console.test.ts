@@ -20,6 +20,7 @@ import { restClient, startPortalServer, type RunningPortal } from "../support/se
 let portal: RunningPortal;
 let browser: Browser;
 let vm: { id: string; domainName: string };
+let api: ReturnType<typeof restClient>;
 
 const TENANT = { username: "carol", password: "carol-password-1" };
 
@@ -44,25 +45,34 @@ beforeAll(async () => {
   const anon = restClient(portal.baseUrl);
   const tok = await anon("POST", "/auth/token", TENANT);
   expect(tok.status).toBe(201);
-  const api = restClient(portal.baseUrl, tok.body.token);
+  api = restClient(portal.baseUrl, tok.body.token);
   const images = await api("GET", "/images");
   const created = await api("POST", "/vms", { name: "console vm", imageId: images.body[0].id, vcpus: 1, memoryMiB: 128, diskGiB: 1 });
   expect(created.status).toBe(202);
-  const ready = await waitFor(
+  vm = { id: created.body.vm.id, domainName: created.body.vm.domainName };
+  let last: unknown = null;
+  await waitFor(
     "the guest to be running and ready",
     async () => {
-      const r = await api("GET", `/vms/${created.body.vm.id}`);
-      return r.body?.state === "running" && r.body.guestReadyAt ? r.body : null;
+      const r = await api("GET", `/vms/${vm.id}`);
+      last = r.body;
+      return r.body?.state === "running" && r.body.guestReadyAt;
     },
     150_000,
     500,
-  );
-  vm = { id: ready.id, domainName: ready.domainName };
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; last seen: ${JSON.stringify(last)}`);
+  });
   // The serial banner comes first; give tty1's autologin a moment to print its prompt.
   await new Promise((r) => setTimeout(r, 4_000));
 });
 afterAll(async () => {
   await browser?.close();
+  // Leave no guest behind: deleting through the portal removes the domain and its disk.
+  if (vm && api) {
+    await api("DELETE", `/vms/${vm.id}`);
+    await waitFor("the VM to be deleted", async () => (await api("GET", `/vms/${vm.id}`)).status === 404, 60_000, 500).catch(() => undefined);
+  }
   await portal?.stop();
 });
 
@@ -182,6 +192,22 @@ describe("browser console", () => {
     await page.locator('[data-testid="console-section"] [data-testid="console-status"][data-status="connected"]').waitFor({ timeout: 30_000 });
     await expect(page.getByTestId("console-open-serial").getAttribute("href")).resolves.toBe(`/vms/${vm.id}/serial`);
     await screenshot(page, "console-inline");
+    await page.close();
+  });
+
+  it("the status line says when the VM stops, and the console comes back when it is started from there", async () => {
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    await signIn(page, portal.baseUrl, TENANT.username, TENANT.password);
+    await page.goto(`${portal.baseUrl}/vms/${vm.id}/console`);
+    const status = page.getByTestId("console-status");
+    await page.locator('[data-testid="console-status"][data-status="connected"]').waitFor({ timeout: 30_000 });
+    expect((await api("POST", `/vms/${vm.id}/poweroff`)).status).toBe(202);
+    await page.locator('[data-testid="console-status"][data-status="stopped"]').waitFor({ timeout: 30_000 });
+    await expect.poll(() => status.innerText()).toContain("VM is stopped — start it");
+    await screenshot(page, "console-stopped");
+    await page.getByTestId("console-start").click();
+    await page.locator('[data-testid="console-status"][data-status="connected"]').waitFor({ timeout: 60_000 });
+    await expect.poll(() => canvasStats(page), { timeout: 60_000, interval: 500 }).toSatisfy((s: { width: number; lit: number }) => s.width > 0 && s.lit > 0);
     await page.close();
   });
 });
