@@ -1,5 +1,6 @@
 import { auditRouter } from "./routers/audit.ts";
 import { authRouter } from "./routers/auth.ts";
+import { classRouter } from "./routers/class.ts";
 import { consoleRouter } from "./routers/console.ts";
 import { hostRouter } from "./routers/host.ts";
 import { imageRouter } from "./routers/image.ts";
@@ -18,6 +19,7 @@ export const appRouter = router({
   host: hostRouter,
   audit: auditRouter,
   live: liveRouter,
+  class: classRouter,
   console: consoleRouter,
 });
 

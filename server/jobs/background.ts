@@ -14,6 +14,7 @@ import { HostMonitor } from "./host-monitor.ts";
 import { HostPool } from "./host-pool.ts";
 import { reapStaleOperations } from "./reaper.ts";
 import { reconcileOnce } from "./reconciler.ts";
+import { runSchedules } from "./scheduler.ts";
 import { Worker } from "./worker.ts";
 
 const LEADER_LOCK_KEY = 0x766d_6465; // "vmde"
@@ -84,6 +85,11 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
     setInterval(() => {
       if (leaderClient) void reconcileOnce(db(), hosts).catch((err) => log.error({ err }, "reconcile failed"));
     }, RECONCILE_EVERY_MS),
+  );
+  timers.push(
+    setInterval(() => {
+      if (leaderClient) void runSchedules(db(), clock).catch((err) => log.error({ err }, "class schedules failed"));
+    }, cfg.VMDESK_SCHEDULER_INTERVAL_MS),
   );
   worker.start();
 

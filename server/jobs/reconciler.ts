@@ -51,21 +51,26 @@ export function diffDomains(domainNames: string[], rows: Array<{ domainName: str
 
 export async function reconcileQuotas(db: Db): Promise<QuotaDrift[]> {
   return db.$transaction(async (tx) => {
-    // Lock every quota row so no create/delete interleaves with the recount.
+    // Lock every ledger row so no create/delete interleaves with the recount.
     const quotas = await tx.$queryRaw<Array<{ userId: string; usedVms: number; usedVcpus: number; usedMemoryMiB: number; usedDiskGiB: number }>>`
       SELECT "userId", "usedVms", "usedVcpus", "usedMemoryMiB", "usedDiskGiB" FROM "Quota" FOR UPDATE`;
-    const holding = await tx.vm.findMany({ where: { quotaHeld: true }, select: { ownerId: true, vcpus: true, memoryMiB: true, diskGiB: true } });
-    const drift = diffQuotaUsage(
-      quotas.map((q) => ({ userId: q.userId, used: { vms: q.usedVms, vcpus: q.usedVcpus, memoryMiB: q.usedMemoryMiB, diskGiB: q.usedDiskGiB } })),
-      holding,
+    const classes = await tx.$queryRaw<Array<{ id: string; usedVms: number; usedVcpus: number; usedMemoryMiB: number; usedDiskGiB: number }>>`
+      SELECT "id", "usedVms", "usedVcpus", "usedMemoryMiB", "usedDiskGiB" FROM "Class" FOR UPDATE`;
+    const holding = await tx.vm.findMany({ where: { quotaHeld: true }, select: { ownerId: true, classId: true, vcpus: true, memoryMiB: true, diskGiB: true } });
+    const amounts = (r: { usedVms: number; usedVcpus: number; usedMemoryMiB: number; usedDiskGiB: number }) => ({ vms: r.usedVms, vcpus: r.usedVcpus, memoryMiB: r.usedMemoryMiB, diskGiB: r.usedDiskGiB });
+    // Personal VMs count against their owner's quota; class VMs against their class's budget.
+    const userDrift = diffQuotaUsage(
+      quotas.map((q) => ({ userId: q.userId, used: amounts(q) })),
+      holding.filter((v) => v.classId === null),
     );
-    for (const d of drift) {
-      await tx.quota.update({
-        where: { userId: d.userId },
-        data: { usedVms: d.actual.vms, usedVcpus: d.actual.vcpus, usedMemoryMiB: d.actual.memoryMiB, usedDiskGiB: d.actual.diskGiB },
-      });
-    }
-    return drift;
+    const classDrift = diffQuotaUsage(
+      classes.map((c) => ({ userId: c.id, used: amounts(c) })),
+      holding.filter((v) => v.classId !== null).map((v) => ({ ...v, ownerId: v.classId! })),
+    );
+    const data = (d: QuotaDrift) => ({ usedVms: d.actual.vms, usedVcpus: d.actual.vcpus, usedMemoryMiB: d.actual.memoryMiB, usedDiskGiB: d.actual.diskGiB });
+    for (const d of userDrift) await tx.quota.update({ where: { userId: d.userId }, data: data(d) });
+    for (const d of classDrift) await tx.class.update({ where: { id: d.userId }, data: data(d) });
+    return [...userDrift, ...classDrift.map((d) => ({ ...d, userId: `class:${d.userId}` }))];
   });
 }
 

@@ -30,7 +30,7 @@ export const operationSelect = {
 
 export async function enqueueVmOperation(
   tx: Tx,
-  input: { vmId: string; hostId: string; kind: OperationKind; params?: Record<string, unknown>; requestedById: string },
+  input: { vmId: string; hostId: string; kind: OperationKind; params?: Record<string, unknown>; requestedById: string | null },
 ) {
   // Claim the VM first: the conditional update takes the row's exclusive lock before the operation's
   // foreign key takes a shared one, so racing requests queue on the lock instead of deadlocking, and

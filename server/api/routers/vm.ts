@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { VmAction } from "../../domain/vm-state.ts";
 import { listVmOperations } from "../../services/operation-service.ts";
 import { createVm, getVm, listVms, requestVmAction } from "../../services/vm-service.ts";
+import { revertVmToCheckpoint } from "../../services/class-service.ts";
 import { ZCreateVmInput, ZId, ZOperation, ZShutdownInput, ZVmDetail, ZVmWithOperation } from "../schemas.ts";
 import { protectedProcedure, rest, router } from "../trpc.ts";
 
@@ -46,6 +47,16 @@ export const vmRouter = router({
   reboot: actionProcedure("reboot"),
   pause: actionProcedure("pause"),
   resume: actionProcedure("resume"),
+  reset: protectedProcedure
+    .meta({ ...rest("POST", "/vms/{id}/reset", "class VMs: recreate the disk from the lab template", { tags }), successStatus: 202 })
+    .input(ZId)
+    .output(ZVmWithOperation)
+    .mutation(({ ctx, input }) => requestVmAction(ctx.svc, input.id, "reset")),
+  revert: protectedProcedure
+    .meta({ ...rest("POST", "/vms/{id}/revert", "class VMs: go back to one of the class's checkpoints", { tags }), successStatus: 202 })
+    .input(ZId.extend({ checkpointId: z.string().uuid() }))
+    .output(ZVmWithOperation)
+    .mutation(({ ctx, input }) => revertVmToCheckpoint(ctx.svc, input.id, input.checkpointId)),
   delete: protectedProcedure
     .meta({ ...rest("DELETE", "/vms/{id}", "delete a VM with its disk", { tags }), successStatus: 202 })
     .input(ZId)
