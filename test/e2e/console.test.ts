@@ -141,7 +141,13 @@ describe("browser console", () => {
     await page.waitForTimeout(500);
     await screenshot(page, "console");
 
-    // Toolbar: scale toggles to 1:1 and back; paste types into the guest as well.
+    // Toolbar: fullscreen on and off; scale toggles to 1:1 and back; paste types into the guest as well.
+    await page.getByTestId("console-fullscreen").click();
+    await expect.poll(() => page.evaluate(() => document.fullscreenElement?.getAttribute("data-testid") ?? null)).toBe("vnc-console");
+    await expect.poll(() => page.getByTestId("console-fullscreen").innerText()).toBe("Exit fullscreen");
+    await screenshot(page, "console-fullscreen");
+    await page.getByTestId("console-fullscreen").click();
+    await expect.poll(() => page.evaluate(() => document.fullscreenElement === null)).toBe(true);
     await page.getByTestId("console-scale").click();
     await expect.poll(() => page.getByTestId("console-scale").getAttribute("data-scale")).toBe("native");
     await page.getByTestId("console-scale").click();

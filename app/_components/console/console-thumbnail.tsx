@@ -7,6 +7,37 @@ import { useConsoleSession, type Connect } from "./use-console-session";
 
 /** How long a card may stay scrolled out of view before its thumbnail lets go of its session. */
 const HIDDEN_GRACE_MS = 5_000;
+/**
+ * Thumbnails live at once per page. Sessions count against the server's per-user cap
+ * (VMDESK_CONSOLE_MAX_PER_USER, default 10): a long dashboard must leave room for a real console.
+ */
+const MAX_LIVE_THUMBNAILS = 6;
+
+const slotHolders = new Set<symbol>();
+const slotWaiters = new Set<() => void>();
+
+/** A slot among the page's live thumbnails while `wanted`; cards beyond the limit wait their turn. */
+function useThumbnailSlot(wanted: boolean): boolean {
+  const [held, setHeld] = useState(false);
+  useEffect(() => {
+    if (!wanted) return;
+    const me = Symbol("thumbnail");
+    const tryTake = () => {
+      if (slotHolders.has(me) || slotHolders.size >= MAX_LIVE_THUMBNAILS) return;
+      slotHolders.add(me);
+      slotWaiters.delete(tryTake);
+      setHeld(true);
+    };
+    slotWaiters.add(tryTake);
+    tryTake();
+    return () => {
+      slotWaiters.delete(tryTake);
+      setHeld(false);
+      if (slotHolders.delete(me)) for (const w of [...slotWaiters]) w();
+    };
+  }, [wanted]);
+  return held;
+}
 
 /**
  * A small live picture of a running VM's screen on its dashboard card. It holds a view-only session
@@ -16,6 +47,7 @@ export function ConsoleThumbnail({ vmId, name }: { vmId: string; name: string })
   const boxRef = useRef<HTMLAnchorElement>(null);
   const screenRef = useRef<HTMLDivElement>(null);
   const visible = useVisible(boxRef);
+  const live = useThumbnailSlot(visible);
 
   const connect: Connect = useCallback(async (ticket, handlers) => {
     const RFBClass = await loadRfb();
@@ -43,7 +75,7 @@ export function ConsoleThumbnail({ vmId, name }: { vmId: string; name: string })
     };
   }, []);
 
-  const { status } = useConsoleSession({ vmId, kind: "vnc", mode: "view", enabled: visible, retryExpired: true, connect });
+  const { status } = useConsoleSession({ vmId, kind: "vnc", mode: "view", enabled: live, retryExpired: true, connect });
   return (
     <Link ref={boxRef} href={`/vms/${vmId}/console`} className="console-thumb" data-testid="console-thumbnail" data-status={status} aria-label={`Open the console of ${name}`} title="Open the console">
       <div ref={screenRef} className="console-thumb-screen" aria-hidden="true" />

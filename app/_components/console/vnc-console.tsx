@@ -18,6 +18,7 @@ export function VncConsole({ vmId, vmState, variant = "inline", extra }: { vmId:
   const rfbRef = useRef<RFB | null>(null);
   const [scale, setScale] = useState<ScaleMode>("fit");
   const scaleRef = useRef(scale);
+  const focusOnConnect = useRef(variant === "page");
   scaleRef.current = scale;
   const [fullscreen, setFullscreen] = useState(false);
   const [typing, setTyping] = useState<{ done: number; total: number } | null>(null);
@@ -38,7 +39,8 @@ export function VncConsole({ vmId, vmState, variant = "inline", extra }: { vmId:
     rfb.addEventListener("connect", () => {
       rfbRef.current = rfb;
       handlers.onOpen();
-      rfb.focus({ preventScroll: true });
+      // The full page is the console: keys go to the guest at once. Inline, a click gives it focus.
+      if (focusOnConnect.current) rfb.focus({ preventScroll: true });
     });
     rfb.addEventListener("securityfailure", (e) => {
       fatal = `VNC security failure${e.detail.reason ? `: ${e.detail.reason}` : ""}`;
