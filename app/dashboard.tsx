@@ -3,6 +3,7 @@
 import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { useState } from "react";
+import { JoinClass } from "./_components/class/join-class";
 import { ConsoleThumbnail } from "./_components/console/console-thumbnail";
 import { CreateVmDialog } from "./_components/create-vm-dialog";
 import { LiveIndicator } from "./_components/live-indicator";
@@ -89,6 +90,8 @@ export function Dashboard() {
         </h2>
         {quota.data ? <QuotaBars quota={quota.data} /> : quota.error ? <FormError error={quota.error} testId="quota-error" /> : <Loading what="quota" />}
       </section>
+
+      {me.data?.role === "tenant" ? <JoinClass /> : null}
 
       <section aria-label="Virtual machines">
         {list.isPending ? (

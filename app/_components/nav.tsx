@@ -40,6 +40,13 @@ export function Nav({ username }: { username: string }) {
               </Link>
             </li>
           ))}
+          {isAdmin || me.data?.role === "teacher" ? (
+            <li>
+              <Link href="/classes" data-testid="nav-classes" className={isActive(pathname, "/classes") ? "active" : undefined}>
+                Classes
+              </Link>
+            </li>
+          ) : null}
           {isAdmin ? (
             <>
               <li className="nav-sep" aria-hidden="true" />

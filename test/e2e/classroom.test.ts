@@ -1,0 +1,202 @@
+/**
+ * Classrooms end to end in chromium against the real portal and real guests: a teacher creates a
+ * class, pastes a roster of three (creating their accounts), previews and provisions, watches the
+ * progress bar reach 3/3 running, sees three live non-blank view-only thumbnails on the videowall and
+ * takes control of one console explicitly; a student signs in with the temporary password shown and
+ * sees only their own VM. The class's VMs are deleted at the end (through the page, and again by REST
+ * as a safety net).
+ */
+import path from "node:path";
+import type { Browser, Locator, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { resetConfigForTests } from "../../server/config.ts";
+import { db, disconnectDb } from "../../server/db/client.ts";
+import { loadActiveUser } from "../../server/services/auth-service.ts";
+import { createUser, ensureAdmin } from "../../server/services/user-service.ts";
+import { launchChromium, screenshot, signIn } from "../support/browser.ts";
+import { dataDir, demoImageDir, freshDatabase, testPoolName, waitFor } from "../support/harness.ts";
+import { restClient, startPortalServer, type RunningPortal } from "../support/server.ts";
+
+let portal: RunningPortal;
+let browser: Browser;
+let classId: string | null = null;
+
+const TEACHER = { username: "teach", password: "teacher-password-1" };
+const ROSTER = [
+  { username: "s1", name: "Ada Lovelace" },
+  { username: "s2", name: "Alan Turing" },
+  { username: "s3", name: "Grace Hopper" },
+];
+const passwords = new Map<string, string>();
+
+beforeAll(async () => {
+  const url = freshDatabase("vmdesk_e2e_classroom");
+  process.env.DATABASE_URL = url;
+  resetConfigForTests();
+  await disconnectDb();
+  const client = db();
+  const host = await client.host.create({ data: { name: "local", uri: "qemu:///system", domainType: "qemu", cpuMode: "none", poolName: testPoolName, poolPath: path.join(dataDir, "pool") } });
+  await client.image.create({ data: { name: "vmdesk demo", path: path.join(demoImageDir, "vmdesk-demo.qcow2"), format: "qcow2", minDiskGiB: 1, hostId: host.id } });
+  await ensureAdmin(client, "admin", "admin-password-1");
+  const admin = (await loadActiveUser(client, (await client.user.findUniqueOrThrow({ where: { username: "admin" } })).id))!;
+  await createUser({ db: client, actor: admin, ip: null, requestId: "e2e-classroom" }, { ...TEACHER, role: "teacher", displayName: "Ms Teacher" });
+  await disconnectDb();
+  portal = await startPortalServer(url);
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  // Leave no guest behind, whatever happened above.
+  if (classId && portal) {
+    const tok = await restClient(portal.baseUrl)("POST", "/auth/token", TEACHER);
+    const api = restClient(portal.baseUrl, tok.body?.token);
+    await api("POST", `/classes/${classId}/delete-all`, {});
+    await waitFor("the class VMs to be deleted", async () => (await db().vm.count({ where: { classId: classId!, deletedAt: null } })) === 0, 90_000, 500).catch(() => undefined);
+  }
+  await portal?.stop();
+});
+
+/** Samples the canvas inside `scope`: distinct colours and clearly non-black pixels. */
+function canvasStats(scope: Locator) {
+  return scope.evaluate((el) => {
+    const canvas = el.querySelector("canvas");
+    const ctx = canvas?.getContext("2d");
+    if (!canvas || !ctx || canvas.width === 0 || canvas.height === 0) return { width: 0, colors: 0, lit: 0 };
+    const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    const colors = new Set<number>();
+    let lit = 0;
+    for (let i = 0; i < data.length; i += 4 * 3) {
+      const r = data[i]!, g = data[i + 1]!, b = data[i + 2]!;
+      colors.add((r << 16) | (g << 8) | b);
+      if (r + g + b > 150) lit++;
+    }
+    return { width: canvas.width, colors: colors.size, lit };
+  });
+}
+
+async function newPage(): Promise<Page> {
+  return (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+}
+
+describe("classroom in the browser", () => {
+  it("teacher creates a class, adds a roster of 3, previews, provisions and watches the videowall", async () => {
+    const page = await newPage();
+    await signIn(page, portal.baseUrl, TEACHER.username, TEACHER.password);
+    await page.getByTestId("nav-classes").click();
+    await page.waitForURL(/\/classes$/);
+
+    await page.getByTestId("class-new").click();
+    await page.getByTestId("class-create-name").fill("Networks 101");
+    await expect.poll(() => page.getByTestId("class-create-image").locator("option").allInnerTexts()).toEqual([expect.stringContaining("vmdesk demo")]);
+    await page.getByTestId("class-create-vcpus").fill("1");
+    await page.getByTestId("class-create-memory").fill("96");
+    await page.getByTestId("class-create-disk").fill("1");
+    await page.getByTestId("class-create-budget-vms").fill("5");
+    await page.getByTestId("class-create-budget-vcpus").fill("5");
+    await page.getByTestId("class-create-budget-memory").fill("1024");
+    await page.getByTestId("class-create-budget-disk").fill("10");
+    await screenshot(page, "class-create");
+    await page.getByTestId("class-create-submit").click();
+    await page.waitForURL(/\/classes\/[0-9a-f-]{36}$/, { timeout: 15_000 });
+    classId = (await page.getByTestId("class-page").getAttribute("data-class-id"))!;
+    expect(classId).toMatch(/^[0-9a-f-]{36}$/);
+
+    // The list shows it too.
+    await page.getByRole("link", { name: "Classes" }).first().click();
+    await page.locator(`[data-testid="class-row"][data-class-id="${classId}"]`).waitFor();
+    await page.locator(`[data-testid="class-row"][data-class-id="${classId}"] [data-testid="class-link"]`).click();
+    await page.getByTestId("class-page").waitFor();
+
+    // Roster: three new accounts, their temporary passwords shown once.
+    await page.getByTestId("roster-csv").fill(ROSTER.map((s) => `${s.username},${s.name}`).join("\n"));
+    await page.getByTestId("roster-submit").click();
+    await page.getByTestId("roster-created").waitFor({ timeout: 15_000 });
+    for (const s of ROSTER) {
+      const pw = await page.locator(`[data-testid="roster-created-row"][data-username="${s.username}"] [data-testid="roster-temp-password"]`).innerText();
+      expect(pw.trim().length).toBeGreaterThanOrEqual(8);
+      passwords.set(s.username, pw.trim());
+    }
+    await expect.poll(() => page.getByTestId("student-row").count(), { timeout: 10_000 }).toBe(3);
+
+    // Preview: fits, three VMs, nothing refused; then provision.
+    await page.getByTestId("class-preview").click();
+    const preview = page.getByTestId("preview-result");
+    await preview.waitFor();
+    expect(await preview.getAttribute("data-fits")).toBe("true");
+    expect(await preview.getAttribute("data-vms")).toBe("3");
+    expect(await page.getByTestId("preview-reason").count()).toBe(0);
+    await screenshot(page, "class-preview");
+    await page.getByTestId("class-provision").click();
+
+    const progress = page.getByTestId("provision-progress");
+    await progress.waitFor({ timeout: 15_000 });
+    expect(await progress.getAttribute("data-total")).toBe("3");
+    await screenshot(page, "class-provisioning");
+    await expect.poll(() => progress.getAttribute("data-done"), { timeout: 180_000, interval: 500 }).toBe("3");
+    for (const s of ROSTER) expect(await page.locator(`[data-testid="student-row"][data-username="${s.username}"]`).getAttribute("data-state")).toBe("running");
+    // Give the guests a moment to print their boot text before the pictures are taken.
+    await page.waitForTimeout(3_000);
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await screenshot(page, "class-page");
+
+    // Videowall: three live view-only tiles, none of them blank.
+    await page.getByTestId("open-wall").click();
+    await page.getByTestId("videowall").waitFor();
+    const tiles = page.getByTestId("wall-tile");
+    await expect.poll(() => tiles.count(), { timeout: 15_000 }).toBe(3);
+    expect((await tiles.evaluateAll((els) => els.map((e) => e.getAttribute("data-username")))).sort()).toEqual(["s1", "s2", "s3"]);
+    for (let i = 0; i < 3; i++) {
+      const canvas = tiles.nth(i).getByTestId("wall-canvas");
+      await expect.poll(() => canvas.getAttribute("data-connected"), { timeout: 30_000 }).toBe("true");
+      await expect.poll(() => canvasStats(canvas), { timeout: 60_000, interval: 500 }).toSatisfy((s: { width: number; colors: number; lit: number }) => s.width > 0 && s.colors >= 2 && s.lit >= 100);
+      expect(await tiles.nth(i).getAttribute("data-state")).toBe("running");
+    }
+    await screenshot(page, "class-videowall");
+
+    // A click opens the full console, view-only; taking control is explicit and opens a control session.
+    const before = await db().auditEvent.count({ where: { action: "console.open", actorName: TEACHER.username, detail: { path: ["mode"], equals: "control" } } });
+    await page.locator('[data-testid="wall-tile"][data-username="s1"] [data-testid="wall-open"]').click();
+    const viewer = page.getByTestId("console-viewer");
+    await viewer.waitFor();
+    expect(await viewer.getAttribute("data-mode")).toBe("view");
+    await expect.poll(() => viewer.getByTestId("viewer-canvas").getAttribute("data-connected"), { timeout: 30_000 }).toBe("true");
+    expect(before).toBe(0);
+    await page.getByTestId("take-control").click();
+    await expect.poll(() => viewer.getAttribute("data-mode")).toBe("control");
+    await viewer.locator('[data-testid="console-status"][data-status="connected"]').waitFor({ timeout: 30_000 });
+    await expect.poll(() => db().auditEvent.count({ where: { action: "console.open", actorName: TEACHER.username, detail: { path: ["mode"], equals: "control" } } }), { timeout: 10_000 }).toBe(1);
+    await screenshot(page, "class-take-control");
+    await page.getByTestId("viewer-close").click();
+    await page.close();
+  });
+
+  it("a student signs in with the temporary password and sees only their own VM", async () => {
+    const page = await newPage();
+    await signIn(page, portal.baseUrl, "s1", passwords.get("s1")!);
+    await page.goto(`${portal.baseUrl}/`);
+    await page.getByTestId("vm-list").waitFor({ timeout: 15_000 });
+    const own = await db().vm.findFirstOrThrow({ where: { classId: classId!, owner: { username: "s1" }, deletedAt: null }, select: { id: true } });
+    await expect.poll(() => page.getByTestId("vm-card").count()).toBe(1);
+    expect(await page.getByTestId("vm-card").getAttribute("data-vm-id")).toBe(own.id);
+    expect(await page.getByTestId("vm-card").getAttribute("data-vm-name")).toContain("s1");
+    // No Classes link for students; the join box instead.
+    expect(await page.getByTestId("nav-classes").count()).toBe(0);
+    await page.getByTestId("join-code-input").waitFor();
+    await screenshot(page, "class-student-dashboard");
+    await page.close();
+  });
+
+  it("the teacher deletes every VM of the class from its page", async () => {
+    const page = await newPage();
+    await signIn(page, portal.baseUrl, TEACHER.username, TEACHER.password);
+    await page.goto(`${portal.baseUrl}/classes/${classId}`);
+    await page.getByTestId("bulk-delete").click();
+    await page.getByTestId("confirm-yes").click();
+    await page.getByTestId("bulk-result").waitFor();
+    expect(await page.getByTestId("bulk-result").getAttribute("data-queued")).toBe("3");
+    await expect.poll(() => page.locator('[data-testid="student-row"][data-state="none"]').count(), { timeout: 90_000, interval: 500 }).toBe(3);
+    expect(await db().vm.count({ where: { classId: classId!, deletedAt: null } })).toBe(0);
+    await page.close();
+  });
+});
