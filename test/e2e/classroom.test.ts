@@ -135,8 +135,9 @@ describe("classroom in the browser", () => {
     await screenshot(page, "class-provisioning");
     await expect.poll(() => progress.getAttribute("data-done"), { timeout: 180_000, interval: 500 }).toBe("3");
     for (const s of ROSTER) expect(await page.locator(`[data-testid="student-row"][data-username="${s.username}"]`).getAttribute("data-state")).toBe("running");
-    // Give the guests a moment to print their boot text before the pictures are taken.
-    await page.waitForTimeout(3_000);
+    // The guests report ready (first serial output) a little after "running": then their screens have text.
+    await expect.poll(() => page.locator('[data-testid="student-row"] [data-testid="vm-state"][data-guest="ready"]').count(), { timeout: 120_000, interval: 1_000 }).toBe(3);
+    await page.waitForTimeout(2_000);
     await page.evaluate(() => window.scrollTo(0, 0));
     await screenshot(page, "class-page");
 
@@ -161,11 +162,14 @@ describe("classroom in the browser", () => {
     await viewer.waitFor();
     expect(await viewer.getAttribute("data-mode")).toBe("view");
     await expect.poll(() => viewer.getByTestId("viewer-canvas").getAttribute("data-connected"), { timeout: 30_000 }).toBe("true");
+    await expect.poll(() => canvasStats(viewer.getByTestId("viewer-canvas")), { timeout: 30_000, interval: 500 }).toSatisfy((s: { width: number; lit: number }) => s.width > 0 && s.lit >= 100);
+    await screenshot(page, "class-viewer");
     expect(before).toBe(0);
     await page.getByTestId("take-control").click();
     await expect.poll(() => viewer.getAttribute("data-mode")).toBe("control");
     await viewer.locator('[data-testid="console-status"][data-status="connected"]').waitFor({ timeout: 30_000 });
     await expect.poll(() => db().auditEvent.count({ where: { action: "console.open", actorName: TEACHER.username, detail: { path: ["mode"], equals: "control" } } }), { timeout: 10_000 }).toBe(1);
+    await expect.poll(() => canvasStats(viewer.getByTestId("console-canvas-container")), { timeout: 30_000, interval: 500 }).toSatisfy((s: { width: number; lit: number }) => s.width > 0 && s.lit >= 100);
     await screenshot(page, "class-take-control");
     await page.getByTestId("viewer-close").click();
     await page.close();
