@@ -175,7 +175,7 @@ export class LibvirtHostConnection implements HostConnection {
   }
 
   startDomain(name: string): Promise<void> {
-    return this.call(`startDomain ${name}`, async (c) => {
+    return this.slowCall(`startDomain ${name}`, async (c) => {
       try {
         await c.domainOp(name, "create");
       } catch (e) {
@@ -203,7 +203,7 @@ export class LibvirtHostConnection implements HostConnection {
   }
 
   rebootDomain(name: string): Promise<void> {
-    return this.call(`rebootDomain ${name}`, (c) => c.domainOp(name, "reboot"));
+    return this.slowCall(`rebootDomain ${name}`, (c) => c.domainOp(name, "reboot"));
   }
 
   suspendDomain(name: string): Promise<void> {
@@ -259,7 +259,7 @@ export class LibvirtHostConnection implements HostConnection {
 
   createSnapshot(domain: string, name: string, description?: string): Promise<void> {
     const xml = buildSnapshotXml(description === undefined ? { name } : { name, description });
-    return this.call(`createSnapshot ${domain}/${name}`, async (c) => {
+    return this.slowCall(`createSnapshot ${domain}/${name}`, async (c) => {
       try {
         await c.createSnapshot(domain, xml);
       } catch (e) {
@@ -273,7 +273,7 @@ export class LibvirtHostConnection implements HostConnection {
   revertSnapshot(domain: string, name: string, opts: { running?: boolean; paused?: boolean } = {}): Promise<void> {
     if (opts.running && opts.paused) return Promise.reject(new Error("revertSnapshot: running and paused are exclusive"));
     const flags = (opts.running ? VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING : 0) | (opts.paused ? VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED : 0);
-    return this.call(`revertSnapshot ${domain}/${name}`, (c) => c.revertSnapshot(domain, name, flags));
+    return this.slowCall(`revertSnapshot ${domain}/${name}`, (c) => c.revertSnapshot(domain, name, flags));
   }
 
   deleteSnapshot(domain: string, name: string): Promise<void> {
@@ -321,23 +321,30 @@ export class LibvirtHostConnection implements HostConnection {
     this.native = null;
     const closing = native ? this.closeNative(native) : Promise.resolve();
     // An open still in flight closes its own connection when it settles (see open()).
-    await this.withTimeout("close", closing).catch(() => undefined);
+    await this.withTimeout("close", closing, this.options.callTimeoutMs).catch(() => undefined);
   }
 
   /**
    * Runs one host call under the call timeout. The wrapped native promises are converted to
    * HypervisorError with libvirt's code inside `fn`, so idempotency checks see real codes.
    */
-  private call<T>(what: string, fn: (c: WrappedConnection) => Promise<T>): Promise<T> {
+  private call<T>(what: string, fn: (c: WrappedConnection) => Promise<T>, timeoutMs = this.options.callTimeoutMs): Promise<T> {
     const run = async () => {
       const native = await this.ready(what);
       return fn(wrap(native, (e) => toHypervisorError(e, `${this.uri}: ${what}`, this.native !== native)));
     };
-    return this.withTimeout(what, run());
+    return this.withTimeout(what, run(), timeoutMs);
   }
 
-  private withTimeout<T>(what: string, p: Promise<T>): Promise<T> {
-    const ms = this.options.callTimeoutMs;
+  /**
+   * Calls that make QEMU do real work (start a guest, take or revert a snapshot with RAM state) take
+   * seconds on a loaded host; they get a longer bound than the quick calls, still finite.
+   */
+  private slowCall<T>(what: string, fn: (c: WrappedConnection) => Promise<T>): Promise<T> {
+    return this.call(what, fn, Math.max(60_000, 4 * this.options.callTimeoutMs));
+  }
+
+  private withTimeout<T>(what: string, p: Promise<T>, ms: number): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new HypervisorError("timeout", `${this.uri}: ${what} timed out after ${ms} ms`)), ms);

@@ -1,0 +1,117 @@
+/**
+ * A class of 10 students on the real demo guest: preview, provision, stop-all, start-all, reset-all,
+ * checkpoint and revert, freeze; and a class over its budget refused by the preview, creating nothing.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { db } from "../../../server/db/client.ts";
+import { ensureAdmin } from "../../../server/services/user-service.ts";
+import { loadActiveUser, type AuthenticatedUser } from "../../../server/services/auth-service.ts";
+import { domainExists, startPortal, virsh, waitFor, type Portal } from "../../support/harness.ts";
+
+const N = 10;
+let portal: Portal;
+let teacher: AuthenticatedUser;
+
+beforeAll(async () => {
+  portal = await startPortal("vmdesk_it_classroom");
+  await ensureAdmin(db(), "teach", "teacher-password-1");
+  const t = await db().user.update({ where: { username: "teach" }, data: { role: "teacher" } });
+  teacher = (await loadActiveUser(db(), t.id))!;
+}, 120_000);
+afterAll(async () => {
+  await portal?.close();
+});
+
+async function allStudents(classId: string, pred: (s: { state: string | null; operation: unknown }) => boolean, what: string, timeoutMs = 180_000) {
+  const t0 = Date.now();
+  return waitFor(what, async () => {
+    const c = await portal.caller(teacher).class.get({ id: classId });
+    if (!c.students.every(pred)) return null;
+    console.log(`[classroom] ${what}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return c;
+  }, timeoutMs, 500);
+}
+
+const idle = (state: string) => (s: { state: string | null; operation: unknown }) => s.state === state && s.operation === null;
+
+describe("a class of 10", () => {
+  it("is previewed, provisioned, stopped, started, reset, checkpointed, reverted and frozen", { timeout: 540_000 }, async () => {
+    const api = portal.caller(teacher);
+    const { id } = await api.class.create({ name: "Networks 101", imageId: portal.imageId, vcpus: 1, memoryMiB: 96, diskGiB: 1, budget: { vms: N, vcpus: N, memoryMiB: N * 96, diskGiB: N } });
+    const roster = Array.from({ length: N }, (_, i) => `stud${i},Student ${i},stud${i}@example.org`).join("\n");
+    const added = await api.class.addStudents({ id, csv: roster });
+    expect(added.created).toHaveLength(N);
+    expect(added.created[0]!.temporaryPassword.length).toBeGreaterThan(12);
+
+    const preview = await api.class.preview({ id });
+    expect(preview).toMatchObject({ fits: true, vms: N, reasons: [] });
+    expect(preview.budget.after).toEqual({ vms: N, vcpus: N, memoryMiB: N * 96, diskGiB: N });
+
+    const t0 = Date.now();
+    const provisioned = await api.class.provision({ id });
+    expect(provisioned.vms).toBe(N);
+    const running = await allStudents(id, idle("running"), "all VMs running");
+    console.log(`[classroom] ${N} VMs provisioned to running in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    expect(running.budget.used).toEqual({ vms: N, vcpus: N, memoryMiB: N * 96, diskGiB: N });
+    for (const s of running.students) expect(domainExists(`vmdesk-${s.vmId}`)).toBe(true);
+
+    // Students see their class VM among their own, and nothing else.
+    const student = (await loadActiveUser(db(), running.students[0]!.userId))!;
+    const mine = await portal.caller(student).vm.list();
+    expect(mine.map((v) => v.id)).toEqual([running.students[0]!.vmId]);
+
+    expect((await api.class.stopAll({ id })).queued).toHaveLength(N);
+    await allStudents(id, idle("stopped"), "all VMs stopped");
+    expect((await api.class.startAll({ id })).queued).toHaveLength(N);
+    await allStudents(id, idle("running"), "all VMs running again");
+
+    const cp = await api.class.createCheckpoint({ id, name: "after lab 2" });
+    expect(cp.queued).toHaveLength(N);
+    await allStudents(id, idle("running"), "checkpoint taken");
+    const failedSnapshots = await db().operation.count({ where: { kind: "snapshot", status: "failed", vm: { classId: id } } });
+    expect(failedSnapshots).toBe(0);
+    const someDomain = `vmdesk-${running.students[3]!.vmId}`;
+    const snapName = (await db().classCheckpoint.findFirstOrThrow({ where: { classId: id, name: "after lab 2" } })).snapshot;
+    expect(virsh("snapshot-list", someDomain, "--name")).toContain(snapName);
+
+    // Revert one, then all.
+    const one = await api.class.revertCheckpoint({ id, checkpointId: cp.id, userIds: [running.students[3]!.userId] });
+    expect(one.queued.map((q) => q.username)).toEqual([running.students[3]!.username]);
+    await allStudents(id, idle("running"), "one VM reverted");
+    expect((await api.class.revertCheckpoint({ id, checkpointId: cp.id })).queued).toHaveLength(N);
+    await allStudents(id, idle("running"), "all VMs reverted");
+    expect(await db().operation.count({ where: { kind: "revert", status: "failed", vm: { classId: id } } })).toBe(0);
+
+    // Reset all: fresh linked clones, still running.
+    expect((await api.class.resetAll({ id })).queued).toHaveLength(N);
+    await allStudents(id, idle("running"), "all VMs reset");
+    expect(await db().operation.count({ where: { kind: "reset", status: "failed", vm: { classId: id } } })).toBe(0);
+
+    // Exam freeze: students locked out at once, VMs shut down, submission snapshots taken.
+    expect((await api.class.freeze({ id })).queued).toHaveLength(N);
+    await expect(portal.caller(student).vm.start({ id: running.students[0]!.vmId! })).rejects.toMatchObject({ code: "FORBIDDEN" });
+    await allStudents(id, idle("stopped"), "all VMs frozen");
+    expect(virsh("snapshot-list", `vmdesk-${running.students[0]!.vmId}`, "--name")).toContain("submission");
+    expect(await db().operation.count({ where: { kind: "freeze", status: "failed", vm: { classId: id } } })).toBe(0);
+
+    expect((await api.class.deleteAll({ id })).queued).toHaveLength(N);
+    await waitFor("all VMs deleted", async () => (await api.class.get({ id })).students.every((s) => s.vmId === null), 120_000, 500);
+    const after = await api.class.get({ id });
+    expect(after.budget.used).toEqual({ vms: 0, vcpus: 0, memoryMiB: 0, diskGiB: 0 });
+    for (const s of running.students) expect(domainExists(`vmdesk-${s.vmId}`)).toBe(false);
+  });
+
+  it("a class over its budget is refused by the preview with the reason and provisioning creates nothing", async () => {
+    const api = portal.caller(teacher);
+    const { id } = await api.class.create({ name: "Too small", imageId: portal.imageId, vcpus: 1, memoryMiB: 96, diskGiB: 1, budget: { vms: 2, vcpus: 8, memoryMiB: 1000, diskGiB: 8 } });
+    await api.class.addStudents({ id, csv: "big1\nbig2\nbig3" });
+    const preview = await api.class.preview({ id });
+    expect(preview.fits).toBe(false);
+    expect(preview.vms).toBe(3);
+    expect(preview.reasons).toEqual([expect.stringMatching(/class budget exceeded: VM count limit 2, in use 0, requested 3/)]);
+    await expect(api.class.provision({ id })).rejects.toMatchObject({ code: "CONFLICT", message: expect.stringMatching(/VM count limit 2/) });
+    expect(await db().vm.count({ where: { classId: id } })).toBe(0);
+    expect(await db().operation.count({ where: { vm: { classId: id } } })).toBe(0);
+    expect((await api.class.get({ id })).budget.used).toEqual({ vms: 0, vcpus: 0, memoryMiB: 0, diskGiB: 0 });
+  });
+});
