@@ -36,7 +36,7 @@ import { log } from "../log.ts";
 import { audit } from "../services/audit-service.ts";
 import { vmAccessSelect, vmTarget } from "../services/vm-access.ts";
 import { RfbClientFilter, RfbProtocolError } from "./rfb-filter.ts";
-import { consumeTicket, DATA_PROTOCOL, purgeExpiredTickets, ticketFromProtocols, type ConsoleKind, type ConsoleMode } from "./tickets.ts";
+import { redeemTicket, DATA_PROTOCOL, purgeExpiredTickets, ticketFromProtocols, type ConsoleKind, type ConsoleMode } from "./tickets.ts";
 
 export const CLOSE = {
   GOING_AWAY: { code: 1001, reason: "server shutting down" },
@@ -162,17 +162,14 @@ export class ConsoleProxy {
       const offered = ticketFromProtocols(req.headers["sec-websocket-protocol"]);
       if (offered === "absent") throw new Refusal(401, "no console ticket");
       if (offered === "malformed") throw new Refusal(401, "malformed console ticket");
-      const ticket = await consumeTicket(this.opts.db, offered.ticket, this.opts.clock.now());
+      const ticket = await redeemTicket(this.opts.db, offered.ticket, this.opts.clock.now());
       if (!ticket) throw new Refusal(401, "console ticket invalid, expired or already used");
       if (ticket.kind !== kind) throw new Refusal(403, `this ticket is for the ${ticket.kind} console`);
-      const user = await this.opts.db.user.findUnique({ where: { id: ticket.userId }, select: { id: true, username: true, role: true, disabled: true } });
+      const { user, vm: found } = ticket;
       who = { actorId: ticket.userId, actorName: user?.username ?? null };
       if (!user || user.disabled) throw new Refusal(403, "user disabled");
-      const vm = await this.opts.db.vm.findFirst({
-        where: { id: ticket.vmId, deletedAt: null },
-        select: { id: true, state: true, domainName: true, host: { select: { id: true, uri: true } }, ...vmAccessSelect },
-      });
-      if (!vm) throw new Refusal(404, "VM not found");
+      if (!found || found.deleted) throw new Refusal(404, "VM not found");
+      const vm = found;
       const actor = { id: user.id, role: user.role as Role, disabled: user.disabled };
       const target = vmTarget(vm);
       if (!can(actor, "vm.console", target)) throw new Refusal(canSee(actor, target) ? 403 : 404, canSee(actor, target) ? "console not allowed" : "VM not found");
