@@ -41,6 +41,17 @@ function VmCard({ vm, showOwner }: { vm: Vm; showOwner: boolean }) {
           </>
         ) : null}
       </dl>
+      {vm.class ? (
+        <p className="vm-card-class muted" data-testid="vm-card-class">
+          Class: {vm.class.name}
+          {vm.class.frozen ? " · frozen for the exam" : ""}
+        </p>
+      ) : null}
+      {vm.class?.expiryWarning ? (
+        <p className="vm-card-msg" data-testid="vm-card-expiry">
+          {vm.class.expiryWarning}
+        </p>
+      ) : null}
       {vm.stateMessage && (vm.state === "error" || vm.state === "missing") ? (
         <p className="vm-card-msg" data-testid="vm-card-message">
           {vm.stateMessage}

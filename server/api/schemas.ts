@@ -100,6 +100,7 @@ export const ZVm = z.object({
   host: z.object({ id: z.string(), name: z.string(), domainType: z.string() }),
   image: z.object({ id: z.string(), name: z.string(), format: z.string() }).nullable(),
   activeOperationId: z.string().nullable(),
+  class: z.object({ id: z.string(), name: z.string(), frozen: z.boolean(), expiryWarning: z.string().nullable() }).nullable().describe("set for a student's class VM"),
 });
 export const ZVmDetail = ZVm.extend({ activeOperation: ZOperation.nullable() });
 export const ZVmWithOperation = z.object({ vm: ZVmDetail, operation: ZOperation });

@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { AppError } from "../domain/errors.ts";
 import { authorize, vmScope } from "../domain/policy.ts";
 import { describeExcess, quotaExcesses, vmCost } from "../domain/quota.ts";
+import { expiryWarning } from "../domain/schedule.ts";
 import { assertActionAllowed, type VmAction, type VmState } from "../domain/vm-state.ts";
 import { notifyVmChanged } from "../db/notify.ts";
 import type { Tx } from "../db/client.ts";
@@ -33,7 +34,13 @@ export const vmSelect = {
   host: { select: { id: true, name: true, domainType: true } },
   image: { select: { id: true, name: true, format: true } },
   activeOperationId: true,
+  class: { select: { id: true, name: true, frozenAt: true, expiresAt: true, expiryWarnDays: true } },
 } as const;
+
+/** What a VM's card says about its class: name, freeze, and the expiry warning students must see. */
+function classInfo(c: { id: string; name: string; frozenAt: Date | null; expiresAt: Date | null; expiryWarnDays: number } | null, now: Date) {
+  return c ? { id: c.id, name: c.name, frozen: c.frozenAt !== null, expiryWarning: expiryWarning(c.expiresAt, now, c.expiryWarnDays) } : null;
+}
 
 export interface TCreateVm {
   name: string;
@@ -50,15 +57,19 @@ export async function listVms(ctx: ServiceContext, input: { all?: boolean } = {}
   const activeIds = vms.map((v) => v.activeOperationId).filter((id): id is string => id !== null);
   const ops = activeIds.length ? await ctx.db.operation.findMany({ where: { id: { in: activeIds } }, select: operationSelect }) : [];
   const byId = new Map(ops.map((o) => [o.id, o]));
-  return vms.map((v) => ({ ...v, activeOperation: (v.activeOperationId && byId.get(v.activeOperationId)) || null }));
+  const now = new Date();
+  return vms.map((v) => ({ ...v, class: classInfo(v.class, now), activeOperation: (v.activeOperationId && byId.get(v.activeOperationId)) || null }));
 }
 
 /** Loads a VM the actor may see, or 404 — whether it does not exist or is someone else's. */
 export async function getVm(ctx: ServiceContext, id: string) {
-  const found = await ctx.db.vm.findFirst({ where: { id, deletedAt: null, ...vmScope(ctx.actor) }, select: { ...vmSelect, class: vmAccessSelect.class } });
+  const found = await ctx.db.vm.findFirst({
+    where: { id, deletedAt: null, ...vmScope(ctx.actor) },
+    select: { ...vmSelect, class: { select: { ...vmAccessSelect.class.select, ...vmSelect.class.select } } },
+  });
   if (!found) throw new AppError("NOT_FOUND", "VM not found");
   authorize(ctx.actor, "vm.read", vmTarget(found));
-  const { class: _class, ...vm } = found;
+  const vm = { ...found, class: classInfo(found.class, new Date()) };
   const activeOperation = vm.activeOperationId
     ? await ctx.db.operation.findUnique({ where: { id: vm.activeOperationId }, select: operationSelect })
     : null;

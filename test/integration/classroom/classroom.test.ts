@@ -115,3 +115,20 @@ describe("a class of 10", () => {
     expect((await api.class.get({ id })).budget.used).toEqual({ vms: 0, vcpus: 0, memoryMiB: 0, diskGiB: 0 });
   });
 });
+
+describe("what students see of their class", () => {
+  it("their VM names its class, and an expiry warning appears within the warning window", async () => {
+    const api = portal.caller(teacher);
+    const expiresAt = new Date(Date.now() + 2 * 86_400_000);
+    const { id } = await api.class.create({ name: "Expiring", imageId: portal.imageId, vcpus: 1, memoryMiB: 96, diskGiB: 1, budget: { vms: 1, vcpus: 1, memoryMiB: 96, diskGiB: 1 }, expiresAt });
+    await api.class.addStudents({ id, csv: "expiring1" });
+    await api.class.provision({ id });
+    const c = await allStudents(id, idle("running"), "the VM running");
+    const student = (await loadActiveUser(db(), c.students[0]!.userId))!;
+    const [vm] = await portal.caller(student).vm.list();
+    expect(vm?.class).toMatchObject({ id, name: "Expiring", frozen: false, expiryWarning: expect.stringMatching(/will be deleted in 2 days/) });
+    expect(c.expiryWarning).toMatch(/will be deleted in 2 days/);
+    await api.class.deleteAll({ id });
+    await waitFor("VM deleted", async () => (await api.class.get({ id })).students.every((s) => s.vmId === null), 60_000, 500);
+  });
+});
