@@ -5,8 +5,12 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export VMDESK_DATA_DIR=${VMDESK_DATA_DIR:-$PWD/.vmdesk-test}
+# The embedded cluster is stopped again at the end if this run started it.
+embedded_was_running=0
+if [[ -n ${DATABASE_URL:-} || -f $VMDESK_DATA_DIR/postgres/data/postmaster.pid ]]; then embedded_was_running=1; fi
 bash scripts/prepare.sh
 export PATH="$PWD/node_modules/.bin:$PATH"
+if [[ $embedded_was_running == 0 ]]; then trap 'node --import tsx scripts/db.ts stop' EXIT; fi
 export CHECKPOINT_DISABLE=1
 if [[ -z ${DATABASE_URL:-} ]]; then
   DATABASE_URL=$(node --import tsx scripts/db.ts url)

@@ -7,11 +7,9 @@ import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { db, disconnectDb } from "../../server/db/client.ts";
-import { resetConfigForTests } from "../../server/config.ts";
-import { ensureAdmin } from "../../server/services/user-service.ts";
+import { disconnectDb } from "../../server/db/client.ts";
 import { domainXml } from "../../server/jobs/vm-layout.ts";
-import { dataDir, demoImageDir, freshDatabase, testPoolName } from "../support/harness.ts";
+import { dataDir, demoImageDir, seedDatabase } from "../support/harness.ts";
 
 export const baseImage = path.join(demoImageDir, "vmdesk-demo.qcow2");
 export const BENCH_ADMIN_PASSWORD = "bench-admin-password";
@@ -21,16 +19,9 @@ export const BENCH_ADMIN_PASSWORD = "bench-admin-password";
  * a pool with the tests), the demo image and the admin; returns the URL for the portal process.
  */
 export async function prepareBenchDatabase(name: string, poolSuffix: string): Promise<{ url: string; imageId: string }> {
-  const url = freshDatabase(name);
-  process.env.DATABASE_URL = url;
-  resetConfigForTests();
-  const host = await db().host.create({
-    data: { name: "local", uri: "qemu:///system", domainType: "qemu", cpuMode: "none", poolName: `${testPoolName}-${poolSuffix}`, poolPath: path.join(dataDir, `pool-${poolSuffix}`) },
-  });
-  const image = await db().image.create({ data: { name: "demo", path: baseImage, format: "qcow2", minDiskGiB: 1, hostId: host.id } });
-  await ensureAdmin(db(), "admin", BENCH_ADMIN_PASSWORD);
+  const { url, imageId } = await seedDatabase(name, { poolSuffix, adminPassword: BENCH_ADMIN_PASSWORD });
   await disconnectDb();
-  return { url, imageId: image.id };
+  return { url, imageId };
 }
 
 function virshQuiet(...args: string[]): void {

@@ -6,15 +6,12 @@
  * sees only their own VM. The class's VMs are deleted at the end (through the page, and again by REST
  * as a safety net).
  */
-import path from "node:path";
 import type { Browser, Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { resetConfigForTests } from "../../server/config.ts";
 import { db, disconnectDb } from "../../server/db/client.ts";
-import { loadActiveUser } from "../../server/services/auth-service.ts";
-import { createUser, ensureAdmin } from "../../server/services/user-service.ts";
+import { createUser } from "../../server/services/user-service.ts";
 import { launchChromium, screenshot, signIn } from "../support/browser.ts";
-import { dataDir, demoImageDir, freshDatabase, testPoolName, waitFor } from "../support/harness.ts";
+import { seedDatabase, serviceAs, waitFor } from "../support/harness.ts";
 import { restClient, startPortalServer, type RunningPortal } from "../support/server.ts";
 
 let portal: RunningPortal;
@@ -30,16 +27,8 @@ const ROSTER = [
 const passwords = new Map<string, string>();
 
 beforeAll(async () => {
-  const url = freshDatabase("vmdesk_e2e_classroom");
-  process.env.DATABASE_URL = url;
-  resetConfigForTests();
-  await disconnectDb();
-  const client = db();
-  const host = await client.host.create({ data: { name: "local", uri: "qemu:///system", domainType: "qemu", cpuMode: "none", poolName: testPoolName, poolPath: path.join(dataDir, "pool") } });
-  await client.image.create({ data: { name: "vmdesk demo", path: path.join(demoImageDir, "vmdesk-demo.qcow2"), format: "qcow2", minDiskGiB: 1, hostId: host.id } });
-  await ensureAdmin(client, "admin", "admin-password-1");
-  const admin = (await loadActiveUser(client, (await client.user.findUniqueOrThrow({ where: { username: "admin" } })).id))!;
-  await createUser({ db: client, actor: admin, ip: null, requestId: "e2e-classroom" }, { ...TEACHER, role: "teacher", displayName: "Ms Teacher" });
+  const { url, admin } = await seedDatabase("vmdesk_e2e_classroom");
+  await createUser(serviceAs(admin), { ...TEACHER, role: "teacher", displayName: "Ms Teacher" });
   await disconnectDb();
   portal = await startPortalServer(url);
   browser = await launchChromium();

@@ -6,15 +6,12 @@
  */
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
-import path from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { resetConfigForTests } from "../../server/config.ts";
 import { db, disconnectDb } from "../../server/db/client.ts";
-import { loadActiveUser } from "../../server/services/auth-service.ts";
-import { createUser, ensureAdmin, setQuota } from "../../server/services/user-service.ts";
+import { createUser, setQuota } from "../../server/services/user-service.ts";
 import { launchChromium, screenshot, signIn } from "../support/browser.ts";
-import { dataDir, demoImageDir, freshDatabase, testPoolName, waitFor } from "../support/harness.ts";
+import { seedDatabase, serviceAs, waitFor } from "../support/harness.ts";
 import { restClient, startPortalServer, type RunningPortal } from "../support/server.ts";
 
 let portal: RunningPortal;
@@ -25,16 +22,8 @@ let api: ReturnType<typeof restClient>;
 const TENANT = { username: "carol", password: "carol-password-1" };
 
 beforeAll(async () => {
-  const url = freshDatabase("vmdesk_e2e_console");
-  process.env.DATABASE_URL = url;
-  resetConfigForTests();
-  await disconnectDb();
-  const client = db();
-  const host = await client.host.create({ data: { name: "local", uri: "qemu:///system", domainType: "qemu", cpuMode: "none", poolName: testPoolName, poolPath: path.join(dataDir, "pool") } });
-  await client.image.create({ data: { name: "vmdesk demo", path: path.join(demoImageDir, "vmdesk-demo.qcow2"), format: "qcow2", minDiskGiB: 1, hostId: host.id } });
-  await ensureAdmin(client, "admin", "admin-password-1");
-  const admin = (await loadActiveUser(client, (await client.user.findUniqueOrThrow({ where: { username: "admin" } })).id))!;
-  const svc = { db: client, actor: admin, ip: null, requestId: "e2e-console" };
+  const { url, admin, imageId } = await seedDatabase("vmdesk_e2e_console");
+  const svc = serviceAs(admin);
   const tenant = await createUser(svc, { ...TENANT, role: "tenant" });
   await setQuota(svc, tenant.id, { vms: 2, vcpus: 2, memoryMiB: 256, diskGiB: 4 });
   await disconnectDb();
@@ -46,8 +35,7 @@ beforeAll(async () => {
   const tok = await anon("POST", "/auth/token", TENANT);
   expect(tok.status).toBe(201);
   api = restClient(portal.baseUrl, tok.body.token);
-  const images = await api("GET", "/images");
-  const created = await api("POST", "/vms", { name: "console vm", imageId: images.body[0].id, vcpus: 1, memoryMiB: 128, diskGiB: 1 });
+  const created = await api("POST", "/vms", { name: "console vm", imageId, vcpus: 1, memoryMiB: 128, diskGiB: 1 });
   expect(created.status).toBe(202);
   vm = { id: created.body.vm.id, domainName: created.body.vm.domainName };
   let last: unknown = null;

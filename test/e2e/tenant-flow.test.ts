@@ -3,27 +3,18 @@
  * libvirt): an admin creates a tenant with a quota; the tenant creates a VM, watches it turn running
  * without reloading, stops and deletes it; an over-quota request says which limit was hit.
  */
-import path from "node:path";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { resetConfigForTests } from "../../server/config.ts";
 import { db, disconnectDb } from "../../server/db/client.ts";
-import { ensureAdmin } from "../../server/services/user-service.ts";
 import { launchChromium, screenshot, signIn } from "../support/browser.ts";
-import { dataDir, demoImageDir, freshDatabase, testPoolName } from "../support/harness.ts";
+import { seedDatabase } from "../support/harness.ts";
 import { startPortalServer, type RunningPortal } from "../support/server.ts";
 
 let portal: RunningPortal;
 let browser: Browser;
 
 beforeAll(async () => {
-  const url = freshDatabase("vmdesk_e2e_tenant");
-  process.env.DATABASE_URL = url;
-  resetConfigForTests();
-  await disconnectDb();
-  const host = await db().host.create({ data: { name: "local", uri: "qemu:///system", domainType: "qemu", cpuMode: "none", poolName: testPoolName, poolPath: path.join(dataDir, "pool") } });
-  await db().image.create({ data: { name: "vmdesk demo", path: path.join(demoImageDir, "vmdesk-demo.qcow2"), format: "qcow2", minDiskGiB: 1, hostId: host.id } });
-  await ensureAdmin(db(), "admin", "admin-password-1");
+  const { url } = await seedDatabase("vmdesk_e2e_tenant");
   await disconnectDb();
   portal = await startPortalServer(url);
   browser = await launchChromium();

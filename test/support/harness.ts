@@ -56,22 +56,54 @@ export interface Portal {
   close(): Promise<void>;
 }
 
-export async function startPortal(dbName: string, opts: { background?: boolean; relistMs?: number } = {}): Promise<Portal> {
+export interface SeededDatabase {
+  url: string;
+  hostId: string;
+  imageId: string;
+  isoImageId: string;
+  admin: AuthenticatedUser;
+}
+
+export const ADMIN_PASSWORD = "admin-password-1";
+
+/**
+ * A fresh database `dbName` (migrated) with what every suite starts from: the local libvirt host in
+ * TCG mode with this checkout's pool (`poolSuffix` gives benchmarks a pool of their own), the demo
+ * qcow2 and ISO images, and the admin. Leaves DATABASE_URL pointing at it and the client connected.
+ */
+export async function seedDatabase(dbName: string, opts: { poolSuffix?: string; adminPassword?: string } = {}): Promise<SeededDatabase> {
   await disconnectDb();
   const url = freshDatabase(dbName);
   process.env.DATABASE_URL = url;
   process.env.VMDESK_LOG_LEVEL ??= "warn";
   resetConfigForTests();
   const client = db();
-  const poolPath = path.join(dataDir, "pool");
-  const host = await client.host.create({ data: { name: "local", uri: "qemu:///system", domainType: "qemu", cpuMode: "none", poolName: testPoolName, poolPath } });
+  const suffix = opts.poolSuffix ? `-${opts.poolSuffix}` : "";
+  const host = await client.host.create({
+    data: { name: "local", uri: "qemu:///system", domainType: "qemu", cpuMode: "none", poolName: `${testPoolName}${suffix}`, poolPath: path.join(dataDir, `pool${suffix}`) },
+  });
   const qcow = path.join(demoImageDir, "vmdesk-demo.qcow2");
   const iso = path.join(demoImageDir, "vmdesk-demo.iso");
   if (!fs.existsSync(qcow)) throw new Error(`demo image missing at ${qcow}: run scripts/build-demo-image.sh ${demoImageDir}`);
-  const image = await client.image.create({ data: { name: "demo", path: qcow, format: "qcow2", minDiskGiB: 1, hostId: host.id } });
-  const isoImage = await client.image.create({ data: { name: "demo-iso", path: iso, format: "iso", minDiskGiB: 1, hostId: host.id } });
-  await ensureAdmin(client, "admin", "admin-password-1");
+  const image = await client.image.create({ data: { name: "vmdesk demo", path: qcow, format: "qcow2", minDiskGiB: 1, hostId: host.id } });
+  const isoImage = await client.image.create({ data: { name: "vmdesk demo (ISO)", path: iso, format: "iso", minDiskGiB: 1, hostId: host.id } });
+  await ensureAdmin(client, "admin", opts.adminPassword ?? ADMIN_PASSWORD);
   const admin = (await loadActiveUser(client, (await client.user.findUniqueOrThrow({ where: { username: "admin" } })).id))!;
+  return { url, hostId: host.id, imageId: image.id, isoImageId: isoImage.id, admin };
+}
+
+/** A service context acting as `actor` (for set-up through the real use-cases). */
+export function serviceAs(actor: AuthenticatedUser) {
+  return { db: db(), actor, ip: null, requestId: "test-setup" };
+}
+
+export async function startPortal(dbName: string, opts: { background?: boolean; relistMs?: number } = {}): Promise<Portal> {
+  const seeded = await seedDatabase(dbName);
+  const { url, admin } = seeded;
+  const client = db();
+  const host = { id: seeded.hostId };
+  const image = { id: seeded.imageId };
+  const isoImage = { id: seeded.isoImageId };
 
   const caller = (user: AuthenticatedUser) => {
     const ctx: ApiContext = { user, authMethod: "token", sameOrigin: true, ip: "127.0.0.1", requestId: randomUUID() };

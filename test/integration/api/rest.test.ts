@@ -3,25 +3,15 @@
  * in-process worker), real PostgreSQL and real libvirt.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freshDatabase, waitFor } from "../../support/harness.ts";
+import { disconnectDb } from "../../../server/db/client.ts";
+import { seedDatabase, waitFor } from "../../support/harness.ts";
 import { restClient, startPortalServer, type RunningPortal } from "../../support/server.ts";
-import { db, disconnectDb } from "../../../server/db/client.ts";
-import { ensureAdmin } from "../../../server/services/user-service.ts";
-import { resetConfigForTests } from "../../../server/config.ts";
-import path from "node:path";
-import { demoImageDir, dataDir, testPoolName } from "../../support/harness.ts";
 
 let portal: RunningPortal;
 let adminToken: string;
 
 beforeAll(async () => {
-  const url = freshDatabase("vmdesk_it_rest");
-  process.env.DATABASE_URL = url;
-  resetConfigForTests();
-  await disconnectDb();
-  const host = await db().host.create({ data: { name: "local", uri: "qemu:///system", domainType: "qemu", cpuMode: "none", poolName: testPoolName, poolPath: path.join(dataDir, "pool") } });
-  await db().image.create({ data: { name: "demo", path: path.join(demoImageDir, "vmdesk-demo.qcow2"), format: "qcow2", minDiskGiB: 1, hostId: host.id } });
-  await ensureAdmin(db(), "admin", "admin-password-1");
+  const { url } = await seedDatabase("vmdesk_it_rest");
   await disconnectDb();
   portal = await startPortalServer(url, { VMDESK_SIGNIN_LIMIT_PER_ACCOUNT: "5", VMDESK_SIGNIN_LIMIT_PER_ADDRESS: "1000" });
 });
@@ -88,7 +78,7 @@ describe("REST API /api/v1", () => {
     expect((await tenant("PUT", `/users/${tenantId}/quota`, { vms: 9, vcpus: 9, memoryMiB: 9999, diskGiB: 99 })).status).toBe(403);
     const images = await tenant("GET", "/images");
     expect(images.status).toBe(200);
-    const imageId = images.body[0].id;
+    const imageId = images.body.find((i: { format: string }) => i.format === "qcow2").id;
 
     const overQuota = await tenant("POST", "/vms", { name: "too big", imageId, vcpus: 1, memoryMiB: 256, diskGiB: 1 });
     expect(overQuota.status).toBe(409);
