@@ -13,8 +13,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import next from "next";
 import { config } from "./config.ts";
-import { db, disconnectDb } from "./db/client.ts";
+import { disconnectDb } from "./db/client.ts";
 import { prepareDatabaseUrl } from "./db/startup.ts";
+import { databaseUrl } from "./db/url.ts";
 import { log } from "./log.ts";
 import { CLIENT_IP_HEADER } from "./api/trpc.ts";
 
@@ -51,8 +52,11 @@ async function main(): Promise<void> {
   const { createHostPool, startBackground } = await import("./jobs/background.ts");
   const hosts = await createHostPool();
   const { ConsoleProxy } = await import("./console/proxy.ts");
+  const { PgConsoleStore } = await import("./console/pg-store.ts");
+  // The proxy's own small pool: its connects and re-checks never queue behind API queries.
+  const consoleStore = PgConsoleStore.connect(databaseUrl(), 4);
   const consoleProxy = new ConsoleProxy({
-    db: db(),
+    store: consoleStore,
     hosts,
     portalOrigin: new URL(process.env.NEXTAUTH_URL).origin,
     clock: { now: () => new Date() },
@@ -88,6 +92,7 @@ async function main(): Promise<void> {
     server.close();
     await consoleProxy.drain().catch((err) => log.error({ err }, "console drain failed"));
     server.closeAllConnections();
+    await consoleStore.close().catch(() => undefined);
     await background?.stop().catch((err) => log.error({ err }, "background stop failed"));
     await hosts.closeAll().catch(() => undefined);
     await app.close().catch(() => undefined);

@@ -26,17 +26,16 @@ import type { IncomingMessage } from "node:http";
 import net from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
-import type { Db } from "../db/client.ts";
 import { onVmChange } from "../db/notify.ts";
 import { can, canSee, type Role } from "../domain/policy.ts";
 import { parseDomainXml } from "../hypervisor/xml/index.ts";
 import type { Clock } from "../jobs/clock.ts";
 import type { HostPool } from "../jobs/host-pool.ts";
 import { log } from "../log.ts";
-import { audit } from "../services/audit-service.ts";
-import { vmAccessSelect, vmTarget } from "../services/vm-access.ts";
+import { vmTarget } from "../services/vm-access.ts";
 import { RfbClientFilter, RfbProtocolError } from "./rfb-filter.ts";
-import { redeemTicket, DATA_PROTOCOL, purgeExpiredTickets, ticketFromProtocols, type ConsoleKind, type ConsoleMode } from "./tickets.ts";
+import type { ConsoleAuditRow, ConsoleStore } from "./store.ts";
+import { DATA_PROTOCOL, hashTicket, ticketFromProtocols, type ConsoleKind, type ConsoleMode } from "./tickets.ts";
 
 export const CLOSE = {
   GOING_AWAY: { code: 1001, reason: "server shutting down" },
@@ -61,7 +60,8 @@ export interface ConsoleLimits {
 }
 
 export interface ConsoleProxyOptions {
-  db: Db;
+  /** The proxy's only database access (the portal passes a PgConsoleStore, so no Prisma client here). */
+  store: ConsoleStore;
   hosts: HostPool;
   /** The portal's own origin (scheme://host[:port]); a browser Origin must equal it. */
   portalOrigin: string;
@@ -76,6 +76,7 @@ export interface ConsoleProxyOptions {
 /** Client → server chunks larger than this make us stop reading the other side until it drains. */
 const HIGH_WATER = 1 << 20;
 const CONNECT_TIMEOUT_MS = 5_000;
+const NOTHING = Buffer.alloc(0);
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
 
 class Refusal extends Error {
@@ -115,6 +116,8 @@ export class ConsoleProxy {
   private readonly wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
+    // Console frames are binary RFB/serial bytes; a text frame is forwarded as bytes, never decoded.
+    skipUTF8Validation: true,
     clientTracking: false,
     maxPayload: 8 << 20,
     handleProtocols: (offered) => (offered.has(DATA_PROTOCOL) ? DATA_PROTOCOL : false),
@@ -162,7 +165,7 @@ export class ConsoleProxy {
       const offered = ticketFromProtocols(req.headers["sec-websocket-protocol"]);
       if (offered === "absent") throw new Refusal(401, "no console ticket");
       if (offered === "malformed") throw new Refusal(401, "malformed console ticket");
-      const ticket = await redeemTicket(this.opts.db, offered.ticket, this.opts.clock.now());
+      const ticket = await this.opts.store.redeemTicket(hashTicket(offered.ticket), this.opts.clock.now());
       if (!ticket) throw new Refusal(401, "console ticket invalid, expired or already used");
       if (ticket.kind !== kind) throw new Refusal(403, `this ticket is for the ${ticket.kind} console`);
       const { user, vm: found } = ticket;
@@ -206,7 +209,7 @@ export class ConsoleProxy {
       const refusal = err instanceof Refusal ? err : new Refusal(503, "console unavailable");
       if (!(err instanceof Refusal)) log.warn({ err, kind }, "console connect failed");
       this.refuse(socket, refusal);
-      await audit(this.opts.db, { ...who, ip }, { action: "console.connect", targetType: "vm", result: "denied", detail: { kind, status: refusal.status, reason: refusal.message } });
+      await this.audit({ ...who, ip, action: "console.connect", targetType: "vm", result: "denied", detail: { kind, status: refusal.status, reason: refusal.message } });
       return;
     }
     const s = session;
@@ -271,7 +274,8 @@ export class ConsoleProxy {
     upstream.on("data", (chunk: Buffer) => {
       s.bytesToClient += chunk.length;
       s.lastActivity = Date.now();
-      ws.send(chunk, { binary: true });
+      // No per-message deflate (never negotiated) and no copy: ws frames the chunk as it is.
+      ws.send(chunk, { binary: true, compress: false });
       if (raw.writableLength > HIGH_WATER) {
         upstream.pause();
         raw.once("drain", () => upstream.resume());
@@ -294,7 +298,7 @@ export class ConsoleProxy {
           return this.end(s, CLOSE.PROTOCOL);
         }
       } else {
-        out = s.mode === "view" ? Buffer.alloc(0) : buf;
+        out = s.mode === "view" ? NOTHING : buf;
       }
       if (out.length > 0 && !upstream.write(out)) {
         ws.pause();
@@ -323,7 +327,7 @@ export class ConsoleProxy {
         closeReason: s.ending.reason,
       };
       slog.info(detail, "console session ended");
-      void audit(this.opts.db, { actorId: s.userId, actorName: s.username, ip: s.ip }, { action: "console.session", targetType: "vm", targetId: s.vmId, result: "ok", detail });
+      void this.audit({ actorId: s.userId, actorName: s.username, ip: s.ip, action: "console.session", targetType: "vm", targetId: s.vmId, result: "ok", detail });
     });
     upstream.resume();
     const pending = s.ending ?? (this.draining ? CLOSE.GOING_AWAY : null);
@@ -349,8 +353,9 @@ export class ConsoleProxy {
     if (s.ending) return;
     let spec: CloseSpec = CLOSE.CONSOLE_LOST;
     try {
-      const vm = await this.opts.db.vm.findUnique({ where: { id: s.vmId }, select: { state: true, deletedAt: true } });
-      if (!vm || vm.deletedAt || vm.state === "deleting" || vm.state === "deleted") spec = CLOSE.VM_DELETED;
+      const [row] = await this.opts.store.recheck([{ userId: s.userId, vmId: s.vmId }]);
+      const vm = row?.vm;
+      if (!vm || vm.deleted || vm.state === "deleting" || vm.state === "deleted") spec = CLOSE.VM_DELETED;
       else if (vm.state !== "running") spec = CLOSE.VM_STOPPED;
       else {
         const live = await withTimeout(this.opts.hosts.get({ id: s.hostId, uri: s.hostUri }).domainState(s.domainName), 2000);
@@ -384,29 +389,25 @@ export class ConsoleProxy {
     await this.recheck();
     if (now - this.lastPurge > 60_000) {
       this.lastPurge = now;
-      await purgeExpiredTickets(this.opts.db, this.opts.clock.now()).catch((err) => log.warn({ err }, "console ticket purge failed"));
+      await this.opts.store.purgeExpiredTickets(this.opts.clock.now()).catch((err) => log.warn({ err }, "console ticket purge failed"));
     }
   }
 
-  /** One query for the VMs and one for the users of all live sessions; closes what is no longer allowed. */
+  /** One query for the users and VMs of all live sessions; closes what is no longer allowed. */
   private async recheck(): Promise<void> {
     const live = [...this.sessions].filter((s) => s.ws && !s.ending);
     if (live.length === 0 || this.rechecking) return;
     this.rechecking = true;
     try {
-      const vmIds = [...new Set(live.map((s) => s.vmId))];
-      const userIds = [...new Set(live.map((s) => s.userId))];
-      const [vms, users] = await Promise.all([
-        this.opts.db.vm.findMany({ where: { id: { in: vmIds } }, select: { id: true, state: true, deletedAt: true, ...vmAccessSelect } }),
-        this.opts.db.user.findMany({ where: { id: { in: userIds } }, select: { id: true, role: true, disabled: true } }),
-      ]);
-      const vmById = new Map(vms.map((v) => [v.id, v]));
-      const userById = new Map(users.map((u) => [u.id, u]));
+      const pairs = new Map(live.map((s) => [`${s.userId}/${s.vmId}`, { userId: s.userId, vmId: s.vmId }]));
+      const rows = await this.opts.store.recheck([...pairs.values()]);
+      const byPair = new Map(rows.map((r) => [`${r.userId}/${r.vmId}`, r]));
       for (const s of live) {
-        const user = userById.get(s.userId);
-        const vm = vmById.get(s.vmId);
+        const row = byPair.get(`${s.userId}/${s.vmId}`);
+        const user = row?.user;
+        const vm = row?.vm;
         if (!user || user.disabled) this.end(s, CLOSE.ACCESS_REVOKED);
-        else if (!vm || vm.deletedAt || vm.state === "deleting" || vm.state === "deleted") this.end(s, CLOSE.VM_DELETED);
+        else if (!vm || vm.deleted || vm.state === "deleting" || vm.state === "deleted") this.end(s, CLOSE.VM_DELETED);
         else if (!can({ id: user.id, role: user.role as Role, disabled: user.disabled }, "vm.console", vmTarget(vm))) this.end(s, CLOSE.ACCESS_REVOKED);
         else if (vm.state !== "running" && vm.state !== "paused") this.end(s, CLOSE.VM_STOPPED);
       }
@@ -414,6 +415,15 @@ export class ConsoleProxy {
       log.warn({ err }, "console re-check failed");
     } finally {
       this.rechecking = false;
+    }
+  }
+
+  /** Audit rows are written after the fact and never fail or delay what they describe. */
+  private async audit(row: ConsoleAuditRow): Promise<void> {
+    try {
+      await this.opts.store.audit(row);
+    } catch (err) {
+      log.error({ err, action: row.action }, "audit write failed");
     }
   }
 

@@ -47,6 +47,9 @@ const ENCODING_EXTENDED_MOUSE_BUTTONS = -316;
 const SECURITY_NONE = 1;
 const SECURITY_VNC_AUTH = 2;
 
+/** Shared zero-length result (nothing to forward); a zero-length view cannot be written through. */
+const EMPTY = Buffer.alloc(0);
+
 type Phase = "version" | "security" | "vncAuth" | "clientInit" | "messages";
 
 export interface RfbFilterStats {
@@ -62,16 +65,25 @@ export class RfbClientFilter {
 
   constructor(private readonly mode: ConsoleMode) {}
 
-  /** Feeds the next chunk from the client; returns the bytes to send to the server (possibly empty). */
+  /**
+   * Feeds the next chunk from the client; returns the bytes to send to the server (possibly empty).
+   * Every input event passes through here, so the usual case allocates nothing but views: forwarded
+   * messages are slices of the chunk, and consecutive slices of the same memory merge into one view
+   * instead of being copied by Buffer.concat.
+   */
   push(chunk: Buffer): Buffer {
     this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-    const out: Buffer[] = [];
+    let out: Buffer | null = null;
+    let parts: Buffer[] | null = null;
     for (;;) {
       const step = this.next();
       if (step === null) break;
-      if (step.length > 0) out.push(step);
+      if (step.length === 0) continue;
+      if (out === null) out = step;
+      else if (parts === null && step.buffer === out.buffer && step.byteOffset === out.byteOffset + out.length) out = Buffer.from(out.buffer, out.byteOffset, out.length + step.length);
+      else (parts ??= [out]).push(step);
     }
-    return out.length === 1 ? out[0]! : Buffer.concat(out);
+    return parts ? Buffer.concat(parts) : (out ?? EMPTY);
   }
 
   /** One complete unit from the buffer (bytes to forward, empty when dropped), or null when more input is needed. */
@@ -179,7 +191,7 @@ export class RfbClientFilter {
     const msg = this.take(length);
     if (input && this.mode === "view") {
       this.stats.dropped++;
-      return Buffer.alloc(0);
+      return EMPTY;
     }
     return this.forward(msg);
   }

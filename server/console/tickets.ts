@@ -4,7 +4,8 @@
  * bound to one user, one VM, a mode and a kind, lives at most 60 s, and is consumed by exactly one
  * conditional UPDATE … RETURNING: of any number of concurrent redemptions, exactly one gets the row.
  *
- * No hypervisor imports here: the API mints tickets, the proxy consumes them.
+ * No hypervisor imports here: the API mints tickets (Prisma), the proxy consumes them through its
+ * ConsoleStore (store.ts; node-postgres only), so nothing here may load the Prisma client at runtime.
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { Db } from "../db/client.ts";
@@ -75,103 +76,4 @@ export async function mintTicket(db: Db, input: { userId: string; vmId: string; 
     select: { id: true },
   });
   return { id: row.id, ticket, expiresAt };
-}
-
-export interface RedeemedTicket {
-  id: string;
-  userId: string;
-  vmId: string;
-  mode: ConsoleMode;
-  kind: ConsoleKind;
-}
-
-/**
- * Consumes a ticket: one conditional UPDATE that only matches an unconsumed, unexpired row, so
- * exactly one of many concurrent callers gets it back; everyone else (and every replay) gets null.
- */
-export async function consumeTicket(db: Db, ticket: string, now: Date): Promise<RedeemedTicket | null> {
-  if (!isWellFormedTicket(ticket)) return null;
-  const rows = await db.$queryRaw<Array<{ id: string; userId: string; vmId: string; mode: string; kind: string }>>`
-    UPDATE "ConsoleTicket" SET "consumedAt" = ${now}
-    WHERE "tokenHash" = ${hashTicket(ticket)} AND "consumedAt" IS NULL AND "expiresAt" > ${now}
-    RETURNING "id"::text AS "id", "userId"::text AS "userId", "vmId"::text AS "vmId", "mode", "kind"`;
-  const row = rows[0];
-  if (!row) return null;
-  return { id: row.id, userId: row.userId, vmId: row.vmId, mode: row.mode as ConsoleMode, kind: row.kind as ConsoleKind };
-}
-
-/** A redeemed ticket with everything the proxy must re-check at connect, read in the same statement. */
-export interface RedeemedConsoleAccess extends RedeemedTicket {
-  user: { id: string; username: string; role: string; disabled: boolean } | null;
-  vm: {
-    id: string;
-    state: string;
-    deleted: boolean;
-    domainName: string;
-    ownerId: string;
-    host: { id: string; uri: string };
-    class: { frozenAt: Date | null; studentsMayPower: boolean; studentsMayReset: boolean; studentsMayRevert: boolean; teachers: Array<{ userId: string }> } | null;
-  } | null;
-}
-
-/**
- * Consumes a ticket and reads the user, the VM, its host and its class rules in one round trip:
- * connect latency is dominated by database round trips, and the checks must still see current rows.
- */
-export async function redeemTicket(db: Db, ticket: string, now: Date): Promise<RedeemedConsoleAccess | null> {
-  if (!isWellFormedTicket(ticket)) return null;
-  const rows = await db.$queryRaw<
-    Array<{
-      id: string; userId: string; vmId: string; mode: string; kind: string;
-      username: string | null; role: string | null; disabled: boolean | null;
-      vmState: string | null; vmDeletedAt: Date | null; domainName: string | null; ownerId: string | null; hostId: string | null; hostUri: string | null;
-      classId: string | null; frozenAt: Date | null; studentsMayPower: boolean | null; studentsMayReset: boolean | null; studentsMayRevert: boolean | null; teacherIds: string[] | null;
-    }>
-  >`
-    WITH t AS (
-      UPDATE "ConsoleTicket" SET "consumedAt" = ${now}
-      WHERE "tokenHash" = ${hashTicket(ticket)} AND "consumedAt" IS NULL AND "expiresAt" > ${now}
-      RETURNING "id", "userId", "vmId", "mode", "kind")
-    SELECT t."id"::text AS "id", t."userId"::text AS "userId", t."vmId"::text AS "vmId", t."mode", t."kind",
-      u."username", u."role"::text AS "role", u."disabled",
-      v."state"::text AS "vmState", v."deletedAt" AS "vmDeletedAt", v."domainName", v."ownerId"::text AS "ownerId",
-      h."id"::text AS "hostId", h."uri" AS "hostUri",
-      c."id"::text AS "classId", c."frozenAt", c."studentsMayPower", c."studentsMayReset", c."studentsMayRevert",
-      (SELECT array_agg(ct."userId"::text) FROM "ClassTeacher" ct WHERE ct."classId" = c."id") AS "teacherIds"
-    FROM t
-    LEFT JOIN "User" u ON u."id" = t."userId"
-    LEFT JOIN "Vm" v ON v."id" = t."vmId"
-    LEFT JOIN "Host" h ON h."id" = v."hostId"
-    LEFT JOIN "Class" c ON c."id" = v."classId"`;
-  const r = rows[0];
-  if (!r) return null;
-  return {
-    id: r.id,
-    userId: r.userId,
-    vmId: r.vmId,
-    mode: r.mode as ConsoleMode,
-    kind: r.kind as ConsoleKind,
-    user: r.username !== null ? { id: r.userId, username: r.username, role: r.role!, disabled: r.disabled! } : null,
-    vm:
-      r.vmState !== null
-        ? {
-            id: r.vmId,
-            state: r.vmState,
-            deleted: r.vmDeletedAt !== null,
-            domainName: r.domainName!,
-            ownerId: r.ownerId!,
-            host: { id: r.hostId!, uri: r.hostUri! },
-            class:
-              r.classId !== null
-                ? { frozenAt: r.frozenAt, studentsMayPower: r.studentsMayPower!, studentsMayReset: r.studentsMayReset!, studentsMayRevert: r.studentsMayRevert!, teachers: (r.teacherIds ?? []).map((userId) => ({ userId })) }
-                : null,
-          }
-        : null,
-  };
-}
-
-/** Deletes tickets that expired more than an hour ago (they can never be redeemed; kept briefly for forensics). */
-export async function purgeExpiredTickets(db: Db, now: Date): Promise<number> {
-  const { count } = await db.consoleTicket.deleteMany({ where: { expiresAt: { lt: new Date(now.getTime() - 3_600_000) } } });
-  return count;
 }

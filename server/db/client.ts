@@ -4,17 +4,14 @@
  */
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient } from "../../prisma/generated/client.ts";
+import { databaseUrl } from "./url.ts";
+
+export { databaseUrl };
 
 export type Db = PrismaClient;
 export type Tx = Parameters<Parameters<PrismaClient["$transaction"]>[0]>[0];
 
 const holder = globalThis as unknown as { __vmdeskDb?: PrismaClient };
-
-export function databaseUrl(): string {
-  const url = process.env.DATABASE_URL;
-  if (!url) throw new Error("DATABASE_URL is not set (the portal's start-up sets it for the embedded database)");
-  return url;
-}
 
 export function db(): PrismaClient {
   if (!holder.__vmdeskDb) {

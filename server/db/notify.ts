@@ -6,7 +6,9 @@
  */
 import { EventEmitter } from "node:events";
 import pg from "pg";
-import { databaseUrl, type Db, type Tx } from "./client.ts";
+// Types only: the console proxy listens here and must not load the Prisma client.
+import type { Db, Tx } from "./client.ts";
+import { databaseUrl } from "./url.ts";
 import { log } from "../log.ts";
 
 export const VM_CHANNEL = "vmdesk_vm";

@@ -5,12 +5,14 @@
  * The only thing not real is the host: the proxy's HostPool answers `domainXml` with a live-style
  * domain XML whose VNC display is the benchmark's TCP source on loopback. The proxy still parses that
  * XML and applies its loopback rule; Origin check, ticket consumption, user/policy/VM-state checks,
- * session caps, backpressure, re-checks and auditing all run unchanged.
+ * session caps, backpressure, re-checks and auditing all run unchanged, through the same PgConsoleStore
+ * (node-postgres pool of 4) the portal gives the proxy, so this process never loads the Prisma client.
  */
 import http from "node:http";
 import type net from "node:net";
+import { PgConsoleStore } from "../../server/console/pg-store.ts";
 import { ConsoleProxy } from "../../server/console/proxy.ts";
-import { db } from "../../server/db/client.ts";
+import { databaseUrl } from "../../server/db/url.ts";
 import type { HostConnection, HypervisorDriver } from "../../server/hypervisor/driver.ts";
 import { HostPool } from "../../server/jobs/host-pool.ts";
 
@@ -34,7 +36,7 @@ const server = http.createServer((_req, res) => res.writeHead(404).end());
 server.listen(0, "127.0.0.1", () => {
   const port = (server.address() as net.AddressInfo).port;
   const proxy = new ConsoleProxy({
-    db: db(),
+    store: PgConsoleStore.connect(databaseUrl(), 4),
     hosts: new HostPool(driver, 5000),
     portalOrigin: `http://127.0.0.1:${port}`,
     clock: { now: () => new Date() },

@@ -12,6 +12,7 @@ import { createOpenApiFetchHandler } from "trpc-to-openapi";
 import WebSocket from "ws";
 import { appRouter, restSuccessStatus } from "../../../server/api/root.ts";
 import { createContext } from "../../../server/api/trpc.ts";
+import { PgConsoleStore } from "../../../server/console/pg-store.ts";
 import { ConsoleProxy } from "../../../server/console/proxy.ts";
 import { db } from "../../../server/db/client.ts";
 import { serialLogPath } from "../../../server/jobs/vm-layout.ts";
@@ -21,6 +22,7 @@ import { settle, startPortal, waitFor, type Portal } from "../../support/harness
 let portal: Portal;
 let server: http.Server;
 let proxy: ConsoleProxy;
+let store: PgConsoleStore;
 let port = 0;
 let origin = "";
 let clockOffsetMs = 0;
@@ -37,8 +39,10 @@ beforeAll(async () => {
   port = (server.address() as net.AddressInfo).port;
   origin = `http://127.0.0.1:${port}`;
   process.env.NEXTAUTH_URL = origin;
+  // Wired as server/main.ts wires it: the proxy's own pg store, no Prisma client on its data path.
+  store = PgConsoleStore.connect(process.env.DATABASE_URL!, 4);
   proxy = new ConsoleProxy({
-    db: db(),
+    store,
     hosts: portal.background!.hosts,
     portalOrigin: origin,
     clock: { now: () => new Date(Date.now() + clockOffsetMs) },
@@ -55,6 +59,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await proxy?.drain(1000);
+  await store?.close();
   await new Promise((r) => server?.close(r));
   for (const vm of await db().vm.findMany({ where: { deletedAt: null, state: { not: "deleting" } }, select: { id: true, ownerId: true } })) {
     const owner = vm.ownerId === alice?.id ? alice : bob;

@@ -113,4 +113,20 @@ describe("RFB client filter", () => {
     expect(f.push(Buffer.concat([fbur.subarray(4), key, key.subarray(0, 3)]))).toEqual(fbur);
     expect(f.push(key.subarray(3))).toHaveLength(0);
   });
+
+  it("forwards a chunk of whole allowed messages as a view of that chunk (no copy), and splices around dropped input", () => {
+    const fbur = u8(3, 1, ...u16(0), ...u16(0), ...u16(640), ...u16(480));
+    const key = u8(4, 1, 0, 0, ...u32(0x61));
+    const control = new RfbClientFilter("control");
+    control.push(HANDSHAKE_NONE);
+    const chunk = Buffer.concat([fbur, key, fbur, fbur.subarray(0, 3)]);
+    const out = control.push(chunk);
+    expect(out).toEqual(chunk.subarray(0, 28));
+    expect(out.buffer).toBe(chunk.buffer);
+    expect(out.byteOffset).toBe(chunk.byteOffset);
+
+    const view = new RfbClientFilter("view");
+    view.push(HANDSHAKE_NONE);
+    expect(view.push(Buffer.concat([fbur, key, fbur, key]))).toEqual(Buffer.concat([fbur, fbur]));
+  });
 });

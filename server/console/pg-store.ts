@@ -1,0 +1,138 @@
+/**
+ * ConsoleStore over a small node-postgres pool: the console proxy's whole data path, without the
+ * Prisma client. Column and table names are Prisma's (prisma/schema.prisma), so rows written here are
+ * the rows the API reads.
+ *
+ * Prisma keeps DateTime columns as `timestamp(3)` holding UTC. Dates therefore go in as ISO strings
+ * cast to `timestamp` (the trailing Z is dropped, the wall clock is UTC) and come out `AT TIME ZONE
+ * 'UTC'`, so neither the process's nor the database session's time zone can shift them.
+ */
+import { randomUUID } from "node:crypto";
+import pg from "pg";
+import { log } from "../log.ts";
+import type { ConsoleAccess, ConsoleAuditRow, ConsoleStore, RedeemedConsoleAccess } from "./store.ts";
+import type { ConsoleKind, ConsoleMode } from "./tickets.ts";
+
+/** The access columns both the redemption and the re-check read, from a source `s` of ("userId", "vmId"). */
+const ACCESS_COLUMNS = `
+  s."userId"::text AS "userId", s."vmId"::text AS "vmId",
+  u."username", u."role"::text AS "role", u."disabled",
+  v."state"::text AS "vmState", v."deletedAt" IS NOT NULL AS "vmDeleted", v."domainName", v."ownerId"::text AS "ownerId",
+  h."id"::text AS "hostId", h."uri" AS "hostUri",
+  c."id"::text AS "classId", c."frozenAt" AT TIME ZONE 'UTC' AS "frozenAt",
+  c."studentsMayPower", c."studentsMayReset", c."studentsMayRevert",
+  (SELECT array_agg(ct."userId"::text) FROM "ClassTeacher" ct WHERE ct."classId" = c."id") AS "teacherIds"`;
+const ACCESS_JOINS = `
+  LEFT JOIN "User" u ON u."id" = s."userId"
+  LEFT JOIN "Vm" v ON v."id" = s."vmId"
+  LEFT JOIN "Host" h ON h."id" = v."hostId"
+  LEFT JOIN "Class" c ON c."id" = v."classId"`;
+
+// Named statements: each pooled connection parses and plans them once, not on every console connect.
+const REDEEM: Omit<pg.QueryConfig, "values"> = {
+  name: "console-redeem",
+  text: `
+    WITH s AS (
+      UPDATE "ConsoleTicket" SET "consumedAt" = $2::timestamp
+      WHERE "tokenHash" = $1 AND "consumedAt" IS NULL AND "expiresAt" > $2::timestamp
+      RETURNING "id", "userId", "vmId", "mode", "kind")
+    SELECT s."id"::text AS "id", s."mode", s."kind", ${ACCESS_COLUMNS}
+    FROM s ${ACCESS_JOINS}`,
+};
+const RECHECK: Omit<pg.QueryConfig, "values"> = {
+  name: "console-recheck",
+  text: `SELECT ${ACCESS_COLUMNS} FROM unnest($1::uuid[], $2::uuid[]) AS s("userId", "vmId") ${ACCESS_JOINS}`,
+};
+const AUDIT: Omit<pg.QueryConfig, "values"> = {
+  name: "console-audit",
+  text: `INSERT INTO "AuditEvent" ("id", "at", "actorId", "actorName", "action", "targetType", "targetId", "result", "detail", "ip")
+         VALUES ($1::uuid, $2::timestamp, $3::uuid, $4, $5, $6, $7, $8, $9::jsonb, $10)`,
+};
+const PURGE: Omit<pg.QueryConfig, "values"> = {
+  name: "console-purge",
+  text: `DELETE FROM "ConsoleTicket" WHERE "expiresAt" < $1::timestamp`,
+};
+
+interface AccessRow {
+  userId: string;
+  vmId: string;
+  username: string | null;
+  role: string | null;
+  disabled: boolean | null;
+  vmState: string | null;
+  vmDeleted: boolean | null;
+  domainName: string | null;
+  ownerId: string | null;
+  hostId: string | null;
+  hostUri: string | null;
+  classId: string | null;
+  frozenAt: Date | null;
+  studentsMayPower: boolean | null;
+  studentsMayReset: boolean | null;
+  studentsMayRevert: boolean | null;
+  teacherIds: string[] | null;
+}
+
+function toAccess(r: AccessRow): ConsoleAccess {
+  return {
+    userId: r.userId,
+    vmId: r.vmId,
+    user: r.username !== null ? { id: r.userId, username: r.username, role: r.role!, disabled: r.disabled! } : null,
+    vm:
+      r.vmState !== null
+        ? {
+            id: r.vmId,
+            state: r.vmState,
+            deleted: r.vmDeleted!,
+            domainName: r.domainName!,
+            ownerId: r.ownerId!,
+            host: { id: r.hostId!, uri: r.hostUri! },
+            class:
+              r.classId !== null
+                ? { frozenAt: r.frozenAt, studentsMayPower: r.studentsMayPower!, studentsMayReset: r.studentsMayReset!, studentsMayRevert: r.studentsMayRevert!, teachers: (r.teacherIds ?? []).map((userId) => ({ userId })) }
+                : null,
+          }
+        : null,
+  };
+}
+
+export class PgConsoleStore implements ConsoleStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  /** A store with its own small pool: the proxy needs a connection per concurrent connect, not more. */
+  static connect(connectionString: string, max = 4): PgConsoleStore {
+    const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 60_000 });
+    // An idle connection dropped by the server must not crash the process; the next query reconnects.
+    pool.on("error", (err) => log.warn({ err }, "console store: idle database connection lost"));
+    return new PgConsoleStore(pool);
+  }
+
+  async redeemTicket(tokenHash: string, now: Date): Promise<RedeemedConsoleAccess | null> {
+    const { rows } = await this.pool.query<AccessRow & { id: string; mode: string; kind: string }>({ ...REDEEM, values: [tokenHash, now.toISOString()] });
+    const r = rows[0];
+    if (!r) return null;
+    return { id: r.id, mode: r.mode as ConsoleMode, kind: r.kind as ConsoleKind, ...toAccess(r) };
+  }
+
+  async recheck(pairs: ReadonlyArray<{ userId: string; vmId: string }>): Promise<ConsoleAccess[]> {
+    if (pairs.length === 0) return [];
+    const { rows } = await this.pool.query<AccessRow>({ ...RECHECK, values: [pairs.map((p) => p.userId), pairs.map((p) => p.vmId)] });
+    return rows.map(toAccess);
+  }
+
+  async audit(row: ConsoleAuditRow): Promise<void> {
+    await this.pool.query({
+      ...AUDIT,
+      values: [randomUUID(), new Date().toISOString(), row.actorId, row.actorName, row.action, row.targetType ?? null, row.targetId ?? null, row.result, JSON.stringify(row.detail ?? {}), row.ip],
+    });
+  }
+
+  async purgeExpiredTickets(now: Date): Promise<number> {
+    const { rowCount } = await this.pool.query({ ...PURGE, values: [new Date(now.getTime() - 3_600_000).toISOString()] });
+    return rowCount ?? 0;
+  }
+
+  close(): Promise<void> {
+    return this.pool.end();
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Everything the console proxy reads from or writes to the database, as four statements. The proxy
+ * depends on this interface only, so a process that serves consoles needs node-postgres and nothing
+ * else (the Prisma client alone would double its memory); server/console/pg-store.ts implements it.
+ */
+import type { ConsoleKind, ConsoleMode } from "./tickets.ts";
+
+export interface RedeemedTicket {
+  id: string;
+  userId: string;
+  vmId: string;
+  mode: ConsoleMode;
+  kind: ConsoleKind;
+}
+
+/** The user and the VM (with its host and class rules) as the policy needs them, read as current rows. */
+export interface ConsoleAccess {
+  userId: string;
+  vmId: string;
+  user: { id: string; username: string; role: string; disabled: boolean } | null;
+  vm: {
+    id: string;
+    state: string;
+    deleted: boolean;
+    domainName: string;
+    ownerId: string;
+    host: { id: string; uri: string };
+    class: { frozenAt: Date | null; studentsMayPower: boolean; studentsMayReset: boolean; studentsMayRevert: boolean; teachers: Array<{ userId: string }> } | null;
+  } | null;
+}
+
+export type RedeemedConsoleAccess = RedeemedTicket & ConsoleAccess;
+
+/** One AuditEvent row, with the same columns and meaning as services/audit-service.ts writes. */
+export interface ConsoleAuditRow {
+  actorId: string | null;
+  actorName: string | null;
+  ip: string | null;
+  action: string;
+  targetType?: string;
+  targetId?: string;
+  result: "ok" | "denied" | "error";
+  detail?: Record<string, unknown>;
+}
+
+export interface ConsoleStore {
+  /**
+   * Consumes the ticket with this SHA-256 hash and reads its user, VM, host and class rules in one
+   * round trip. Only an unconsumed ticket whose expiry is after `now` matches, so of any number of
+   * concurrent callers exactly one gets it back; everyone else (and every replay) gets null.
+   */
+  redeemTicket(tokenHash: string, now: Date): Promise<RedeemedConsoleAccess | null>;
+  /** Current access rows for every (user, VM) pair of the live sessions, in one query. */
+  recheck(pairs: ReadonlyArray<{ userId: string; vmId: string }>): Promise<ConsoleAccess[]>;
+  /** Appends an audit row; rejects on failure (the caller decides that auditing never fails a session). */
+  audit(row: ConsoleAuditRow): Promise<void>;
+  /** Deletes tickets that expired more than an hour before `now` (kept briefly for forensics); returns how many. */
+  purgeExpiredTickets(now: Date): Promise<number>;
+}
