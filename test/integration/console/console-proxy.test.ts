@@ -8,10 +8,8 @@ import fs from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createOpenApiFetchHandler } from "trpc-to-openapi";
 import WebSocket from "ws";
-import { appRouter, restSuccessStatus } from "../../../server/api/root.ts";
-import { createContext } from "../../../server/api/trpc.ts";
+import { handleRestRequest } from "../../../server/api/rest.ts";
 import { PgConsoleStore } from "../../../server/console/pg-store.ts";
 import { ConsoleProxy } from "../../../server/console/proxy.ts";
 import { db } from "../../../server/db/client.ts";
@@ -175,23 +173,14 @@ async function typeLine(c: Client, line: string) {
   key(0xff0d, false);
 }
 
-/** The REST API exactly as app/api/v1 serves it (same handler, same success statuses), without Next. */
+/** The REST API exactly as app/api/v1 serves it (the same handler), without Next. */
 async function rest(token: string, method: string, urlPath: string, body?: unknown) {
   const req = new Request(`${origin}/api/v1${urlPath}`, {
     method,
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  const res = await createOpenApiFetchHandler({
-    endpoint: "/api/v1",
-    router: appRouter,
-    createContext,
-    req,
-    responseMeta: ({ paths, errors }) => {
-      const status = errors.length === 0 && paths?.[0] ? restSuccessStatus.get(paths[0]) : undefined;
-      return status ? { status } : {};
-    },
-  });
+  const res = await handleRestRequest(req);
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
