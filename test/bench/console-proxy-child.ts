@@ -49,3 +49,4 @@ server.listen(0, "127.0.0.1", () => {
   process.send?.({ port });
 });
 process.on("disconnect", () => process.exit(0));
+process.on("SIGTERM", () => process.exit(0));

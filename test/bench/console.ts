@@ -312,7 +312,9 @@ const r1 = (x: number) => Math.round(x * 10) / 10;
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
 function forkChild(file: string, env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(path.join(here, file), [], { execArgv: ["--import", "tsx"], env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  // BENCH_PROXY_PROF=1 writes a V8 CPU profile of the proxy child to /tmp/prof (for chasing the targets).
+  const extra = file.includes("proxy") && process.env.BENCH_PROXY_PROF ? ["--cpu-prof", "--cpu-prof-dir=/tmp/prof"] : [];
+  const child = fork(path.join(here, file), [], { execArgv: ["--import", "tsx", ...extra], env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit", "ipc"] });
   return new Promise((resolve, reject) => {
     child.once("message", (m: { port: number }) => resolve({ child, port: m.port }));
     child.once("exit", (code) => reject(new Error(`${file} exited with ${code}`)));
