@@ -87,9 +87,9 @@ function classTarget(c: { teachers: Array<{ user: { id: string } }> }): Target {
   return { teacherIds: c.teachers.map((t) => t.user.id) };
 }
 
+/** The API's view of a class: the ledger columns become `budget`, teachers become users. */
 function shape(c: ClassRow) {
-  const { teachers, maxVms, maxVcpus, maxMemoryMiB, maxDiskGiB, usedVms, usedVcpus, usedMemoryMiB, usedDiskGiB, ...rest } = c;
-  void [maxVms, maxVcpus, maxMemoryMiB, maxDiskGiB, usedVms, usedVcpus, usedMemoryMiB, usedDiskGiB];
+  const { teachers, maxVms: _mv, maxVcpus: _mc, maxMemoryMiB: _mm, maxDiskGiB: _md, usedVms: _uv, usedVcpus: _uc, usedMemoryMiB: _um, usedDiskGiB: _ud, ...rest } = c;
   return { ...rest, teachers: teachers.map((t) => t.user), budget: budgetOf(c) };
 }
 
