@@ -224,13 +224,14 @@ async function firstBytes(paths: Path[], n: number): Promise<Map<string, number[
 interface ProcSample {
   ticks: number;
   rssBytes: number;
+  minflt: number;
 }
 
-function readStat(pid: number): { ppid: number; ticks: number; rssBytes: number } | null {
+function readStat(pid: number): { ppid: number; ticks: number; rssBytes: number; minflt: number } | null {
   try {
     const s = fs.readFileSync(`/proc/${pid}/stat`, "latin1");
     const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), rssBytes: Number(f[21]) * PAGE };
+    return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), rssBytes: Number(f[21]) * PAGE, minflt: Number(f[7]) };
   } catch {
     return null;
   }
@@ -314,7 +315,9 @@ const r2 = (x: number) => Math.round(x * 100) / 100;
 function forkChild(file: string, env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
   // BENCH_PROXY_PROF=1 writes a V8 CPU profile of the proxy child to /tmp/prof (for chasing the targets).
   const extra = file.includes("proxy") && process.env.BENCH_PROXY_PROF ? ["--cpu-prof", "--cpu-prof-dir=/tmp/prof"] : [];
-  const child = fork(path.join(here, file), [], { execArgv: ["--import", "tsx", ...extra], env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  // BENCH_PROXY_ARGS (e.g. --trace-gc) adds node options to the proxy child and shows its stdout.
+  const args = file.includes("proxy") && process.env.BENCH_PROXY_ARGS ? process.env.BENCH_PROXY_ARGS.split(" ") : [];
+  const child = fork(path.join(here, file), [], { execArgv: ["--import", "tsx", ...extra, ...args], env: { ...process.env, ...env }, stdio: ["ignore", args.length ? "inherit" : "ignore", "inherit", "ipc"] });
   return new Promise((resolve, reject) => {
     child.once("message", (m: { port: number }) => resolve({ child, port: m.port }));
     child.once("exit", (code) => reject(new Error(`${file} exited with ${code}`)));
@@ -365,6 +368,45 @@ async function main(): Promise<void> {
     const paths = [tcpPath(source.port), proxyPath(proxy.port, { userId: user.id, vmId: vm.id }), websockifyPath(wsPort)];
     const [direct, viaProxy, viaWebsockify] = paths as [Path, Path, Path];
 
+    // BENCH_PHASE=throughput|echo runs only that phase (for profiling one phase; prints its numbers only).
+    const phase = process.env.BENCH_PHASE;
+    if (phase === "throughput" || phase === "echo") {
+      const servers: Record<string, number> = { direct: source.child.pid!, proxy: proxy.child.pid!, websockify: websockify.pid! };
+      const cpu = (pid: number) => [...processTree(pid).values()].reduce((a, st) => a + st.ticks, 0) / CLK_TCK;
+      const flt = (pid: number) => readStat(pid)?.minflt ?? 0;
+      const out: Record<string, unknown> = { bench: "console", phase };
+      if (phase === "throughput") {
+        for (const p of paths) await throughput(p, 32 * MB);
+        // BENCH_LOAD_FIRST=1: the 30-session phases first, as in a full run.
+        if (process.env.BENCH_LOAD_FIRST) out.load = [await concurrent(viaProxy, proxy.child.pid!), await concurrent(viaWebsockify, websockify.pid!)];
+        for (let round = 0; round < THROUGHPUT_ROUNDS; round++)
+          for (const p of paths) {
+            // CPU seconds of the source, the serving process (tree) and this client during the stream, and
+            // the minor page faults of the serving process and this client.
+            const c0 = [cpu(source.child.pid!), p.name === "direct" ? 0 : cpu(servers[p.name]!), process.cpuUsage()] as const;
+            const f0 = [p.name === "direct" ? 0 : flt(servers[p.name]!), flt(process.pid)];
+            const mbps = await throughput(p, STREAM_BYTES);
+            const cu = process.cpuUsage(c0[2]);
+            ((out[`${p.name}_MBps`] ??= []) as number[]).push(r1(mbps));
+            ((out[`${p.name}_cpu_s`] ??= []) as string[]).push(
+              `src ${r2(cpu(source.child.pid!) - c0[0])} srv ${p.name === "direct" ? 0 : r2(cpu(servers[p.name]!) - c0[1])} cli ${r2((cu.user + cu.system) / 1e6)} flt srv ${p.name === "direct" ? 0 : flt(servers[p.name]!) - f0[0]!} cli ${flt(process.pid) - f0[1]!}`,
+            );
+          }
+      } else {
+        // Warm up as a full run does before its echoes (the streams), so JIT warm-up is not measured.
+        for (const p of paths) await throughput(p, 64 * MB);
+        const rtt = await echoes(paths);
+        for (const p of paths) {
+          const xs = rtt.get(p.name)!;
+          out[`${p.name}_rtt_us`] = { p50: Math.round(pct(xs, 0.5)), p99: Math.round(pct(xs, 0.99)), p999: Math.round(pct(xs, 0.999)), max: Math.round(Math.max(...xs)) };
+          // Where the slow echoes are (index in the kept samples, µs).
+          out[`${p.name}_slow`] = xs.flatMap((x, i) => (x > 1000 ? [`${i}:${Math.round(x)}`] : [])).join(" ");
+        }
+      }
+      console.log(JSON.stringify(out));
+      return;
+    }
+
     await firstBytes(paths, 10);
     for (const p of paths) await throughput(p, 32 * MB);
     // The load phase first: the proxy's RSS then reflects 30 sessions, not what the 512 MB streams left behind.
@@ -372,7 +414,9 @@ async function main(): Promise<void> {
     const wsLoad = await concurrent(viaWebsockify, websockify.pid!);
     const mbps = new Map<string, number[]>(paths.map((p) => [p.name, []]));
     for (let round = 0; round < THROUGHPUT_ROUNDS; round++) for (const p of paths) mbps.get(p.name)!.push(await throughput(p, STREAM_BYTES));
+    if (process.env.BENCH_PROXY_ARGS) console.log("--- echo phase start");
     const rtt = await echoes(paths);
+    if (process.env.BENCH_PROXY_ARGS) console.log("--- echo phase end");
     const fb = await firstBytes(paths, CONNECTS);
     const rssEnd = [...processTree(proxy.child.pid!).values()].reduce((a, st) => a + st.rssBytes, 0) / MB;
 
