@@ -1,7 +1,7 @@
 "use client";
 
-import { useCallback, useRef } from "react";
-import { loadRfb } from "../console/load-novnc";
+import { useMemo, useRef } from "react";
+import { viewOnlyConnect } from "../console/view-only-connect";
 import { statusText, useConsoleSession, type Connect } from "../console/use-console-session";
 
 /**
@@ -11,36 +11,7 @@ import { statusText, useConsoleSession, type Connect } from "../console/use-cons
  */
 export function ViewOnlyScreen({ vmId, vmRunning, size }: { vmId: string; vmRunning: boolean; size: "tile" | "full" }) {
   const screenRef = useRef<HTMLDivElement>(null);
-  const connect: Connect = useCallback(
-    async (ticket, handlers) => {
-      const RFBClass = await loadRfb();
-      const target = screenRef.current;
-      if (!target) throw new Error("the screen is no longer on the page");
-      const ws = new WebSocket(ticket.wsUrl, ticket.protocols);
-      ws.addEventListener("close", (e) => handlers.onClose(e.code, e.reason));
-      const rfb = new RFBClass(target, ws, { shared: true });
-      rfb.viewOnly = true;
-      rfb.focusOnClick = false;
-      rfb.scaleViewport = true;
-      rfb.showDotCursor = false;
-      if (size === "tile") {
-        rfb.qualityLevel = 2;
-        rfb.compressionLevel = 6;
-      }
-      rfb.background = "#0b0f17";
-      rfb.addEventListener("connect", () => handlers.onOpen());
-      return {
-        close() {
-          try {
-            rfb.disconnect();
-          } catch {
-            ws.close();
-          }
-        },
-      };
-    },
-    [size],
-  );
+  const connect: Connect = useMemo(() => viewOnlyConnect(screenRef, size === "tile"), [size]);
   const session = useConsoleSession({ vmId, kind: "vnc", mode: "view", enabled: vmRunning, vmRunning, retryExpired: size === "tile", connect });
   const shown = vmRunning ? session.status : "stopped";
   return (

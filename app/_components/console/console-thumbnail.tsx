@@ -1,8 +1,8 @@
 "use client";
 
 import Link from "next/link";
-import { useCallback, useEffect, useRef, useState, type RefObject } from "react";
-import { loadRfb } from "./load-novnc";
+import { useEffect, useMemo, useRef, useState, type RefObject } from "react";
+import { viewOnlyConnect } from "./view-only-connect";
 import { useConsoleSession, type Connect } from "./use-console-session";
 
 /** How long a card may stay scrolled out of view before its thumbnail lets go of its session. */
@@ -49,31 +49,7 @@ export function ConsoleThumbnail({ vmId, name }: { vmId: string; name: string })
   const visible = useVisible(boxRef);
   const live = useThumbnailSlot(visible);
 
-  const connect: Connect = useCallback(async (ticket, handlers) => {
-    const RFBClass = await loadRfb();
-    const target = screenRef.current;
-    if (!target) throw new Error("the thumbnail is no longer on the page");
-    const ws = new WebSocket(ticket.wsUrl, ticket.protocols);
-    ws.addEventListener("close", (e) => handlers.onClose(e.code, e.reason));
-    const rfb = new RFBClass(target, ws, { shared: true });
-    rfb.viewOnly = true;
-    rfb.focusOnClick = false;
-    rfb.scaleViewport = true;
-    rfb.showDotCursor = false;
-    rfb.qualityLevel = 2;
-    rfb.compressionLevel = 6;
-    rfb.background = "#0b0f17";
-    rfb.addEventListener("connect", () => handlers.onOpen());
-    return {
-      close() {
-        try {
-          rfb.disconnect();
-        } catch {
-          ws.close();
-        }
-      },
-    };
-  }, []);
+  const connect: Connect = useMemo(() => viewOnlyConnect(screenRef, true), []);
 
   const { status } = useConsoleSession({ vmId, kind: "vnc", mode: "view", enabled: live, retryExpired: true, connect });
   return (
