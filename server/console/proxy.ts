@@ -272,7 +272,8 @@ export class ConsoleProxy {
     if (raw instanceof net.Socket) raw.setNoDelay(true);
     upstream.setNoDelay(true);
     const slog = log.child({ consoleSession: s.id, userId: s.userId, vmId: s.vmId, kind: s.kind, mode: s.mode });
-    slog.info("console session started");
+    // Logged after this turn, so the first display bytes do not wait for a log line.
+    setImmediate(() => slog.info("console session started"));
 
     s.onUpstream = (chunk, release) => {
       s.bytesToClient += chunk.length;

@@ -12,6 +12,7 @@ import WebSocket from "ws";
 import { handleRestRequest } from "../../../server/api/rest.ts";
 import { PgConsoleStore } from "../../../server/console/pg-store.ts";
 import { ConsoleProxy } from "../../../server/console/proxy.ts";
+import { TICKET_PROTOCOL_PREFIX, hashTicket } from "../../../server/console/tickets.ts";
 import { db } from "../../../server/db/client.ts";
 import { serialLogPath } from "../../../server/jobs/vm-layout.ts";
 import type { AuthenticatedUser } from "../../../server/services/auth-service.ts";
@@ -322,6 +323,11 @@ describe("console proxy on a real guest", () => {
     expect(statuses.filter((s) => s === 101)).toHaveLength(1);
     expect(statuses.filter((s) => s === 401)).toHaveLength(19);
     for (const r of results.filter((x) => x.status === 401)) expect(r.bytes.includes("RFB ")).toBe(false);
+    // The one redemption is recorded; the table is UNLOGGED (a crash empties it, never revives a ticket).
+    const rows = await db().$queryRaw<Array<{ consumed: number; persistence: string }>>`
+      SELECT (SELECT count(*)::int FROM "ConsoleTicket" WHERE "consumedAt" IS NOT NULL AND "tokenHash" = ${hashTicket(t.protocols[0]!.slice(TICKET_PROTOCOL_PREFIX.length))}) AS consumed,
+             (SELECT relpersistence::text FROM pg_class WHERE relname = 'ConsoleTicket') AS persistence`;
+    expect(rows[0]).toEqual({ consumed: 1, persistence: "u" });
   });
 
   it("a session is closed within 2 s of its VM being deleted; a ticket issued before is refused", async () => {
