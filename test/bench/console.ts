@@ -4,8 +4,9 @@
  *   direct     plain TCP to the source;
  *   proxy      vmdesk's real ConsoleProxy in its own process (console-proxy-child.ts), a fresh real
  *              ticket minted in the database for every connection, the VM row running;
- *   websockify Debian's websockify (one forked process per connection), subprotocol "binary".
- * Both websocket paths use the `ws` client, binary frames, no compression. Every byte is verified.
+ *   websockify Debian's websockify (one forked process per connection), subprotocol "binary";
+ *   bare_ws    (connect latency only) a no-checks reference proxy, bare-ws-proxy.ts: the floor.
+ * All websocket paths use the `ws` client, binary frames, no compression. Every byte is verified.
  * Prints one JSON line; MB means 2^20 bytes.
  */
 import { fork, spawn, execFileSync, type ChildProcess } from "node:child_process";
@@ -21,9 +22,18 @@ import { BANNER, CLIENT_HANDSHAKE, ECHO_MESSAGE_BYTES, PatternCheck, command, ec
 const MB = 1 << 20;
 const STREAM_BYTES = Number(process.env.BENCH_STREAM_MIB ?? 512) * MB;
 const THROUGHPUT_ROUNDS = 3;
-const ECHO_WARMUP = 300;
-const ECHOES = 2000;
-const ECHO_ROUNDS = 4;
+/**
+ * Warm-ups are long enough for V8 to reach steady state in the client and the proxy. With 300
+ * warm-up echoes, --trace-opt showed ~50 TurboFan compilations in the proxy (ws receiver and
+ * stream write paths, 1–11 ms each on a background thread) and as many in the client during the
+ * measured echoes; on 2 cores those compilations delayed whole runs of echoes by 1–5 ms at the same
+ * echo indices run after run: the echo p99 "spike". A portal process compiles these paths once in
+ * its life, in its first seconds of console traffic; the benchmark compares steady states.
+ */
+const ECHO_WARMUP = 5000;
+const ECHOES = 4000;
+const ECHO_ROUNDS = 20;
+const CONNECT_WARMUP = 200;
 const CONNECTS = 100;
 const SESSIONS = 30;
 const SESSION_RATE = 2_000_000 / 8;
@@ -84,7 +94,7 @@ class Link {
 }
 
 interface Path {
-  name: "direct" | "proxy" | "websockify";
+  name: "direct" | "proxy" | "websockify" | "bare_ws";
   /** Work a client does before connecting (the proxy: get a ticket from the API). */
   prepare?(): Promise<string[]>;
   /** Resolves once connected (for the proxy: after the upgrade). */
@@ -142,6 +152,11 @@ function websockifyPath(port: number): Path {
   return { name: "websockify", open: () => wsLink(`ws://127.0.0.1:${port}/`, ["binary"]) };
 }
 
+/** The no-checks reference proxy (bare-ws-proxy.ts): the floor under any Node websocket proxy here. */
+function bareWsPath(port: number): Path {
+  return { name: "bare_ws", open: () => wsLink(`ws://127.0.0.1:${port}/`, ["binary"]) };
+}
+
 /** Opens a connection, checks the source's greeting and sends the handshake plus `cmd`. */
 async function session(p: Path, cmd: string): Promise<Link> {
   const link = await p.open();
@@ -178,7 +193,8 @@ async function throughput(p: Path, bytes: number): Promise<number> {
 
 /**
  * Round trips of FramebufferUpdateRequest-sized messages, one at a time, in µs. One session per path;
- * after a warm-up the paths take turns in blocks, so a burst of load on the machine hits them alike.
+ * after a warm-up the paths take turns in blocks, so a burst of load on the machine hits them alike,
+ * and the order rotates each round, so no path is always the first after another's block.
  */
 async function echoes(paths: Path[]): Promise<Map<string, number[]>> {
   const links = await Promise.all(paths.map((p) => session(p, "echo")));
@@ -196,20 +212,23 @@ async function echoes(paths: Path[]): Promise<Map<string, number[]>> {
     }
   };
   for (let i = 0; i < paths.length; i++) await block(i, ECHO_WARMUP, false);
-  for (let round = 0; round < ECHO_ROUNDS; round++) for (let i = 0; i < paths.length; i++) await block(i, ECHOES / ECHO_ROUNDS, true);
+  // Marks the measured part in the proxy child's output (BENCH_PROXY_ARGS=--trace-opt, --trace-gc).
+  if (process.env.BENCH_PROXY_ARGS) console.log("--- echo warm-up done");
+  for (let round = 0; round < ECHO_ROUNDS; round++) for (let k = 0; k < paths.length; k++) await block((k + round) % paths.length, ECHOES / ECHO_ROUNDS, true);
   for (const link of links) link.close();
   return out;
 }
 
 /**
- * ms from opening the connection to the source's first byte; paths take turns. The proxy's ticket
- * is minted just before (that is an API call a client makes before it connects), its redemption
- * and every check happen inside the measured connect.
+ * ms from opening the connection to the source's first byte; paths take turns, in an order that
+ * rotates every round. The proxy's ticket is minted just before (that is an API call a client makes
+ * before it connects); its redemption and every check happen inside the measured connect.
  */
 async function firstBytes(paths: Path[], n: number): Promise<Map<string, number[]>> {
   const out = new Map<string, number[]>(paths.map((p) => [p.name, []]));
   for (let i = 0; i < n; i++) {
-    for (const p of paths) {
+    for (let k = 0; k < paths.length; k++) {
+      const p = paths[(k + i) % paths.length]!;
       const prepared = await p.prepare?.();
       const t0 = performance.now();
       const link = await p.open(prepared);
@@ -367,9 +386,36 @@ async function main(): Promise<void> {
 
     const paths = [tcpPath(source.port), proxyPath(proxy.port, { userId: user.id, vmId: vm.id }), websockifyPath(wsPort)];
     const [direct, viaProxy, viaWebsockify] = paths as [Path, Path, Path];
+    const bare = await forkChild("bare-ws-proxy.ts", { BENCH_SOURCE_PORT: String(source.port) });
+    children.push(bare.child);
+    const connectPaths = [...paths, bareWsPath(bare.port)];
 
-    // BENCH_PHASE=throughput|echo runs only that phase (for profiling one phase; prints its numbers only).
+    // BENCH_PHASE=throughput|echo|first_byte|load runs only that phase (for profiling one phase; prints its numbers only).
     const phase = process.env.BENCH_PHASE;
+    if (phase === "load") {
+      const out = { bench: "console", phase, proxy: await concurrent(viaProxy, proxy.child.pid!), websockify: await concurrent(viaWebsockify, websockify.pid!) };
+      console.log(JSON.stringify(out));
+      return;
+    }
+    if (phase === "first_byte") {
+      await firstBytes(connectPaths, CONNECT_WARMUP);
+      // CPU per connect (ms) of the proxy, all PostgreSQL processes, this client and the source.
+      const cpuOf = (pid: number) => [...processTree(pid).values()].reduce((a, st) => a + st.ticks, 0) / CLK_TCK;
+      const pgPids = execFileSync("pgrep", ["-x", "postgres"], { encoding: "utf8" }).trim().split("\n").map(Number);
+      const pgCpu = () => pgPids.reduce((a, pid) => a + (readStat(pid)?.ticks ?? 0), 0) / CLK_TCK;
+      const c0 = [cpuOf(proxy.child.pid!), pgCpu(), process.cpuUsage(), cpuOf(source.child.pid!)] as const;
+      const fb = await firstBytes(connectPaths, CONNECTS);
+      const cu = process.cpuUsage(c0[2]);
+      const perConnect = (x: number) => r2((x * 1000) / CONNECTS / connectPaths.length);
+      const out: Record<string, unknown> = { bench: "console", phase };
+      out.cpu_ms_per_connect = { proxy: r2(((cpuOf(proxy.child.pid!) - c0[0]) * 1000) / CONNECTS), postgres: r2(((pgCpu() - c0[1]) * 1000) / CONNECTS), client_all_paths: perConnect((cu.user + cu.system) / 1e6), source_all_paths: perConnect(cpuOf(source.child.pid!) - c0[3]) };
+      for (const p of connectPaths) {
+        const xs = fb.get(p.name)!;
+        out[`${p.name}_first_byte_ms`] = { p50: r2(pct(xs, 0.5)), p95: r2(pct(xs, 0.95)), max: r2(Math.max(...xs)) };
+      }
+      console.log(JSON.stringify(out));
+      return;
+    }
     if (phase === "throughput" || phase === "echo") {
       const servers: Record<string, number> = { direct: source.child.pid!, proxy: proxy.child.pid!, websockify: websockify.pid! };
       const cpu = (pid: number) => [...processTree(pid).values()].reduce((a, st) => a + st.ticks, 0) / CLK_TCK;
@@ -396,6 +442,7 @@ async function main(): Promise<void> {
         // Warm up as a full run does before its echoes (the streams), so JIT warm-up is not measured.
         for (const p of paths) await throughput(p, 64 * MB);
         const rtt = await echoes(paths);
+        if (process.env.BENCH_PROXY_ARGS) console.log("--- echo phase end");
         for (const p of paths) {
           const xs = rtt.get(p.name)!;
           out[`${p.name}_rtt_us`] = { p50: Math.round(pct(xs, 0.5)), p99: Math.round(pct(xs, 0.99)), p999: Math.round(pct(xs, 0.999)), max: Math.round(Math.max(...xs)) };
@@ -407,17 +454,16 @@ async function main(): Promise<void> {
       return;
     }
 
-    await firstBytes(paths, 10);
     for (const p of paths) await throughput(p, 32 * MB);
     // The load phase first: the proxy's RSS then reflects 30 sessions, not what the 512 MB streams left behind.
     const load = await concurrent(viaProxy, proxy.child.pid!);
     const wsLoad = await concurrent(viaWebsockify, websockify.pid!);
     const mbps = new Map<string, number[]>(paths.map((p) => [p.name, []]));
     for (let round = 0; round < THROUGHPUT_ROUNDS; round++) for (const p of paths) mbps.get(p.name)!.push(await throughput(p, STREAM_BYTES));
-    if (process.env.BENCH_PROXY_ARGS) console.log("--- echo phase start");
     const rtt = await echoes(paths);
     if (process.env.BENCH_PROXY_ARGS) console.log("--- echo phase end");
-    const fb = await firstBytes(paths, CONNECTS);
+    await firstBytes(connectPaths, CONNECT_WARMUP);
+    const fb = await firstBytes(connectPaths, CONNECTS);
     const rssEnd = [...processTree(proxy.child.pid!).values()].reduce((a, st) => a + st.rssBytes, 0) / MB;
 
     const tp = (p: Path) => median(mbps.get(p.name)!);
@@ -447,6 +493,8 @@ async function main(): Promise<void> {
       first_byte_p50_ms: r2(pct(fb.get("proxy")!, 0.5)),
       websockify_first_byte_p50_ms: r2(pct(fb.get("websockify")!, 0.5)),
       direct_first_byte_p95_ms: r2(fb95(direct)),
+      bare_ws_first_byte_p50_ms: r2(pct(fb.get("bare_ws")!, 0.5)),
+      bare_ws_first_byte_p95_ms: r2(pct(fb.get("bare_ws")!, 0.95)),
       rtt_p50_us: Math.round(pct(rtt.get("proxy")!, 0.5)),
       websockify_rtt_p50_us: Math.round(pct(rtt.get("websockify")!, 0.5)),
       direct_rtt_p50_us: Math.round(pct(rtt.get("direct")!, 0.5)),
