@@ -6,6 +6,13 @@
  * client never names a host or port) and the TCP/unix connection to it opened. Any refusal is a plain
  * HTTP status with a one-line text body, so a refused client never sees a single RFB byte.
  *
+ * Prepared displays: when a VNC ticket is minted (any process; announced over LISTEN/NOTIFY), the
+ * proxy opens that VM's display right away, so the client's connect finds it open, its greeting
+ * already read. Nothing of it reaches anyone before the ticket is redeemed and every check above
+ * has passed; the redemption re-reads everything the announcement said, and a prepared connection
+ * that does not match the redeemed VM, has closed, or outlives its ticket is discarded. Serial
+ * consoles are not prepared (QEMU's socket chardev serves one client at a time).
+ *
  * Live sessions are re-authorized: a batched re-check of every session once a second, plus an
  * immediate one on every VM change notification, closes a session within ~1 s when its VM stops, is
  * deleted or changes owner, or its user is disabled. Sessions also end on idle timeout, maximum
@@ -26,7 +33,7 @@ import type { IncomingMessage } from "node:http";
 import net from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
-import { onVmChange } from "../db/notify.ts";
+import { onConsoleTicketMinted, onVmChange, type ConsoleTicketMinted } from "../db/notify.ts";
 import { can, canSee, type Role } from "../domain/policy.ts";
 import { parseDomainXml } from "../hypervisor/xml/index.ts";
 import type { Clock } from "../jobs/clock.ts";
@@ -75,6 +82,13 @@ export interface ConsoleProxyOptions {
 
 /** Client → server chunks larger than this make us stop reading the other side until it drains. */
 const HIGH_WATER = 1 << 20;
+/** Display bytes kept before a session runs (VNC's greeting is 12); past this the display is paused. */
+const EARLY_MAX = 64 * 1024;
+/** Prepared displays held at once, in all and per VM (each is one idle connection to a QEMU display). */
+const PREPARED_MAX = 64;
+const PREPARED_PER_VM = 4;
+/** Hashes of tickets redeemed lately, so an announcement that arrives after its redemption prepares nothing. */
+const REDEEMED_MEMORY = 256;
 const CONNECT_TIMEOUT_MS = 5_000;
 const NOTHING = Buffer.alloc(0);
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
@@ -88,7 +102,31 @@ class Refusal extends Error {
   }
 }
 
-interface Session {
+/**
+ * Where a display connection's bytes go: the session's handler once it runs; before that they are
+ * kept (bounded) and sent right after the 101. A prepared display's sink forwards to the session
+ * that adopted it.
+ */
+interface UpstreamSink {
+  onUpstream: ((chunk: Buffer, release: () => void) => void) | null;
+  early: Buffer[];
+  earlyBytes: number;
+  adoptedBy: UpstreamSink | null;
+}
+
+interface PreparedDisplay {
+  tokenHash: string;
+  vmId: string;
+  hostId: string;
+  hostUri: string;
+  domainName: string;
+  sink: UpstreamSink;
+  /** The open, greeted-or-greeting display connection; null if it could not be opened. */
+  upstream: Promise<net.Socket | null>;
+  expiry: NodeJS.Timeout;
+}
+
+interface Session extends UpstreamSink {
   id: number;
   userId: string;
   username: string;
@@ -107,8 +145,6 @@ interface Session {
   ws: WebSocket | null;
   upstream: net.Socket | null;
   filter: RfbClientFilter | null;
-  /** Receives the display's bytes once the session runs (see READ_BUFFER); `release` once they are sent. */
-  onUpstream: ((chunk: Buffer, release: () => void) => void) | null;
   ending: CloseSpec | null;
 }
 
@@ -125,11 +161,16 @@ export class ConsoleProxy {
     handleProtocols: (offered) => (offered.has(DATA_PROTOCOL) ? DATA_PROTOCOL : false),
   });
   private readonly sessions = new Set<Session>();
+  private readonly prepared = new Map<string, PreparedDisplay>();
+  private readonly redeemed = new Set<string>();
+  /** Prepared displays opened for announced tickets, and how many connects used one. */
+  readonly preparedStats = { opened: 0, adopted: 0 };
   private nextId = 1;
   private draining = false;
   private timer: NodeJS.Timeout | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
   private unlisten: (() => void) | null = null;
+  private unlistenTickets: (() => void) | null = null;
   private recheckQueued = false;
   private rechecking = false;
   private lastPurge = 0;
@@ -139,7 +180,10 @@ export class ConsoleProxy {
   start(): void {
     this.timer = setInterval(() => void this.tick(), this.opts.recheckMs ?? 1000);
     this.pingTimer = setInterval(() => this.ping(), this.opts.limits.pingS * 1000);
-    if (this.opts.listen !== false) this.unlisten = onVmChange(() => this.queueRecheck());
+    if (this.opts.listen !== false) {
+      this.unlisten = onVmChange(() => this.queueRecheck());
+      this.unlistenTickets = onConsoleTicketMinted((t) => this.prepare(t));
+    }
   }
 
   get sessionCount(): number {
@@ -160,6 +204,7 @@ export class ConsoleProxy {
     const ip = req.socket.remoteAddress ?? null;
     let who: { actorId: string | null; actorName: string | null } = { actorId: null, actorName: null };
     let session: Session | null = null;
+    let prepared: PreparedDisplay | null = null;
     try {
       if (this.draining) throw new Refusal(503, "the portal is shutting down");
       const origin = req.headers.origin;
@@ -167,7 +212,11 @@ export class ConsoleProxy {
       const offered = ticketFromProtocols(req.headers["sec-websocket-protocol"]);
       if (offered === "absent") throw new Refusal(401, "no console ticket");
       if (offered === "malformed") throw new Refusal(401, "malformed console ticket");
-      const ticket = await this.opts.store.redeemTicket(hashTicket(offered.ticket), this.opts.clock.now());
+      const tokenHash = hashTicket(offered.ticket);
+      const ticket = await this.opts.store.redeemTicket(tokenHash, this.opts.clock.now());
+      if (ticket) this.rememberRedeemed(tokenHash);
+      // Taken whatever the outcome: a prepared display is used by this connect or by none.
+      prepared = this.takePrepared(tokenHash);
       if (!ticket) throw new Refusal(401, "console ticket invalid, expired or already used");
       if (ticket.kind !== kind) throw new Refusal(403, `this ticket is for the ${ticket.kind} console`);
       const { user, vm: found } = ticket;
@@ -201,12 +250,17 @@ export class ConsoleProxy {
         upstream: null,
         filter: kind === "vnc" ? new RfbClientFilter(ticket.mode) : null,
         onUpstream: null,
+        early: [],
+        earlyBytes: 0,
+        adoptedBy: null,
         ending: null,
       };
       this.reserve(session);
-      session.upstream = await this.connectTarget(session);
+      session.upstream = (prepared && (await this.adopt(prepared, session))) || (await this.connectTarget(session));
+      prepared = null;
       if (socket.destroyed) throw new Refusal(409, "client went away");
     } catch (err) {
+      if (prepared) void discard(prepared);
       if (session) this.sessions.delete(session);
       session?.upstream?.destroy();
       const refusal = err instanceof Refusal ? err : new Refusal(503, "console unavailable");
@@ -216,7 +270,74 @@ export class ConsoleProxy {
       return;
     }
     const s = session;
+    // The 101 and the display bytes already here (VNC's greeting) leave in one write, uncorked at the
+    // end of run(): the client gets both with one wake-up.
+    if (socket instanceof net.Socket) socket.cork();
     this.wss.handleUpgrade(req, socket, head, (ws) => this.run(s, ws, socket));
+  }
+
+  /** Opens the display of a just-minted VNC ticket's VM, for the connect that redeems it. */
+  private prepare(t: ConsoleTicketMinted): void {
+    const ttlMs = t.expiresAtMs - Date.now();
+    if (this.draining || t.kind !== "vnc" || t.vmState !== "running" || ttlMs <= 0 || !isLocalHostUri(t.hostUri)) return;
+    if (this.prepared.has(t.tokenHash) || this.redeemed.has(t.tokenHash) || this.prepared.size >= PREPARED_MAX) return;
+    if ([...this.prepared.values()].filter((p) => p.vmId === t.vmId).length >= PREPARED_PER_VM) return;
+    const sink: UpstreamSink = { onUpstream: null, early: [], earlyBytes: 0, adoptedBy: null };
+    const where = { vmId: t.vmId, hostId: t.hostId, hostUri: t.hostUri, domainName: t.domainName, kind: "vnc" as const };
+    const entry: PreparedDisplay = {
+      tokenHash: t.tokenHash,
+      ...where,
+      sink,
+      upstream: this.connectTarget(where, sink).catch(() => null),
+      // Unredeemed by its ticket's expiry: nobody will take it.
+      expiry: setTimeout(() => {
+        if (this.prepared.get(t.tokenHash) === entry) this.prepared.delete(t.tokenHash);
+        void discard(entry);
+      }, ttlMs + 1000).unref(),
+    };
+    this.prepared.set(t.tokenHash, entry);
+    this.preparedStats.opened++;
+  }
+
+  /** Whether a display is held open for the ticket with this hash (for tests and diagnostics). */
+  hasPreparedDisplay(tokenHash: string): boolean {
+    return this.prepared.has(tokenHash);
+  }
+
+  private takePrepared(tokenHash: string): PreparedDisplay | null {
+    const entry = this.prepared.get(tokenHash);
+    if (!entry) return null;
+    this.prepared.delete(tokenHash);
+    clearTimeout(entry.expiry);
+    return entry;
+  }
+
+  private rememberRedeemed(tokenHash: string): void {
+    this.redeemed.add(tokenHash);
+    if (this.redeemed.size > REDEEMED_MEMORY) this.redeemed.delete(this.redeemed.values().next().value!);
+  }
+
+  /**
+   * The prepared display's connection for this session, if it was prepared for exactly this VM where
+   * the redemption says it runs and is still open; otherwise it is closed and null returned.
+   */
+  private async adopt(p: PreparedDisplay, s: Session): Promise<net.Socket | null> {
+    if (s.kind !== "vnc" || p.vmId !== s.vmId || p.hostId !== s.hostId || p.hostUri !== s.hostUri || p.domainName !== s.domainName) {
+      void discard(p);
+      return null;
+    }
+    const upstream = await p.upstream;
+    if (!upstream || upstream.destroyed) {
+      upstream?.destroy();
+      return null;
+    }
+    p.sink.adoptedBy = s;
+    this.preparedStats.adopted++;
+    s.early.push(...p.sink.early);
+    s.earlyBytes += p.sink.earlyBytes;
+    p.sink.early = [];
+    p.sink.earlyBytes = 0;
+    return upstream;
   }
 
   /** Counts the session against the per-user and per-VM caps (pending sessions included). */
@@ -230,7 +351,7 @@ export class ConsoleProxy {
   }
 
   /** Resolves the target from the live domain XML on the VM's host, then opens it. */
-  private async connectTarget(s: Session): Promise<net.Socket> {
+  private async connectTarget(s: Pick<Session, "vmId" | "hostId" | "hostUri" | "domainName" | "kind">, sink: UpstreamSink = s as Session): Promise<net.Socket> {
     if (!isLocalHostUri(s.hostUri)) throw new Refusal(503, "consoles of remote hosts are not available yet");
     let xml: string;
     try {
@@ -250,7 +371,18 @@ export class ConsoleProxy {
       if (!parsed.serialSocketPath) throw new Refusal(409, "the VM's serial console has no socket (restart it from a current definition)");
       target = { path: parsed.serialSocketPath };
     }
-    return connectWithTimeout(target, (chunk, release) => (s.onUpstream ? s.onUpstream(chunk, release) : release())).catch((err: unknown) => {
+    return connectWithTimeout(target, (chunk, release) => {
+      const to = sink.adoptedBy ?? sink;
+      if (to.onUpstream) {
+        to.onUpstream(chunk, release);
+        return true;
+      }
+      to.early.push(Buffer.from(chunk));
+      to.earlyBytes += chunk.length;
+      release();
+      // Stop reading until the session runs (run() resumes it).
+      return to.earlyBytes < EARLY_MAX;
+    }).catch((err: unknown) => {
       log.warn({ err, vmId: s.vmId, kind: s.kind }, "console: target refused");
       throw new Refusal(503, "the VM's console did not accept a connection");
     });
@@ -289,6 +421,8 @@ export class ConsoleProxy {
     };
     upstream.on("error", () => undefined);
     upstream.on("close", () => void this.upstreamClosed(s));
+    // It reads from the start, so it may have closed before this session ran (its "close" went unheard).
+    if (upstream.destroyed) void this.upstreamClosed(s);
 
     ws.on("message", (data: Buffer | ArrayBuffer | Buffer[]) => {
       const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
@@ -335,7 +469,12 @@ export class ConsoleProxy {
       slog.info(detail, "console session ended");
       void this.audit({ actorId: s.userId, actorName: s.username, ip: s.ip, action: "console.session", targetType: "vm", targetId: s.vmId, result: "ok", detail });
     });
+    const early = s.early;
+    s.early = [];
+    s.earlyBytes = 0;
+    for (const chunk of early) s.onUpstream(chunk, noop);
     upstream.resume();
+    if (raw instanceof net.Socket) raw.uncork();
     const pending = s.ending ?? (this.draining ? CLOSE.GOING_AWAY : null);
     if (pending) {
       s.ending = null;
@@ -449,6 +588,11 @@ export class ConsoleProxy {
   /** Graceful shutdown: refuse new sessions, close live ones with 1001, wait (bounded) until they are gone. */
   async drain(timeoutMs = 3000): Promise<void> {
     this.draining = true;
+    for (const p of this.prepared.values()) {
+      clearTimeout(p.expiry);
+      void discard(p);
+    }
+    this.prepared.clear();
     for (const s of this.sessions) this.end(s, CLOSE.GOING_AWAY);
     const deadline = Date.now() + timeoutMs;
     while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -461,8 +605,14 @@ export class ConsoleProxy {
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.timer = this.pingTimer = null;
     this.unlisten?.();
-    this.unlisten = null;
+    this.unlistenTickets?.();
+    this.unlisten = this.unlistenTickets = null;
   }
+}
+
+/** Closes a prepared display's connection (once it has one). */
+async function discard(p: PreparedDisplay): Promise<void> {
+  (await p.upstream)?.destroy();
 }
 
 /** Only hosts on this machine: their loopback VNC and local sockets are reachable from here. */
@@ -501,7 +651,11 @@ const recycle = (slab: Buffer): void => {
   if (slab !== READ_BUFFER && slabs.length < SLABS_FREE) slabs.push(slab);
 };
 
-function connectWithTimeout(target: net.NetConnectOpts, onData: (chunk: Buffer, release: () => void) => void): Promise<net.Socket> {
+/**
+ * Opens the display/serial connection. It reads from the start; `onData` returns false to pause it
+ * (the caller keeps early bytes only up to a bound before the session runs).
+ */
+function connectWithTimeout(target: net.NetConnectOpts, onData: (chunk: Buffer, release: () => void) => boolean): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     let streaming = false;
     const sock = net.connect({
@@ -516,8 +670,7 @@ function connectWithTimeout(target: net.NetConnectOpts, onData: (chunk: Buffer, 
           if (!streaming) {
             const chunk = Buffer.from(into.subarray(0, n));
             recycle(into);
-            onData(chunk, noop);
-            return true;
+            return onData(chunk, noop);
           }
           let slab = into;
           if (into === READ_BUFFER) {
@@ -526,12 +679,11 @@ function connectWithTimeout(target: net.NetConnectOpts, onData: (chunk: Buffer, 
             slab.set(into.subarray(0, n));
           }
           let released = false;
-          onData(slab.subarray(0, n), () => {
+          return onData(slab.subarray(0, n), () => {
             if (released) return;
             released = true;
             recycle(slab);
           });
-          return true;
         },
       },
     });
@@ -548,7 +700,6 @@ function connectWithTimeout(target: net.NetConnectOpts, onData: (chunk: Buffer, 
       clearTimeout(timer);
       sock.off("error", onError);
       sock.on("error", () => undefined);
-      sock.pause();
       resolve(sock);
     });
   });

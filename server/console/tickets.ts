@@ -9,6 +9,8 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { Db } from "../db/client.ts";
+import { notifyConsoleTicketMinted } from "../db/notify.ts";
+import { log } from "../log.ts";
 
 export type ConsoleMode = "control" | "view";
 export type ConsoleKind = "vnc" | "serial";
@@ -67,13 +69,21 @@ export interface MintedTicket {
   expiresAt: Date;
 }
 
-/** Stores a new ticket's hash and returns the secret (shown to the caller once). */
+/**
+ * Stores a new ticket's hash and returns the secret (shown to the caller once). A VNC ticket is also
+ * announced to the console proxies, which open the VM's display while the client is on its way
+ * (proxy.ts, "prepared displays"); a lost announcement only costs the connect that head start.
+ */
 export async function mintTicket(db: Db, input: { userId: string; vmId: string; mode: ConsoleMode; kind: ConsoleKind; now: Date; ttlS: number }): Promise<MintedTicket> {
   const ticket = newTicketSecret();
+  const tokenHash = hashTicket(ticket);
   const expiresAt = ticketExpiry(input.now, input.ttlS);
   const row = await db.consoleTicket.create({
-    data: { tokenHash: hashTicket(ticket), userId: input.userId, vmId: input.vmId, mode: input.mode, kind: input.kind, createdAt: input.now, expiresAt },
+    data: { tokenHash, userId: input.userId, vmId: input.vmId, mode: input.mode, kind: input.kind, createdAt: input.now, expiresAt },
     select: { id: true },
   });
+  if (input.kind === "vnc") {
+    await notifyConsoleTicketMinted(db, { tokenHash, vmId: input.vmId, kind: input.kind, expiresAt }).catch((err: unknown) => log.warn({ err }, "console ticket announcement failed"));
+  }
   return { id: row.id, ticket, expiresAt };
 }

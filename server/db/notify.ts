@@ -12,6 +12,8 @@ import { databaseUrl } from "./url.ts";
 import { log } from "../log.ts";
 
 export const VM_CHANNEL = "vmdesk_vm";
+/** A console ticket was minted; the console proxy may prepare the VM's display connection. */
+export const CONSOLE_TICKET_CHANNEL = "vmdesk_console_ticket";
 
 export interface VmChange {
   vmId: string;
@@ -20,6 +22,28 @@ export interface VmChange {
 
 export async function notifyVmChanged(client: Db | Tx, change: VmChange): Promise<void> {
   await client.$executeRaw`SELECT pg_notify(${VM_CHANNEL}, ${JSON.stringify(change)})`;
+}
+
+/** Where a minted ticket's VM runs, as the mint saw it (a hint: the redemption re-reads all of it). */
+export interface ConsoleTicketMinted {
+  tokenHash: string;
+  vmId: string;
+  kind: string;
+  expiresAtMs: number;
+  vmState: string;
+  hostId: string;
+  hostUri: string;
+  domainName: string;
+}
+
+/** Announces a minted ticket (after its row is committed) with where its VM runs, in one statement. */
+export async function notifyConsoleTicketMinted(client: Db, ticket: { tokenHash: string; vmId: string; kind: string; expiresAt: Date }): Promise<void> {
+  await client.$executeRaw`
+    SELECT pg_notify(${CONSOLE_TICKET_CHANNEL}, json_build_object(
+      'tokenHash', ${ticket.tokenHash}::text, 'vmId', v."id"::text, 'kind', ${ticket.kind}::text,
+      'expiresAtMs', ${ticket.expiresAt.getTime()}::bigint, 'vmState', v."state"::text,
+      'hostId', h."id"::text, 'hostUri', h."uri", 'domainName', v."domainName")::text)
+    FROM "Vm" v JOIN "Host" h ON h."id" = v."hostId" WHERE v."id" = ${ticket.vmId}::uuid`;
 }
 
 const bus = new EventEmitter();
@@ -32,14 +56,15 @@ async function listenForever(): Promise<void> {
     const client = new pg.Client({ connectionString: databaseUrl() });
     try {
       await client.connect();
-      await client.query(`LISTEN ${VM_CHANNEL}`);
+      await client.query(`LISTEN ${VM_CHANNEL}; LISTEN ${CONSOLE_TICKET_CHANNEL}`);
       delay = 500;
       // Anything may have changed while we were not listening.
       bus.emit("resync");
       await new Promise<void>((resolve) => {
         client.on("notification", (msg) => {
           try {
-            bus.emit("vm", JSON.parse(msg.payload ?? "{}") as VmChange);
+            const payload: unknown = JSON.parse(msg.payload ?? "{}");
+            bus.emit(msg.channel === CONSOLE_TICKET_CHANNEL ? "ticket" : "vm", payload);
           } catch {
             /* a malformed payload is ignored */
           }
@@ -67,4 +92,11 @@ export function onVmChange(onChange: (change: VmChange | null) => void): () => v
     bus.off("vm", vm);
     bus.off("resync", resync);
   };
+}
+
+/** Calls `onMinted` for every console ticket minted by any process (see notifyConsoleTicketMinted). */
+export function onConsoleTicketMinted(onMinted: (ticket: ConsoleTicketMinted) => void): () => void {
+  listening ??= listenForever();
+  bus.on("ticket", onMinted);
+  return () => bus.off("ticket", onMinted);
 }

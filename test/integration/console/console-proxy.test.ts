@@ -330,6 +330,38 @@ describe("console proxy on a real guest", () => {
     expect(rows[0]).toEqual({ consumed: 1, persistence: "u" });
   });
 
+  it("a minted VNC ticket's display is opened before the client connects and its connect uses it; a refused ticket's is closed unused", async () => {
+    const api = portal.caller(alice);
+    const hashOf = (t: { protocols: string[] }) => hashTicket(t.protocols[0]!.slice(TICKET_PROTOCOL_PREFIX.length));
+    const adopted = proxy.preparedStats.adopted;
+    const t = await api.console.open({ id: vm1.id });
+    await waitFor("display prepared", async () => proxy.hasPreparedDisplay(hashOf(t)), 5000, 10);
+    const c = new Client(t);
+    await c.opened;
+    expect(await rfbHandshake(c)).toBe("RFB 003.008\n");
+    expect(proxy.preparedStats.adopted).toBe(adopted + 1);
+    expect(proxy.hasPreparedDisplay(hashOf(t))).toBe(false);
+    c.ws.close();
+    await c.closed;
+
+    // Handed to bob after the mint: the redemption refuses it (404) and its prepared display is closed.
+    const handedOver = await api.console.open({ id: vm1.id });
+    await waitFor("display prepared", async () => proxy.hasPreparedDisplay(hashOf(handedOver)), 5000, 10);
+    await db().vm.update({ where: { id: vm1.id }, data: { ownerId: bob.id } });
+    try {
+      await expectRefused("/ws/console", protocolHeader(handedOver), 404);
+    } finally {
+      await db().vm.update({ where: { id: vm1.id }, data: { ownerId: alice.id } });
+    }
+    expect(proxy.hasPreparedDisplay(hashOf(handedOver))).toBe(false);
+    expect(proxy.preparedStats.adopted).toBe(adopted + 1);
+
+    // Serial tickets are never prepared (QEMU's socket chardev serves one client at a time).
+    const serial = await api.console.open({ id: vm1.id, kind: "serial" });
+    await sleep(300);
+    expect(proxy.hasPreparedDisplay(hashOf(serial))).toBe(false);
+  });
+
   it("a session is closed within 2 s of its VM being deleted; a ticket issued before is refused", async () => {
     const api = portal.caller(alice);
     const vm2 = await createRunningVm(api, "console-two");
