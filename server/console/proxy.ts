@@ -364,9 +364,14 @@ export class ConsoleProxy {
     let target: net.NetConnectOpts;
     if (s.kind === "vnc") {
       const vnc = parsed.vnc;
-      if (!vnc?.port) throw new Refusal(409, "the VM has no VNC display");
-      if (!vnc.listen || !LOOPBACK.has(vnc.listen)) throw new Refusal(409, "the VM's VNC display is not on loopback; refusing to proxy it");
-      target = { host: vnc.listen === "localhost" ? "127.0.0.1" : vnc.listen, port: vnc.port };
+      if (vnc?.socketPath) {
+        target = { path: vnc.socketPath };
+      } else {
+        // Domains defined before VNC moved to a unix socket, or by hand: loopback TCP only.
+        if (!vnc?.port) throw new Refusal(409, "the VM has no VNC display");
+        if (!vnc.listen || !LOOPBACK.has(vnc.listen)) throw new Refusal(409, "the VM's VNC display is not on loopback; refusing to proxy it");
+        target = { host: vnc.listen === "localhost" ? "127.0.0.1" : vnc.listen, port: vnc.port };
+      }
     } else {
       if (!parsed.serialSocketPath) throw new Refusal(409, "the VM's serial console has no socket (restart it from a current definition)");
       target = { path: parsed.serialSocketPath };

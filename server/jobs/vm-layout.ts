@@ -79,7 +79,8 @@ export function domainSpec(vm: VmRow, host: HostRow, image: ImageRow | null, dis
     ],
     boot: isIso ? ["hd", "cdrom"] : ["hd"],
     network: vm.networkName ? { type: "network", name: vm.networkName } : { type: "user" },
-    graphics: { listen: "127.0.0.1" },
+    // No TCP port: no other local process can reach the display; the console proxy opens the socket.
+    graphics: { unixSocket: true },
     serialLogPath: serialLogPath(vm.domainName),
     serialSocketPath: serialSocketPath(vm.domainName),
     metadata: { vmId: vm.id, ownerId: vm.ownerId },

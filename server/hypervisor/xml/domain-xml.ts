@@ -49,8 +49,13 @@ export interface DomainSpec {
   disks: DiskSpec[];
   boot: Array<"hd" | "cdrom">;
   network: { type: "user" } | { type: "network"; name: string } | null;
-  /** VNC with autoport on this listen address. */
-  graphics: { listen: string };
+  /**
+   * VNC on a unix socket (no TCP port at all) that libvirt places in the domain's private directory
+   * (`/var/lib/libvirt/qemu/domain-<id>-<name>/vnc.sock`, mode 0750, libvirt-qemu): only root and
+   * that group can reach the display. libvirt ignores a socket path given in the definition, so the
+   * path is read from the live XML. Or VNC with autoport on a listen address.
+   */
+  graphics: { unixSocket: true } | { listen: string };
   /** Serial console output is also logged to this file (readiness reads it). */
   serialLogPath?: string;
   /**
@@ -72,8 +77,8 @@ export interface ParsedDomain {
   uuid?: string;
   title?: string;
   description?: string;
-  /** port is null when libvirt has not assigned one (domain not running: port='-1'). */
-  vnc?: { port: number | null; listen?: string };
+  /** port is null when libvirt has not assigned one (domain not running: port='-1', or a socket display). */
+  vnc?: { port: number | null; listen?: string; socketPath?: string };
   serialLogPath?: string;
   /** The serial console's unix socket (source path of a `type='unix'` serial), when it has one. */
   serialSocketPath?: string;
@@ -142,8 +147,12 @@ export function buildDomainXml(spec: DomainSpec): string {
   consoleEl.ele("target", { type: "serial", port: "0" });
 
   devices.ele("input", { type: "tablet", bus: "usb" });
-  const graphics = devices.ele("graphics", { type: "vnc", port: "-1", autoport: "yes", listen: x(spec.graphics.listen) });
-  graphics.ele("listen", { type: "address", address: x(spec.graphics.listen) });
+  if ("unixSocket" in spec.graphics) {
+    devices.ele("graphics", { type: "vnc" }).ele("listen", { type: "socket" });
+  } else {
+    const graphics = devices.ele("graphics", { type: "vnc", port: "-1", autoport: "yes", listen: x(spec.graphics.listen) });
+    graphics.ele("listen", { type: "address", address: x(spec.graphics.listen) });
+  }
   devices.ele("video").ele("model", { type: "vga" });
   devices.ele("memballoon", { model: "virtio" });
   devices.ele("rng", { model: "virtio" }).ele("backend", { model: "random" }).txt("/dev/urandom");
@@ -239,8 +248,10 @@ export function parseDomainXml(xml: string): ParsedDomain {
     if (vnc) {
       const port = Number(attr(vnc, "port"));
       const listen = attr(vnc, "listen") ?? nodes(vnc.listen).map((l) => attr(l, "address")).find((a) => a !== undefined);
+      const socket = attr(vnc, "socket") ?? nodes(vnc.listen).filter((l) => attr(l, "type") === "socket").map((l) => attr(l, "socket")).find((p) => p !== undefined);
       result.vnc = { port: Number.isInteger(port) && port > 0 ? port : null };
       if (listen !== undefined) result.vnc.listen = listen;
+      if (socket !== undefined) result.vnc.socketPath = socket;
     }
     const logFile = nodes(devices.serial).map((s) => attr(asNode(s.log), "file")).find((f) => f !== undefined);
     if (logFile !== undefined) result.serialLogPath = logFile;

@@ -14,6 +14,7 @@ import { PgConsoleStore } from "../../../server/console/pg-store.ts";
 import { ConsoleProxy } from "../../../server/console/proxy.ts";
 import { TICKET_PROTOCOL_PREFIX, hashTicket } from "../../../server/console/tickets.ts";
 import { db } from "../../../server/db/client.ts";
+import { parseDomainXml } from "../../../server/hypervisor/xml/index.ts";
 import { serialLogPath } from "../../../server/jobs/vm-layout.ts";
 import type { AuthenticatedUser } from "../../../server/services/auth-service.ts";
 import { settle, startPortal, waitFor, type Portal } from "../../support/harness.ts";
@@ -207,6 +208,9 @@ describe("console proxy on a real guest", () => {
     await vnc.opened;
     expect(vnc.ws.protocol).toBe("binary");
     expect(await rfbHandshake(vnc)).toBe("RFB 003.008\n");
+    // The display has no TCP port at all: QEMU serves it on a unix socket in the domain's private directory.
+    const live = parseDomainXml(await portal.background!.hosts.get({ id: portal.hostId, uri: "qemu:///system" }).domainXml(vm1.domainName));
+    expect(live.vnc).toEqual({ port: null, socketPath: expect.stringMatching(/^\/var\/lib\/libvirt\/qemu\/domain-\d+-[^/]+\/vnc\.sock$/) });
 
     const m = marker();
     await typeLine(vnc, "");

@@ -407,6 +407,15 @@ describe("buildDomainXml", () => {
     expect(dev.video[0].model[0]["@_type"]).toBe("vga");
   });
 
+  it("puts VNC on a unix socket libvirt places, with no port or listen address", () => {
+    const d = tree(buildDomainXml(spec({ graphics: { unixSocket: true } })));
+    const graphics = d.devices[0].graphics;
+    expect(graphics).toHaveLength(1);
+    expect(Object.keys(graphics[0]).filter((k) => k.startsWith("@_"))).toEqual(["@_type"]);
+    expect(graphics[0]["@_type"]).toBe("vnc");
+    expect(graphics[0].listen).toEqual([{ "@_type": "socket" }]);
+  });
+
   it("omits the network interface and serial log when not asked for", () => {
     const d = tree(buildDomainXml(spec({ network: null, serialLogPath: undefined, description: undefined })));
     expect(d.devices[0].interface).toBeUndefined();
@@ -463,6 +472,16 @@ describe("parseDomainXml", () => {
   it("reports port null while the domain is not running (port='-1')", () => {
     const inactive = LIVE_XML.replace("port='5900'", "port='-1'");
     expect(parseDomainXml(inactive).vnc).toEqual({ port: null, listen: "127.0.0.1" });
+  });
+
+  it("reads a socket display's path (libvirt's live XML has no port for it)", () => {
+    const live = LIVE_XML.replace(
+      /<graphics type='vnc'[\s\S]*?<\/graphics>/,
+      "<graphics type='vnc' socket='/var/lib/libvirt/qemu/vmdesk-manual.vnc.sock'><listen type='socket' socket='/var/lib/libvirt/qemu/vmdesk-manual.vnc.sock'/></graphics>",
+    );
+    expect(parseDomainXml(live).vnc).toEqual({ port: null, socketPath: "/var/lib/libvirt/qemu/vmdesk-manual.vnc.sock" });
+    const listenOnly = `<domain type='qemu'><name>s</name><devices><graphics type='vnc'><listen type='socket' socket='/run/s.sock'/></graphics></devices></domain>`;
+    expect(parseDomainXml(listenOnly).vnc).toEqual({ port: null, socketPath: "/run/s.sock" });
   });
 
   it("finds our metadata by namespace, whatever the prefix", () => {
