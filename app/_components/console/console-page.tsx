@@ -46,7 +46,7 @@ export function ConsolePage({ id, kind }: { id: string; kind: "vnc" | "serial" }
           <Link href={`/vms/${v.id}`}>VM details</Link>
         </div>
       </div>
-      {kind === "vnc" ? <VncConsole vmId={v.id} vmState={v.state} variant="page" /> : <SerialConsole vmId={v.id} vmState={v.state} />}
+      {kind === "vnc" ? <VncConsole vmId={v.id} vmState={v.state} vmBusy={Boolean(v.activeOperationId)} variant="page" /> : <SerialConsole vmId={v.id} vmState={v.state} vmBusy={Boolean(v.activeOperationId)} />}
     </div>
   );
 }

@@ -5,7 +5,11 @@ import { useTRPCClient } from "../../_lib/trpc";
 import { FormError } from "../ui";
 import { statusText, type ConsoleStatus } from "./use-console-session";
 
-/** The console's status line, with the one action that helps in each state. */
+/**
+ * The console's status line, with the one action that helps in each state. `canStart`: the VM row
+ * says stopped or paused (after a 4005 close the row may still read "running" for a moment, and a
+ * start would be refused).
+ */
 export function ConsoleStatusLine({ vmId, status, message, retryInS, onReconnect, canStart }: { vmId: string; status: ConsoleStatus; message: string; retryInS: number | null; onReconnect: () => void; canStart: boolean }) {
   const client = useTRPCClient();
   const start = useMutation({ mutationFn: () => (message === "paused" ? client.vm.resume.mutate({ id: vmId }) : client.vm.start.mutate({ id: vmId })) });

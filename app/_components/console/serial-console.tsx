@@ -14,7 +14,7 @@ const RESET = "\x1b[0m";
  * The VM's serial port in xterm.js: raw bytes both ways over a ticketed WebSocket. The terminal
  * survives reconnects, so scrollback from earlier sessions stays on screen.
  */
-export function SerialConsole({ vmId, vmState }: { vmId: string; vmState: string }) {
+export function SerialConsole({ vmId, vmState, vmBusy = false }: { vmId: string; vmState: string; vmBusy?: boolean }) {
   const hostRef = useRef<HTMLDivElement>(null);
   const termRef = useRef<{ term: Terminal; fit: FitAddon } | null>(null);
   const [termReady, setTermReady] = useState(false);
@@ -92,7 +92,7 @@ export function SerialConsole({ vmId, vmState }: { vmId: string; vmState: string
           Reconnect
         </button>
       </div>
-      <ConsoleStatusLine vmId={vmId} status={session.status} message={session.message} retryInS={session.retryInS} onReconnect={session.reconnect} canStart />
+      <ConsoleStatusLine vmId={vmId} status={session.status} message={session.message} retryInS={session.retryInS} onReconnect={session.reconnect} canStart={!vmBusy && (vmState === "stopped" || vmState === "paused")} />
       <div ref={hostRef} className="serial-screen" data-testid="serial-terminal" />
     </div>
   );

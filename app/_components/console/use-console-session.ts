@@ -19,7 +19,7 @@ export interface Transport {
 export type Connect = (ticket: ConsoleTicket & { wsUrl: string }, handlers: SessionHandlers) => Transport | Promise<Transport>;
 
 /** Close codes the console proxy sends (server/console/proxy.ts) that need more than "session over". */
-const CLOSE = { ACCESS_REVOKED: 4003, CONSOLE_LOST: 4006, PROTOCOL: 4007 } as const;
+const CLOSE = { ACCESS_REVOKED: 4003, VM_STOPPED: 4005, CONSOLE_LOST: 4006, PROTOCOL: 4007 } as const;
 
 const BACKOFF_BASE_MS = 1_000;
 const BACKOFF_MAX_MS = 30_000;
@@ -90,12 +90,17 @@ export function useConsoleSession(opts: {
       setRetryAt(Date.now() + delay);
       timer = setTimeout(() => void attempt(), delay);
     };
-    /** After a refused or dropped connection: the VM's state says whether retrying makes sense. */
-    const explain = async (fallback: "retry" | "expired", why: string) => {
+    /**
+     * After a refused or dropped connection: the VM's state says whether retrying makes sense. With
+     * "stopped" the proxy has just seen the VM stop (close 4005), which the VM row may not show yet
+     * (the power-off operation records it after libvirt returns): the console is stopped either way.
+     */
+    const explain = async (fallback: "retry" | "expired" | "stopped", why: string) => {
       const vm = await readVm(vmId);
       if (cancelled) return;
       if (vm && "missing" in vm) settle("error", "VM not found: it was deleted or is not yours");
       else if (vm && vm.state !== "running") settle("stopped", vm.state);
+      else if (fallback === "stopped") settle("stopped", "stopped");
       else if (fallback === "expired" && !retryExpired) settle("expired", why);
       else scheduleRetry(why);
     };
@@ -134,6 +139,7 @@ export function useConsoleSession(opts: {
           else if (code === CLOSE.ACCESS_REVOKED) settle("error", "access to this console was revoked");
           else if (code === CLOSE.PROTOCOL) settle("error", `the portal closed the console: ${why}`);
           else if (code === CLOSE.CONSOLE_LOST) void explain("retry", why);
+          else if (code === CLOSE.VM_STOPPED) void explain("stopped", why);
           // Other 4xxx: the server ended the session on purpose (VM stopped or deleted, idle, too long).
           else if (code >= 4000 && code < 5000) void explain("expired", why);
           else void explain("retry", why);

@@ -12,7 +12,8 @@ import { useConsoleSession, type Connect } from "./use-console-session";
  * ourselves, so the close code the server sends (4xxx: session ended on purpose) reaches the session
  * logic, which noVNC's own events do not report.
  */
-export function VncConsole({ vmId, vmState, variant = "inline", extra }: { vmId: string; vmState: string; variant?: "inline" | "page"; extra?: ReactNode }) {
+/** `vmBusy`: an operation is running on the VM (its Start would be refused until it ends). */
+export function VncConsole({ vmId, vmState, vmBusy = false, variant = "inline", extra }: { vmId: string; vmState: string; vmBusy?: boolean; variant?: "inline" | "page"; extra?: ReactNode }) {
   const frameRef = useRef<HTMLDivElement>(null);
   const screenRef = useRef<HTMLDivElement>(null);
   const rfbRef = useRef<RFB | null>(null);
@@ -122,7 +123,7 @@ export function VncConsole({ vmId, vmState, variant = "inline", extra }: { vmId:
         onReconnect={session.reconnect}
         extra={extra}
       />
-      <ConsoleStatusLine vmId={vmId} status={session.status} message={session.message} retryInS={session.retryInS} onReconnect={session.reconnect} canStart />
+      <ConsoleStatusLine vmId={vmId} status={session.status} message={session.message} retryInS={session.retryInS} onReconnect={session.reconnect} canStart={!vmBusy && (vmState === "stopped" || vmState === "paused")} />
       <div ref={screenRef} className="console-screen" data-testid="console-canvas-container" data-connected={connected ? "true" : "false"} />
     </div>
   );

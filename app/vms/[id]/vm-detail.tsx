@@ -283,7 +283,7 @@ export function VmDetailView({ id }: { id: string }) {
           </div>
         </div>
         {v.state === "running" ? (
-          <VncConsole vmId={v.id} vmState={v.state} />
+          <VncConsole vmId={v.id} vmState={v.state} vmBusy={Boolean(v.activeOperationId)} />
         ) : (
           <div className="console-placeholder" data-testid="console-unavailable">
             {v.state === "paused" ? "The VM is paused: resume it to use its console." : "Start the VM to use its console."}
