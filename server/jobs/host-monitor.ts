@@ -92,6 +92,7 @@ export class HostMonitor {
   async relist(host: HostRow): Promise<void> {
     const conn = this.hosts.get(host);
     let domains: Map<string, DomainRunState>;
+    const observedAt = this.clock.now();
     try {
       domains = new Map((await conn.listDomains()).map((d) => [d.name, d.state]));
       await this.markHost(host.id, "connected", null, await this.facts(host, conn));
@@ -104,7 +105,7 @@ export class HostMonitor {
       select: { id: true, ownerId: true, domainName: true, state: true, observedState: true, activeOperationId: true, guestReadyAt: true },
     });
     for (const vm of vms) {
-      await this.apply(host, vm, domains.get(vm.domainName) ?? null);
+      await this.apply(host, vm, domains.get(vm.domainName) ?? null, observedAt);
     }
   }
 
@@ -131,14 +132,16 @@ export class HostMonitor {
       select: { id: true, ownerId: true, domainName: true, state: true, observedState: true, activeOperationId: true, guestReadyAt: true, deletedAt: true },
     });
     if (!vm || vm.deletedAt) return;
+    const observedAt = this.clock.now();
     const observed = await this.hosts.get(host).domainState(domainName);
-    await this.apply(host, vm, observed);
+    await this.apply(host, vm, observed, observedAt);
   }
 
   private async apply(
     host: HostRow,
     vm: { id: string; ownerId: string; domainName: string; state: string; observedState: string | null; activeOperationId: string | null; guestReadyAt: Date | null },
     observed: DomainRunState | null,
+    observedAt: Date,
   ): Promise<void> {
     const state = nextState(vm.state as VmState, observed, vm.activeOperationId !== null);
     let guestReadyAt = vm.guestReadyAt;
@@ -146,13 +149,15 @@ export class HostMonitor {
     else if (!guestReadyAt && (await this.guestSpoke(host, vm.domainName))) guestReadyAt = this.clock.now();
     const changed = state !== vm.state || observed !== vm.observedState || guestReadyAt?.getTime() !== vm.guestReadyAt?.getTime();
     if (!changed) return;
-    // Conditional on the state we read, so an operation's concurrent write is not overwritten.
+    // Conditional on the state we read and on no newer observation: an operation that recorded what
+    // libvirt said after our list was taken (a power-off finishing while we listed) is never
+    // overwritten by our older view.
     const { count } = await this.db.vm.updateMany({
-      where: { id: vm.id, state: vm.state as VmState, deletedAt: null },
+      where: { id: vm.id, state: vm.state as VmState, deletedAt: null, OR: [{ observedAt: null }, { observedAt: { lte: observedAt } }] },
       data: {
         state,
         observedState: observed,
-        observedAt: this.clock.now(),
+        observedAt,
         guestReadyAt,
         ...(state === "missing" ? { stateMessage: "the domain vanished from its host" } : state !== vm.state ? { stateMessage: null } : {}),
       },
