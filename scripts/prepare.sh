@@ -5,7 +5,8 @@
 # image, the seed (local host, images, admin), and the production build of the pages.
 #
 # Env: VMDESK_DATA_DIR (default .vmdesk), DATABASE_URL, VMDESK_SKIP_APT=1, VMDESK_SKIP_BUILD=1,
-#      PRISMA_SCHEMA_ENGINE_BINARY (offline machines; see README).
+#      PRISMA_SCHEMA_ENGINE_BINARY (override; unset, prisma.config.ts uses scripts/prisma-schema-engine,
+#      the WASM engine, so nothing is downloaded from Prisma's binary host).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
