@@ -49,7 +49,7 @@ mkdir -p "$VMDESK_DATA_DIR"
 if [[ -z ${DATABASE_URL:-} ]]; then
   DATABASE_URL=$(node --import tsx scripts/db.ts start)
   export DATABASE_URL
-  log "embedded PostgreSQL running in $VMDESK_DATA_DIR/postgres (unix socket only)"
+  log "embedded PostgreSQL running in $VMDESK_DATA_DIR/postgres (private unix socket, password in $VMDESK_DATA_DIR/postgres-password)"
 fi
 npx prisma migrate deploy >/dev/null
 log "database migrated"

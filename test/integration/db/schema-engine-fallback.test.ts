@@ -3,7 +3,8 @@
  * falls back to the project's WASM engine (scripts/prisma-schema-engine), so `npm run up` and
  * `npm test` need nothing exported on an offline machine.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
@@ -56,6 +57,33 @@ describe("Prisma's CLI without PRISMA_SCHEMA_ENGINE_BINARY", () => {
     );
     expect(r.out).toContain(projectEngine);
     expect(r.status, r.out).toBe(0);
+  });
+
+  it("the database password never appears on a command line (any local user can read /proc/*/cmdline)", async () => {
+    const url = emptyDatabase("vmdesk_it_engine_fallback");
+    const password = new URL(url).password;
+    expect(password.length).toBeGreaterThan(0);
+    const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: url, CHECKPOINT_DISABLE: "1" };
+    delete env.PRISMA_SCHEMA_ENGINE_BINARY;
+    const child = spawn(path.join(repoRoot, "node_modules/.bin/prisma"), ["migrate", "deploy"], { cwd: repoRoot, env, stdio: "ignore" });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+    let done = false;
+    void exited.then(() => (done = true));
+    const seen = new Set<string>();
+    while (!done) {
+      for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+        try {
+          seen.add(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " "));
+        } catch {
+          // the process ended between listing and reading
+        }
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(await exited).toBe(0);
+    const engines = [...seen].filter((c) => c.includes("prisma-schema-engine.mjs"));
+    expect(engines.length).toBeGreaterThan(0);
+    expect([...seen].filter((c) => c.includes(password))).toEqual([]);
   });
 
   it("an explicit PRISMA_SCHEMA_ENGINE_BINARY still wins", () => {
