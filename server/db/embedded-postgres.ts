@@ -194,7 +194,10 @@ export function startEmbeddedPostgres(vmdeskDataDir: string): EmbeddedPostgres {
     run(path.join(bin, "pg_ctl"), ["-D", p.dataDir, "reload"]);
     lockDownDirectories(p);
   }
-  const exists = run(path.join(bin, "psql"), ["-h", p.socketDir, "-U", DB_USER, "-d", "postgres", "-w", "-tAc", `SELECT 1 FROM pg_database WHERE datname='${DB_NAME}'`], { password });
+  const exists = run(path.join(bin, "psql"), ["-h", p.socketDir, "-U", DB_USER, "-d", "postgres", "-w", "-tAc", `SELECT 1 FROM pg_database WHERE datname='${DB_NAME}'`], { password, allowFail: true });
+  if (exists.status !== 0) {
+    throw new Error(`cannot sign in to the embedded database with the password in ${p.passwordFile} (was the file replaced or deleted? restore it): ${exists.out.trim()}`);
+  }
   if (exists.out.trim() !== "1") run(path.join(bin, "createdb"), ["-h", p.socketDir, "-U", DB_USER, "-w", DB_NAME], { password });
   return { dataDir: p.dataDir, socketDir: p.socketDir, passwordFile: p.passwordFile, url: urlFor(p.socketDir, password, DB_NAME) };
 }
