@@ -5,7 +5,8 @@
 # image, the seed (local host, images, admin), and the production build of the pages.
 #
 # Env: VMDESK_DATA_DIR (default .vmdesk), DATABASE_URL, VMDESK_SKIP_APT=1, VMDESK_SKIP_BUILD=1,
-#      PRISMA_SCHEMA_ENGINE_BINARY (offline machines; see README).
+#      PRISMA_SCHEMA_ENGINE_BINARY (override; unset, prisma.config.ts uses scripts/prisma-schema-engine,
+#      the WASM engine, so nothing is downloaded from Prisma's binary host).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
@@ -48,7 +49,7 @@ mkdir -p "$VMDESK_DATA_DIR"
 if [[ -z ${DATABASE_URL:-} ]]; then
   DATABASE_URL=$(node --import tsx scripts/db.ts start)
   export DATABASE_URL
-  log "embedded PostgreSQL running in $VMDESK_DATA_DIR/postgres (unix socket only)"
+  log "embedded PostgreSQL running in $VMDESK_DATA_DIR/postgres (private unix socket, password in $VMDESK_DATA_DIR/postgres-password)"
 fi
 npx prisma migrate deploy >/dev/null
 log "database migrated"

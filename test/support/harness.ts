@@ -24,17 +24,20 @@ export const dataDir = path.resolve(process.env.VMDESK_DATA_DIR ?? path.join(rep
 export const testPoolName = `vmdesk-t-${createHash("sha256").update(dataDir).digest("hex").slice(0, 8)}`;
 export const demoImageDir = path.resolve(process.env.VMDESK_DEMO_IMAGE_DIR ?? path.join(dataDir, "images"));
 
-/** Creates (or recreates) database `name` and applies the committed migrations to it. */
-export function freshDatabase(name: string): string {
-  let url: string;
+/** Creates (or recreates) an empty database `name`; its URL carries the cluster's password. */
+export function emptyDatabase(name: string): string {
   if (process.env.VMDESK_TEST_DATABASE_BASE_URL) {
     const u = new URL(process.env.VMDESK_TEST_DATABASE_BASE_URL);
     u.pathname = `/${name}`;
-    url = u.toString();
-  } else {
-    startEmbeddedPostgres(dataDir);
-    url = createEmbeddedDatabase(dataDir, name);
+    return u.toString();
   }
+  startEmbeddedPostgres(dataDir);
+  return createEmbeddedDatabase(dataDir, name);
+}
+
+/** Creates (or recreates) database `name` and applies the committed migrations to it. */
+export function freshDatabase(name: string): string {
+  const url = emptyDatabase(name);
   execFileSync(path.join(repoRoot, "node_modules/.bin/prisma"), ["migrate", "deploy"], {
     cwd: repoRoot,
     env: { ...process.env, DATABASE_URL: url, CHECKPOINT_DISABLE: "1" },
