@@ -161,6 +161,8 @@ describe("console clipboard flood against the real portal", () => {
     const measured = {
       baseline_p95_ms: Math.round(pct(baseline, 0.95)),
       flood_p95_ms: Math.round(pct(during, 0.95)),
+      flood_8mib_frames_p95_ms: Math.round(pct(duringA, 0.95)),
+      flood_1mib_frames_p95_ms: Math.round(pct(duringB, 0.95)),
       flood_max_ms: Math.round(Math.max(...during)),
       samples: during.length,
       rss_growth_mb: Math.round(rssPeak - rss0),
