@@ -29,6 +29,7 @@ const ZEnv = z.object({
   VMDESK_CONSOLE_MAX_PER_USER: z.coerce.number().int().min(1).default(10),
   VMDESK_CONSOLE_MAX_PER_VM: z.coerce.number().int().min(1).default(8),
   VMDESK_CONSOLE_PING_S: z.coerce.number().int().min(1).default(15),
+  VMDESK_CONSOLE_MAX_TOTAL: z.coerce.number().int().min(1).default(256),
   VMDESK_SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(200).default(15_000),
   VMDESK_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });

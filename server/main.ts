@@ -66,6 +66,7 @@ async function main(): Promise<void> {
       maxPerUser: cfg.VMDESK_CONSOLE_MAX_PER_USER,
       maxPerVm: cfg.VMDESK_CONSOLE_MAX_PER_VM,
       pingS: cfg.VMDESK_CONSOLE_PING_S,
+      maxTotal: cfg.VMDESK_CONSOLE_MAX_TOTAL,
     },
   });
   consoleProxy.start();

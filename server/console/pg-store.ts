@@ -10,7 +10,7 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { log } from "../log.ts";
-import type { ConsoleAccess, ConsoleAuditRow, ConsoleStore, RedeemedConsoleAccess } from "./store.ts";
+import type { ConsoleAccess, ConsoleAuditRow, ConsoleStore, RedeemedConsoleAccess, TicketTarget } from "./store.ts";
 import type { ConsoleKind, ConsoleMode } from "./tickets.ts";
 
 /** The access columns both the redemption and the re-check read, from a source `s` of ("userId", "vmId"). */
@@ -48,10 +48,33 @@ const AUDIT: Omit<pg.QueryConfig, "values"> = {
   text: `INSERT INTO "AuditEvent" ("id", "at", "actorId", "actorName", "action", "targetType", "targetId", "result", "detail", "ip")
          VALUES ($1::uuid, $2::timestamp, $3::uuid, $4, $5, $6, $7, $8, $9::jsonb, $10)`,
 };
+// One row per aggregate key: the first refusal inserts it, later ones of the same window count up.
+const AUDIT_REFUSAL: Omit<pg.QueryConfig, "values"> = {
+  name: "console-audit-refusal",
+  text: `INSERT INTO "AuditEvent" ("id", "at", "actorId", "actorName", "action", "targetType", "targetId", "result", "detail", "ip", "count", "lastAt", "aggregateKey")
+         VALUES ($1::uuid, $2::timestamp, NULL, NULL, $3, $4, NULL, $5, $6::jsonb, $7, 1, $2::timestamp, $8)
+         ON CONFLICT ("aggregateKey") DO UPDATE SET "count" = "AuditEvent"."count" + 1, "lastAt" = EXCLUDED."lastAt"`,
+};
+const TICKET_TARGET: Omit<pg.QueryConfig, "values"> = {
+  name: "console-ticket-target",
+  text: `SELECT t."vmId"::text AS "vmId", t."kind", t."expiresAt" AT TIME ZONE 'UTC' AS "expiresAt", v."state"::text AS "vmState",
+                h."id"::text AS "hostId", h."uri" AS "hostUri", v."domainName"
+         FROM "ConsoleTicket" t JOIN "Vm" v ON v."id" = t."vmId" JOIN "Host" h ON h."id" = v."hostId"
+         WHERE t."tokenHash" = $1 AND t."consumedAt" IS NULL AND t."expiresAt" > $2::timestamp AND v."deletedAt" IS NULL`,
+};
 const PURGE: Omit<pg.QueryConfig, "values"> = {
   name: "console-purge",
   text: `DELETE FROM "ConsoleTicket" WHERE "expiresAt" < $1::timestamp`,
 };
+
+/**
+ * The aggregate key of a refusal: action|result|address|reason|start of its minute (ISO). The HTTP
+ * side (services/audit-service.ts) builds the same key, so both count into rows of one shape.
+ */
+export function refusalAggregateKey(action: string, result: string, ip: string | null, reason: string, at: Date): string {
+  const windowStart = new Date(Math.floor(at.getTime() / 60_000) * 60_000);
+  return [action, result, ip ?? "", reason, windowStart.toISOString()].join("|");
+}
 
 interface AccessRow {
   userId: string;
@@ -101,7 +124,7 @@ export class PgConsoleStore implements ConsoleStore {
 
   /** A store with its own small pool: the proxy needs a connection per concurrent connect, not more. */
   static connect(connectionString: string, max = 4): PgConsoleStore {
-    // Generic plans from the first execution: the four statements are key lookups whose plans never
+    // Generic plans from the first execution: the statements are key lookups whose plans never
     // depend on the values, and PostgreSQL's default re-plans a named statement on each of its first
     // five executions per connection (~0.4 ms each for the redemption's joins, measured).
     const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 60_000, options: "-c plan_cache_mode=force_generic_plan" });
@@ -128,6 +151,16 @@ export class PgConsoleStore implements ConsoleStore {
       ...AUDIT,
       values: [randomUUID(), new Date().toISOString(), row.actorId, row.actorName, row.action, row.targetType ?? null, row.targetId ?? null, row.result, JSON.stringify(row.detail ?? {}), row.ip],
     });
+  }
+
+  async auditRefusal(row: ConsoleAuditRow & { reason: string }, at: Date): Promise<void> {
+    const key = refusalAggregateKey(row.action, row.result, row.ip, row.reason, at);
+    await this.pool.query({ ...AUDIT_REFUSAL, values: [randomUUID(), at.toISOString(), row.action, row.targetType ?? null, row.result, JSON.stringify(row.detail ?? {}), row.ip, key] });
+  }
+
+  async ticketTarget(tokenHash: string, now: Date): Promise<TicketTarget | null> {
+    const { rows } = await this.pool.query<TicketTarget>({ ...TICKET_TARGET, values: [tokenHash, now.toISOString()] });
+    return rows[0] ?? null;
   }
 
   async purgeExpiredTickets(now: Date): Promise<number> {

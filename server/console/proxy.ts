@@ -8,10 +8,23 @@
  *
  * Prepared displays: when a VNC ticket is minted (any process; announced over LISTEN/NOTIFY), the
  * proxy opens that VM's display right away, so the client's connect finds it open, its greeting
- * already read. Nothing of it reaches anyone before the ticket is redeemed and every check above
- * has passed; the redemption re-reads everything the announcement said, and a prepared connection
- * that does not match the redeemed VM, has closed, or outlives its ticket is discarded. Serial
- * consoles are not prepared (QEMU's socket chardev serves one client at a time).
+ * already read. The announcement carries only the ticket's hash: where to connect (host URI, domain)
+ * is read from the ticket's rows, so a forged NOTIFY can at most name a ticket that exists. Nothing
+ * of it reaches anyone before the ticket is redeemed and every check above has passed; a prepared
+ * connection that does not match the redeemed VM, has closed, or outlives its ticket is discarded.
+ * Serial consoles are not prepared.
+ *
+ * Serial: QEMU's socket chardev serves one client at a time, so all serial sessions of a VM share one
+ * connection (a SerialHub): the guest's output goes to each, input is taken from the one control
+ * session only. View-only watchers never keep a controller out; a second controller is refused (409)
+ * until the first leaves. A watcher that falls SLOW_CLIENT_MAX behind is closed (4008) rather than
+ * holding the others back.
+ *
+ * Memory is bounded per message, per session and in total: websocket frames are at most
+ * WS_MAX_PAYLOAD (larger ones close the session with 1009), the RFB filter holds at most
+ * FILTER_HELD_MAX bytes and streams ClientCutText instead of buffering it, a slow display pauses the
+ * client's socket and a slow client pauses the display's (each side keeps about HIGH_WATER queued),
+ * and a process serves at most `maxTotal` sessions. A hostile session costs its own bounded memory.
  *
  * Live sessions are re-authorized: a batched re-check of every session once a second, plus an
  * immediate one on every VM change notification, closes a session within ~1 s when its VM stops, is
@@ -27,21 +40,23 @@
  *   4005 VM is stopped       — the VM is no longer running (stopped, paused for long, error, missing)
  *   4006 console lost        — the VM's display/serial connection closed for another reason
  *   4007 protocol violation  — the client sent something the RFB filter cannot frame (fail closed)
+ *   4008 client too slow     — a serial watcher fell SLOW_CLIENT_MAX bytes behind the guest's output
+ *   1009 message too big     — (sent by ws) a frame or message longer than WS_MAX_PAYLOAD
  * A peer that stops answering pings is terminated without a close frame (client sees 1006).
  */
 import type { IncomingMessage } from "node:http";
 import net from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
-import { onConsoleTicketMinted, onVmChange, type ConsoleTicketMinted } from "../db/notify.ts";
+import { onConsoleTicketMinted, onVmChange } from "../db/notify.ts";
 import { can, canSee, type Role } from "../domain/policy.ts";
 import { parseDomainXml } from "../hypervisor/xml/index.ts";
 import type { Clock } from "../jobs/clock.ts";
 import type { HostPool } from "../jobs/host-pool.ts";
 import { log } from "../log.ts";
 import { vmTarget } from "../services/vm-access.ts";
-import { RfbClientFilter, RfbProtocolError } from "./rfb-filter.ts";
-import type { ConsoleAuditRow, ConsoleStore } from "./store.ts";
+import { CUT_TEXT_MAX, RfbClientFilter, RfbProtocolError } from "./rfb-filter.ts";
+import type { ConsoleAuditRow, ConsoleStore, TicketTarget } from "./store.ts";
 import { DATA_PROTOCOL, hashTicket, ticketFromProtocols, type ConsoleKind, type ConsoleMode } from "./tickets.ts";
 
 export const CLOSE = {
@@ -53,6 +68,7 @@ export const CLOSE = {
   VM_STOPPED: { code: 4005, reason: "VM is stopped" },
   CONSOLE_LOST: { code: 4006, reason: "console connection lost" },
   PROTOCOL: { code: 4007, reason: "protocol violation" },
+  TOO_SLOW: { code: 4008, reason: "client too slow" },
 } as const;
 type CloseSpec = { readonly code: number; readonly reason: string };
 
@@ -64,6 +80,8 @@ export interface ConsoleLimits {
   maxPerUser: number;
   maxPerVm: number;
   pingS: number;
+  /** Sessions this process serves at once, all users and VMs together (default DEFAULT_MAX_TOTAL). */
+  maxTotal?: number;
 }
 
 export interface ConsoleProxyOptions {
@@ -82,6 +100,12 @@ export interface ConsoleProxyOptions {
 
 /** Client → server chunks larger than this make us stop reading the other side until it drains. */
 const HIGH_WATER = 1 << 20;
+/** Longest websocket frame or message accepted: a whole maximal ClientCutText fits, nothing much larger. */
+export const WS_MAX_PAYLOAD = CUT_TEXT_MAX + 64 * 1024;
+export const DEFAULT_MAX_TOTAL = 256;
+/** Serial output queued for one client before it is closed as too slow (the shared connection never waits). */
+const SLOW_CLIENT_MAX = 1 << 20;
+const TICKET_HASH = /^[0-9a-f]{64}$/;
 /** Display bytes kept before a session runs (VNC's greeting is 12); past this the display is paused. */
 const EARLY_MAX = 64 * 1024;
 /** Prepared displays held at once, in all and per VM (each is one idle connection to a QEMU display). */
@@ -126,6 +150,16 @@ interface PreparedDisplay {
   expiry: NodeJS.Timeout;
 }
 
+/** The one connection to a VM's serial console, shared by its serial sessions (see the module comment). */
+interface SerialHub {
+  vmId: string;
+  hostId: string;
+  hostUri: string;
+  domainName: string;
+  sessions: Set<Session>;
+  upstream: Promise<net.Socket>;
+}
+
 interface Session extends UpstreamSink {
   id: number;
   userId: string;
@@ -145,6 +179,7 @@ interface Session extends UpstreamSink {
   ws: WebSocket | null;
   upstream: net.Socket | null;
   filter: RfbClientFilter | null;
+  hub: SerialHub | null;
   ending: CloseSpec | null;
 }
 
@@ -157,11 +192,14 @@ export class ConsoleProxy {
     // Console frames are binary RFB/serial bytes; a text frame is forwarded as bytes, never decoded.
     skipUTF8Validation: true,
     clientTracking: false,
-    maxPayload: 8 << 20,
+    maxPayload: WS_MAX_PAYLOAD,
     handleProtocols: (offered) => (offered.has(DATA_PROTOCOL) ? DATA_PROTOCOL : false),
   });
   private readonly sessions = new Set<Session>();
   private readonly prepared = new Map<string, PreparedDisplay>();
+  /** Announced ticket hashes whose rows are being read (bounded like `prepared`). */
+  private readonly preparing = new Set<string>();
+  private readonly serialHubs = new Map<string, SerialHub>();
   private readonly redeemed = new Set<string>();
   /** Prepared displays opened for announced tickets, and how many connects used one. */
   readonly preparedStats = { opened: 0, adopted: 0 };
@@ -249,6 +287,7 @@ export class ConsoleProxy {
         ws: null,
         upstream: null,
         filter: kind === "vnc" ? new RfbClientFilter(ticket.mode) : null,
+        hub: null,
         onUpstream: null,
         early: [],
         earlyBytes: 0,
@@ -256,46 +295,132 @@ export class ConsoleProxy {
         ending: null,
       };
       this.reserve(session);
-      session.upstream = (prepared && (await this.adopt(prepared, session))) || (await this.connectTarget(session));
+      if (kind === "serial") session.upstream = await this.joinSerial(session);
+      else session.upstream = (prepared && (await this.adopt(prepared, session))) || (await this.connectTarget(session));
       prepared = null;
       if (socket.destroyed) throw new Refusal(409, "client went away");
     } catch (err) {
       if (prepared) void discard(prepared);
-      if (session) this.sessions.delete(session);
-      session?.upstream?.destroy();
+      if (session) this.release(session);
       const refusal = err instanceof Refusal ? err : new Refusal(503, "console unavailable");
       if (!(err instanceof Refusal)) log.warn({ err, kind }, "console connect failed");
       this.refuse(socket, refusal);
-      await this.audit({ ...who, ip, action: "console.connect", targetType: "vm", result: "denied", detail: { kind, status: refusal.status, reason: refusal.message } });
+      const row = { ...who, ip, action: "console.connect", targetType: "vm", result: "denied" as const, detail: { kind, status: refusal.status, reason: refusal.message } };
+      // Without a redeemed ticket nothing bounds how many refusals one client causes: counted, not appended.
+      if (who.actorId === null) await this.auditRefusal({ ...row, reason: refusal.message });
+      else await this.audit(row);
       return;
     }
     const s = session;
     // The 101 and the display bytes already here (VNC's greeting) leave in one write, uncorked at the
     // end of run(): the client gets both with one wake-up.
     if (socket instanceof net.Socket) socket.cork();
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.run(s, ws, socket));
+    // ws answers synchronously: either the callback ran, or it refused the handshake (bad version,
+    // duplicate subprotocol, …) and wrote its own 4xx. Then the slot and the display are released here;
+    // the ticket stays consumed.
+    let upgraded = false;
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      upgraded = true;
+      this.run(s, ws, socket);
+    });
+    if (!upgraded) {
+      this.release(s);
+      if (socket instanceof net.Socket) socket.uncork();
+      await this.audit({ ...who, ip, action: "console.connect", targetType: "vm", targetId: s.vmId, result: "denied", detail: { kind, status: 400, reason: "websocket handshake refused" } });
+    }
   }
 
-  /** Opens the display of a just-minted VNC ticket's VM, for the connect that redeems it. */
-  private prepare(t: ConsoleTicketMinted): void {
-    const ttlMs = t.expiresAtMs - Date.now();
+  /** Gives back what a session took: its slot, and its display connection (or its place on the serial hub). */
+  private release(s: Session): void {
+    this.sessions.delete(s);
+    this.releaseUpstream(s);
+  }
+
+  private releaseUpstream(s: Session): void {
+    if (s.kind !== "serial") s.upstream?.destroy();
+    else if (s.hub) this.leaveSerial(s);
+  }
+
+  /** The VM's shared serial connection (opened by the first session), with `s` added to its hub. */
+  private async joinSerial(s: Session): Promise<net.Socket> {
+    let hub = this.serialHubs.get(s.vmId);
+    if (!hub || hub.hostId !== s.hostId || hub.hostUri !== s.hostUri || hub.domainName !== s.domainName) {
+      const sessions = new Set<Session>();
+      const sink: UpstreamSink = { onUpstream: (chunk, release) => fanOut(sessions, chunk, release), early: [], earlyBytes: 0, adoptedBy: null };
+      const created: SerialHub = { vmId: s.vmId, hostId: s.hostId, hostUri: s.hostUri, domainName: s.domainName, sessions, upstream: this.connectTarget(s, sink) };
+      hub = created;
+      this.serialHubs.set(s.vmId, created);
+      created.upstream.then(
+        (sock) =>
+          // One listener for the hub (sessions come and go; none adds its own to the shared socket).
+          sock.once("close", () => {
+            this.dropHub(created);
+            for (const member of [...created.sessions]) void this.upstreamClosed(member);
+          }),
+        () => this.dropHub(created),
+      );
+    }
+    hub.sessions.add(s);
+    s.hub = hub;
+    const upstream = await hub.upstream;
+    if (upstream.destroyed) throw new Refusal(503, "the VM's console did not accept a connection");
+    return upstream;
+  }
+
+  private leaveSerial(s: Session): void {
+    const hub = s.hub!;
+    s.hub = null;
+    hub.sessions.delete(s);
+    if (hub.sessions.size > 0) return;
+    this.dropHub(hub);
+    hub.upstream.then((sock) => sock.destroy(), noop);
+  }
+
+  private dropHub(hub: SerialHub): void {
+    if (this.serialHubs.get(hub.vmId) === hub) this.serialHubs.delete(hub.vmId);
+  }
+
+  /**
+   * A ticket was announced: reads where its VM runs from the ticket's rows (the announcement itself is
+   * never trusted: anyone who can NOTIFY could write any host into it) and opens that display.
+   */
+  private prepare(announced: unknown): void {
+    const tokenHash = (announced as { tokenHash?: unknown } | null)?.tokenHash;
+    if (typeof tokenHash !== "string" || !TICKET_HASH.test(tokenHash)) return;
+    if (this.draining || this.prepared.has(tokenHash) || this.preparing.has(tokenHash) || this.redeemed.has(tokenHash)) return;
+    if (this.prepared.size + this.preparing.size >= PREPARED_MAX) return;
+    this.preparing.add(tokenHash);
+    this.opts.store.ticketTarget(tokenHash, this.opts.clock.now()).then(
+      (t) => {
+        this.preparing.delete(tokenHash);
+        if (t) this.prepareTarget(tokenHash, t);
+      },
+      (err: unknown) => {
+        this.preparing.delete(tokenHash);
+        log.warn({ err }, "console: announced ticket unreadable");
+      },
+    );
+  }
+
+  private prepareTarget(tokenHash: string, t: TicketTarget): void {
+    const ttlMs = t.expiresAt.getTime() - this.opts.clock.now().getTime();
     if (this.draining || t.kind !== "vnc" || t.vmState !== "running" || ttlMs <= 0 || !isLocalHostUri(t.hostUri)) return;
-    if (this.prepared.has(t.tokenHash) || this.redeemed.has(t.tokenHash) || this.prepared.size >= PREPARED_MAX) return;
+    if (this.prepared.has(tokenHash) || this.redeemed.has(tokenHash) || this.prepared.size >= PREPARED_MAX) return;
     if ([...this.prepared.values()].filter((p) => p.vmId === t.vmId).length >= PREPARED_PER_VM) return;
     const sink: UpstreamSink = { onUpstream: null, early: [], earlyBytes: 0, adoptedBy: null };
     const where = { vmId: t.vmId, hostId: t.hostId, hostUri: t.hostUri, domainName: t.domainName, kind: "vnc" as const };
     const entry: PreparedDisplay = {
-      tokenHash: t.tokenHash,
+      tokenHash,
       ...where,
       sink,
       upstream: this.connectTarget(where, sink).catch(() => null),
       // Unredeemed by its ticket's expiry: nobody will take it.
       expiry: setTimeout(() => {
-        if (this.prepared.get(t.tokenHash) === entry) this.prepared.delete(t.tokenHash);
+        if (this.prepared.get(tokenHash) === entry) this.prepared.delete(tokenHash);
         void discard(entry);
       }, ttlMs + 1000).unref(),
     };
-    this.prepared.set(t.tokenHash, entry);
+    this.prepared.set(tokenHash, entry);
     this.preparedStats.opened++;
   }
 
@@ -342,11 +467,14 @@ export class ConsoleProxy {
 
   /** Counts the session against the per-user and per-VM caps (pending sessions included). */
   private reserve(s: Session): void {
+    if (this.sessions.size >= (this.opts.limits.maxTotal ?? DEFAULT_MAX_TOTAL)) throw new Refusal(503, "too many console sessions on this portal");
     const all = [...this.sessions];
     if (all.filter((o) => o.userId === s.userId).length >= this.opts.limits.maxPerUser) throw new Refusal(409, "too many console sessions for this user");
     if (all.filter((o) => o.vmId === s.vmId).length >= this.opts.limits.maxPerVm) throw new Refusal(409, "too many console sessions on this VM");
-    // QEMU's socket chardev serves one client at a time; a second would silently wait.
-    if (s.kind === "serial" && all.some((o) => o.vmId === s.vmId && o.kind === "serial")) throw new Refusal(409, "the serial console of this VM is in use");
+    // One controller per serial console (watchers share its connection, see SerialHub).
+    if (s.kind === "serial" && s.mode === "control" && all.some((o) => o.vmId === s.vmId && o.kind === "serial" && o.mode === "control")) {
+      throw new Refusal(409, "the serial console of this VM already has a controller (view-only watching is possible)");
+    }
     this.sessions.add(s);
   }
 
@@ -412,20 +540,30 @@ export class ConsoleProxy {
     // Logged after this turn, so the first display bytes do not wait for a log line.
     setImmediate(() => slog.info("console session started"));
 
-    s.onUpstream = (chunk, release) => {
-      s.bytesToClient += chunk.length;
-      s.lastActivity = Date.now();
-      // No per-message deflate (never negotiated) and no copy: ws frames the chunk as it is. `release`
-      // runs once the socket has written the frame (or failed it), never earlier: only then may a
-      // pooled slab (see READ_BUFFER) be reused.
-      ws.send(chunk, { binary: true, compress: false }, release);
-      if (raw.writableLength > HIGH_WATER) {
-        upstream.pause();
-        raw.once("drain", () => upstream.resume());
-      }
-    };
-    upstream.on("error", () => undefined);
-    upstream.on("close", () => void this.upstreamClosed(s));
+    s.onUpstream = s.kind === "serial"
+      ? (chunk, release) => {
+          // The shared serial connection never waits for one client: a client that far behind is closed.
+          s.bytesToClient += chunk.length;
+          s.lastActivity = Date.now();
+          ws.send(chunk, { binary: true, compress: false }, release);
+          if (raw.writableLength > SLOW_CLIENT_MAX) this.end(s, CLOSE.TOO_SLOW);
+        }
+      : (chunk, release) => {
+          s.bytesToClient += chunk.length;
+          s.lastActivity = Date.now();
+          // No per-message deflate (never negotiated) and no copy: ws frames the chunk as it is. `release`
+          // runs once the socket has written the frame (or failed it), never earlier: only then may a
+          // pooled slab (see READ_BUFFER) be reused.
+          ws.send(chunk, { binary: true, compress: false }, release);
+          if (raw.writableLength > HIGH_WATER) {
+            upstream.pause();
+            raw.once("drain", () => upstream.resume());
+          }
+        };
+    if (s.kind !== "serial") {
+      upstream.on("error", () => undefined);
+      upstream.on("close", () => void this.upstreamClosed(s));
+    }
     // It reads from the start, so it may have closed before this session ran (its "close" went unheard).
     if (upstream.destroyed) void this.upstreamClosed(s);
 
@@ -456,8 +594,7 @@ export class ConsoleProxy {
     ws.on("error", () => undefined);
     ws.once("close", (code, reason) => {
       s.ending ??= { code, reason: reason.toString() || "client closed" };
-      upstream.destroy();
-      this.sessions.delete(s);
+      this.release(s);
       const endedAt = this.opts.clock.now();
       const detail = {
         mode: s.mode,
@@ -491,7 +628,7 @@ export class ConsoleProxy {
   end(s: Session, spec: CloseSpec): void {
     if (s.ending) return;
     s.ending = spec;
-    s.upstream?.destroy();
+    this.releaseUpstream(s);
     const ws = s.ws;
     if (!ws) return;
     ws.close(spec.code, spec.reason);
@@ -577,6 +714,14 @@ export class ConsoleProxy {
     }
   }
 
+  private async auditRefusal(row: ConsoleAuditRow & { reason: string }): Promise<void> {
+    try {
+      await this.opts.store.auditRefusal(row, this.opts.clock.now());
+    } catch (err) {
+      log.error({ err, action: row.action }, "audit write failed");
+    }
+  }
+
   private ping(): void {
     for (const s of this.sessions) {
       const ws = s.ws;
@@ -613,6 +758,27 @@ export class ConsoleProxy {
     this.unlistenTickets?.();
     this.unlisten = this.unlistenTickets = null;
   }
+}
+
+/**
+ * Sends a serial chunk to every session of a hub; those not yet running keep it (bounded) for their
+ * start. `release` (the read buffer's) runs once every send has finished with the chunk.
+ */
+function fanOut(sessions: Set<Session>, chunk: Buffer, release: () => void): void {
+  let pending = 1;
+  const done = () => {
+    if (--pending === 0) release();
+  };
+  for (const s of sessions) {
+    if (s.onUpstream) {
+      pending++;
+      s.onUpstream(chunk, done);
+    } else if (s.earlyBytes < EARLY_MAX) {
+      s.early.push(Buffer.from(chunk));
+      s.earlyBytes += chunk.length;
+    }
+  }
+  done();
 }
 
 /** Closes a prepared display's connection (once it has one). */

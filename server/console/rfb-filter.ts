@@ -13,6 +13,13 @@
  * SetEncodings is rewritten to remove the ExtendedMouseButtons pseudo-encoding (-316): once a server
  * accepts it, PointerEvent becomes 6 or 7 bytes depending on the server's answer, which a client-side
  * parser cannot see. Without it every PointerEvent is 6 bytes.
+ *
+ * Memory is bounded whatever the client claims: the only message whose length the client chooses
+ * freely, ClientCutText, is never held. Its payload streams through (control mode, up to
+ * CUT_TEXT_MAX, QEMU's own limit) or is skipped by counting bytes down (view mode, or longer: QEMU
+ * would refuse it anyway). Every other message is at most FILTER_HELD_MAX bytes (SetEncodings is
+ * capped at SET_ENCODINGS_MAX entries), and a partial one is topped up with exactly the bytes it still
+ * needs, so each byte is copied a bounded number of times however the stream is cut.
  */
 
 export type ConsoleMode = "control" | "view";
@@ -50,6 +57,14 @@ const SECURITY_VNC_AUTH = 2;
 /** Shared zero-length result (nothing to forward); a zero-length view cannot be written through. */
 const EMPTY = Buffer.alloc(0);
 
+/** Longest ClientCutText forwarded (QEMU drops the client on anything longer). */
+export const CUT_TEXT_MAX = 1 << 20;
+/** Most encodings a SetEncodings may list (noVNC sends ~20; RFB allows 65 535, which would be held). */
+export const SET_ENCODINGS_MAX = 1024;
+/** Most bytes the filter ever holds: the longest message it frames whole (SetEncodings at its cap). */
+export const FILTER_HELD_MAX = 4 + 4 * SET_ENCODINGS_MAX;
+const CUT_TEXT_HEADER = 8;
+
 type Phase = "version" | "security" | "vncAuth" | "clientInit" | "messages";
 
 export interface RfbFilterStats {
@@ -58,12 +73,29 @@ export interface RfbFilterStats {
   dropped: number;
 }
 
+/** One step of the parser: a whole unit consumed (`out` to forward, possibly empty), or how many bytes it needs in all. */
+type Step = { take: number; out: Buffer } | { need: number };
+
 export class RfbClientFilter {
   private phase: Phase = "version";
-  private buf: Buffer = Buffer.alloc(0);
+  /** A partial unit: storage of `need` bytes (at most FILTER_HELD_MAX), the first `heldLen` filled. */
+  private held: Buffer = EMPTY;
+  private heldLen = 0;
+  private need = 0;
+  /** Bytes of a ClientCutText payload still to come, and whether they are forwarded or skipped. */
+  private streamLeft = 0;
+  private streamForward = false;
+  /** The output of the push in progress: one view, or the parts to concatenate. */
+  private out: Buffer | null = null;
+  private outParts: Buffer[] | null = null;
   readonly stats: RfbFilterStats = { forwarded: 0, dropped: 0 };
 
   constructor(private readonly mode: ConsoleMode) {}
+
+  /** Bytes held between pushes (a partial message; never a ClientCutText payload). */
+  get heldBytes(): number {
+    return this.heldLen;
+  }
 
   /**
    * Feeds the next chunk from the client; returns the bytes to send to the server (possibly empty).
@@ -72,69 +104,118 @@ export class RfbClientFilter {
    * instead of being copied by Buffer.concat.
    */
   push(chunk: Buffer): Buffer {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-    let out: Buffer | null = null;
-    let parts: Buffer[] | null = null;
-    for (;;) {
-      const step = this.next();
-      if (step === null) break;
-      if (step.length === 0) continue;
-      if (out === null) out = step;
-      else if (parts === null && step.buffer === out.buffer && step.byteOffset === out.byteOffset + out.length) out = Buffer.from(out.buffer, out.byteOffset, out.length + step.length);
-      else (parts ??= [out]).push(step);
+    this.out = null;
+    this.outParts = null;
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.streamLeft > 0) {
+        const n = Math.min(this.streamLeft, chunk.length - at);
+        if (this.streamForward) this.emit(chunk.subarray(at, at + n));
+        this.streamLeft -= n;
+        at += n;
+        continue;
+      }
+      if (this.heldLen > 0) {
+        // Top the partial unit up with exactly what it still needs, then parse it whole (units take
+        // exactly what they asked for, so nothing is left over).
+        const n = Math.min(this.need - this.heldLen, chunk.length - at);
+        chunk.copy(this.held, this.heldLen, at, at + n);
+        this.heldLen += n;
+        at += n;
+        if (this.heldLen < this.need) break;
+        const unit = this.held.subarray(0, this.heldLen);
+        const step = this.next(unit);
+        if ("need" in step) this.hold(unit, step.need);
+        else {
+          this.held = EMPTY;
+          this.heldLen = 0;
+          this.emit(step.out);
+        }
+        continue;
+      }
+      const rest = at === 0 ? chunk : chunk.subarray(at);
+      const step = this.next(rest);
+      if ("need" in step) {
+        this.hold(rest, step.need);
+        break;
+      }
+      this.emit(step.out);
+      at += step.take;
     }
-    return parts ? Buffer.concat(parts) : (out ?? EMPTY);
+    const out = this.outParts ? Buffer.concat(this.outParts) : (this.out ?? EMPTY);
+    this.out = null;
+    this.outParts = null;
+    return out;
   }
 
-  /** One complete unit from the buffer (bytes to forward, empty when dropped), or null when more input is needed. */
-  private next(): Buffer | null {
-    const b = this.buf;
+  private emit(step: Buffer): void {
+    if (step.length === 0) return;
+    const out = this.out;
+    if (out === null) this.out = step;
+    else if (this.outParts === null && step.buffer === out.buffer && step.byteOffset === out.byteOffset + out.length) this.out = Buffer.from(out.buffer, out.byteOffset, out.length + step.length);
+    else (this.outParts ??= [out]).push(step);
+  }
+
+  /**
+   * Copies a partial unit into storage of exactly `need` bytes (never a view of the caller's chunk),
+   * topped up in place by later pushes: a unit is copied at most once per size it announces.
+   */
+  private hold(partial: Buffer, need: number): void {
+    if (need > FILTER_HELD_MAX) throw new RfbProtocolError(`client message of ${need} bytes exceeds the filter's limit`);
+    const storage = Buffer.allocUnsafe(need);
+    partial.copy(storage);
+    this.held = storage;
+    this.heldLen = partial.length;
+    this.need = need;
+  }
+
+  /** One complete unit at the start of `b`, or how many bytes the unit needs. */
+  private next(b: Buffer): Step {
     switch (this.phase) {
       case "version": {
-        if (b.length < 12) return null;
+        if (b.length < 12) return { need: 12 };
         const version = b.subarray(0, 12).toString("latin1");
         if (version !== "RFB 003.008\n" && version !== "RFB 003.007\n") throw new RfbProtocolError(`unsupported protocol version ${JSON.stringify(version)}`);
         this.phase = "security";
-        return this.take(12);
+        return { take: 12, out: b.subarray(0, 12) };
       }
       case "security": {
-        if (b.length < 1) return null;
         const type = b[0]!;
         if (type === SECURITY_NONE) this.phase = "clientInit";
         else if (type === SECURITY_VNC_AUTH) this.phase = "vncAuth";
         else throw new RfbProtocolError(`unsupported security type ${type}`);
-        return this.take(1);
+        return { take: 1, out: b.subarray(0, 1) };
       }
       case "vncAuth": {
-        if (b.length < 16) return null;
+        if (b.length < 16) return { need: 16 };
         this.phase = "clientInit";
-        return this.take(16);
+        return { take: 16, out: b.subarray(0, 16) };
       }
       case "clientInit": {
-        if (b.length < 1) return null;
-        this.take(1);
         this.phase = "messages";
-        return Buffer.from([1]);
+        return { take: 1, out: Buffer.from([1]) };
       }
       case "messages":
-        return this.message();
+        return this.message(b);
     }
   }
 
-  private message(): Buffer | null {
-    const b = this.buf;
-    if (b.length < 1) return null;
+  private message(b: Buffer): Step {
     const type = b[0]!;
-    let length: number | null;
+    let length: number;
     let input = false;
     switch (type) {
       case RFB_MSG.SetPixelFormat:
         length = 20;
         break;
-      case RFB_MSG.SetEncodings:
-        length = b.length >= 4 ? 4 + 4 * b.readUInt16BE(2) : null;
-        if (length !== null && b.length >= length) return this.forward(this.setEncodings(this.take(length)));
-        break;
+      case RFB_MSG.SetEncodings: {
+        if (b.length < 4) return { need: 4 };
+        const count = b.readUInt16BE(2);
+        if (count > SET_ENCODINGS_MAX) throw new RfbProtocolError(`SetEncodings lists ${count} encodings (at most ${SET_ENCODINGS_MAX})`);
+        length = 4 + 4 * count;
+        if (b.length < length) return { need: length };
+        return { take: length, out: this.forward(this.setEncodings(b.subarray(0, length))) };
+      }
       case RFB_MSG.FramebufferUpdateRequest:
         length = 10;
         break;
@@ -146,35 +227,33 @@ export class RfbClientFilter {
         length = 6;
         input = true;
         break;
-      case RFB_MSG.ClientCutText: {
-        // A negative length (two's complement) is the Extended Clipboard form; the payload is |length| bytes.
-        length = b.length >= 8 ? 8 + Math.abs(b.readInt32BE(4)) : null;
-        input = true;
-        break;
-      }
+      case RFB_MSG.ClientCutText:
+        return this.cutText(b);
       case RFB_MSG.EnableContinuousUpdates:
         length = 10;
         break;
       case RFB_MSG.ClientFence:
-        length = b.length >= 9 ? 9 + b[8]! : null;
-        if (b.length >= 9 && b[8]! > 64) throw new RfbProtocolError("ClientFence payload longer than 64 bytes");
+        if (b.length < 9) return { need: 9 };
+        if (b[8]! > 64) throw new RfbProtocolError("ClientFence payload longer than 64 bytes");
+        length = 9 + b[8]!;
         break;
       case RFB_MSG.Xvp:
         length = 4;
         input = true;
         break;
       case RFB_MSG.SetDesktopSize:
-        length = b.length >= 7 ? 8 + 16 * b[6]! : null;
+        if (b.length < 7) return { need: 7 };
+        length = 8 + 16 * b[6]!;
         input = true;
         break;
       case RFB_MSG.Qemu: {
-        if (b.length < 2) return null;
+        if (b.length < 2) return { need: 2 };
         const subtype = b[1]!;
         if (subtype === QEMU_EXTENDED_KEY_EVENT) {
           length = 12;
           input = true;
         } else if (subtype === QEMU_AUDIO) {
-          if (b.length < 4) return null;
+          if (b.length < 4) return { need: 4 };
           const op = b.readUInt16BE(2);
           if (op === 0 || op === 1) length = 4;
           else if (op === 2) length = 10;
@@ -187,13 +266,28 @@ export class RfbClientFilter {
       default:
         throw new RfbProtocolError(`unknown client message type ${type}`);
     }
-    if (length === null || b.length < length) return null;
-    const msg = this.take(length);
+    if (b.length < length) return { need: length };
     if (input && this.mode === "view") {
       this.stats.dropped++;
-      return EMPTY;
+      return { take: length, out: EMPTY };
     }
-    return this.forward(msg);
+    return { take: length, out: this.forward(b.subarray(0, length)) };
+  }
+
+  /**
+   * ClientCutText: only its 8-byte header is framed here; the payload streams (see the module
+   * comment). A negative length (two's complement) is the Extended Clipboard form of |length| bytes.
+   */
+  private cutText(b: Buffer): Step {
+    if (b.length < CUT_TEXT_HEADER) return { need: CUT_TEXT_HEADER };
+    const length = Math.abs(b.readInt32BE(4));
+    this.streamLeft = length;
+    this.streamForward = this.mode === "control" && length <= CUT_TEXT_MAX;
+    if (!this.streamForward) {
+      this.stats.dropped++;
+      return { take: CUT_TEXT_HEADER, out: EMPTY };
+    }
+    return { take: CUT_TEXT_HEADER, out: this.forward(b.subarray(0, CUT_TEXT_HEADER)) };
   }
 
   private forward(msg: Buffer): Buffer {
@@ -215,11 +309,5 @@ export class RfbClientFilter {
     out.writeUInt16BE(kept.length, 2);
     kept.forEach((enc, i) => out.writeInt32BE(enc, 4 + 4 * i));
     return out;
-  }
-
-  private take(n: number): Buffer {
-    const head = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
-    return head;
   }
 }

@@ -1,5 +1,5 @@
 /**
- * Everything the console proxy reads from or writes to the database, as four statements. The proxy
+ * Everything the console proxy reads from or writes to the database, as a handful of statements. The proxy
  * depends on this interface only, so a process that serves consoles needs node-postgres and nothing
  * else (the Prisma client alone would double its memory); server/console/pg-store.ts implements it.
  */
@@ -43,6 +43,17 @@ export interface ConsoleAuditRow {
   detail?: Record<string, unknown>;
 }
 
+/** Where a minted, unredeemed VNC ticket's VM runs, read from the rows (never from an announcement). */
+export interface TicketTarget {
+  vmId: string;
+  kind: ConsoleKind;
+  expiresAt: Date;
+  vmState: string;
+  hostId: string;
+  hostUri: string;
+  domainName: string;
+}
+
 export interface ConsoleStore {
   /**
    * Consumes the ticket with this SHA-256 hash and reads its user, VM, host and class rules in one
@@ -54,6 +65,13 @@ export interface ConsoleStore {
   recheck(pairs: ReadonlyArray<{ userId: string; vmId: string }>): Promise<ConsoleAccess[]>;
   /** Appends an audit row; rejects on failure (the caller decides that auditing never fails a session). */
   audit(row: ConsoleAuditRow): Promise<void>;
+  /**
+   * Counts a refusal of an unauthenticated upgrade in the one row of its (action, result, address,
+   * reason, minute) — see refusalAggregateKey — so a flood of refusals cannot grow the audit log.
+   */
+  auditRefusal(row: ConsoleAuditRow & { reason: string }, at: Date): Promise<void>;
+  /** The target of the unconsumed, unexpired ticket with this hash (for preparing its display), or null. */
+  ticketTarget(tokenHash: string, now: Date): Promise<TicketTarget | null>;
   /** Deletes tickets that expired more than an hour before `now` (kept briefly for forensics); returns how many. */
   purgeExpiredTickets(now: Date): Promise<number>;
 }

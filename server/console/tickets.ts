@@ -9,7 +9,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { Db } from "../db/client.ts";
-import { notifyConsoleTicketMinted } from "../db/notify.ts";
+import { CONSOLE_TICKET_CHANNEL } from "../db/notify.ts";
 import { log } from "../log.ts";
 
 export type ConsoleMode = "control" | "view";
@@ -70,8 +70,8 @@ export interface MintedTicket {
 }
 
 /**
- * Stores a new ticket's hash and returns the secret (shown to the caller once). A VNC ticket is also
- * announced to the console proxies, which open the VM's display while the client is on its way
+ * Stores a new ticket's hash and returns the secret (shown to the caller once). A VNC ticket's hash is
+ * also announced to the console proxies, which open the VM's display while the client is on its way
  * (proxy.ts, "prepared displays"); a lost announcement only costs the connect that head start.
  */
 export async function mintTicket(db: Db, input: { userId: string; vmId: string; mode: ConsoleMode; kind: ConsoleKind; now: Date; ttlS: number }): Promise<MintedTicket> {
@@ -83,7 +83,8 @@ export async function mintTicket(db: Db, input: { userId: string; vmId: string; 
     select: { id: true },
   });
   if (input.kind === "vnc") {
-    await notifyConsoleTicketMinted(db, { tokenHash, vmId: input.vmId, kind: input.kind, expiresAt }).catch((err: unknown) => log.warn({ err }, "console ticket announcement failed"));
+    // Only the hash: a proxy reads where to connect from the ticket's rows, never from a payload.
+    await db.$executeRaw`SELECT pg_notify(${CONSOLE_TICKET_CHANNEL}, ${JSON.stringify({ tokenHash })})`.catch((err: unknown) => log.warn({ err }, "console ticket announcement failed"));
   }
   return { id: row.id, ticket, expiresAt };
 }

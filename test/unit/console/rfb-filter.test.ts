@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { RfbClientFilter, RfbProtocolError, type ConsoleMode } from "../../../server/console/rfb-filter.ts";
+import { describe, expect, it, vi } from "vitest";
+import { CUT_TEXT_MAX, FILTER_HELD_MAX, RfbClientFilter, RfbProtocolError, SET_ENCODINGS_MAX, type ConsoleMode } from "../../../server/console/rfb-filter.ts";
 
 const u8 = (...b: number[]) => Buffer.from(b);
 const u16 = (n: number) => [(n >> 8) & 0xff, n & 0xff];
@@ -128,5 +128,91 @@ describe("RFB client filter", () => {
     const view = new RfbClientFilter("view");
     view.push(HANDSHAKE_NONE);
     expect(view.push(Buffer.concat([fbur, key, fbur, key]))).toEqual(Buffer.concat([fbur, fbur]));
+  });
+
+  describe("bounded memory (issue 8: the clipboard flood)", () => {
+    const fbur = u8(3, 1, ...u16(0), ...u16(0), ...u16(640), ...u16(480));
+    const cutHeader = (length: number) => u8(6, 0, 0, 0, ...s32(length));
+    const ready = (mode: ConsoleMode) => {
+      const f = new RfbClientFilter(mode);
+      f.push(HANDSHAKE_NONE);
+      return f;
+    };
+
+    for (const mode of ["view", "control"] as const) {
+      it(`${mode}: a ClientCutText claiming 0x7fffffff bytes is skipped as it streams, holding nothing, and the stream goes on after it`, () => {
+        const f = ready(mode);
+        expect(f.push(cutHeader(0x7fffffff))).toHaveLength(0);
+        const mib = Buffer.alloc(1 << 20, 0x61);
+        for (let i = 0; i < 64; i++) {
+          expect(f.push(mib)).toHaveLength(0);
+          expect(f.heldBytes).toBe(0);
+        }
+        for (let i = 0; i < 300; i++) expect(f.push(Buffer.alloc(0))).toHaveLength(0);
+        // The rest of the claim, then an ordinary message in the same chunk.
+        const rest = 0x7fffffff - 64 * (1 << 20);
+        const big = Buffer.alloc(rest + fbur.length);
+        fbur.copy(big, rest);
+        expect(f.push(big)).toEqual(fbur);
+        expect(f.heldBytes).toBe(0);
+        expect(f.stats.dropped).toBe(1);
+      });
+    }
+
+    it("control: a ClientCutText of up to 1 MiB is forwarded as it streams (never held); one byte more is skipped whole", () => {
+      const f = ready("control");
+      const text = Buffer.alloc(CUT_TEXT_MAX, 0x62);
+      const msg = Buffer.concat([cutHeader(CUT_TEXT_MAX), text]);
+      const out: Buffer[] = [];
+      for (let at = 0; at < msg.length; at += 10_000) {
+        out.push(f.push(msg.subarray(at, at + 10_000)));
+        expect(f.heldBytes).toBeLessThan(8);
+      }
+      expect(Buffer.concat(out).equals(msg)).toBe(true);
+      const tooLong = Buffer.concat([cutHeader(-(CUT_TEXT_MAX + 1)), Buffer.alloc(CUT_TEXT_MAX + 1), fbur]);
+      expect(feed(f, tooLong, [3, 9, 500_000])).toEqual(fbur);
+      expect(f.stats.dropped).toBe(1);
+    });
+
+    it("holds at most FILTER_HELD_MAX bytes whatever arrives, byte by byte", () => {
+      const f = ready("control");
+      const enc = u8(2, 0, ...u16(SET_ENCODINGS_MAX), ...Array.from({ length: SET_ENCODINGS_MAX }, () => s32(7)).flat());
+      const desk = u8(251, 0, ...u16(800), ...u16(600), 255, 0, ...Array.from({ length: 255 * 16 }, () => 0));
+      const stream = Buffer.concat([enc, desk, fbur]);
+      let max = 0;
+      const out: Buffer[] = [];
+      for (const b of stream) {
+        out.push(f.push(Buffer.from([b])));
+        max = Math.max(max, f.heldBytes);
+      }
+      expect(Buffer.concat(out)).toEqual(stream);
+      expect(max).toBeLessThanOrEqual(FILTER_HELD_MAX);
+      expect(() => ready("control").push(u8(2, 0, ...u16(SET_ENCODINGS_MAX + 1)))).toThrow(RfbProtocolError);
+    });
+
+    it("copies each byte a bounded number of times, however the stream is cut (no O(n²) re-concatenation)", () => {
+      const enc = u8(2, 0, ...u16(SET_ENCODINGS_MAX), ...Array.from({ length: SET_ENCODINGS_MAX }, () => s32(7)).flat());
+      const f = ready("control");
+      const v = ready("view");
+      const concat = vi.spyOn(Buffer, "concat");
+      const alloc = vi.spyOn(Buffer, "allocUnsafe");
+      try {
+        // A maximal SetEncodings one byte per push: stored once per size it announces (4 bytes, then whole).
+        for (const b of enc) f.push(Buffer.from([b]));
+        expect(concat).not.toHaveBeenCalled();
+        expect(alloc.mock.calls.map(([n]) => n)).toEqual([4, enc.length]);
+        // The flood: a claimed 2 GiB clipboard, 8 MiB of it, then 300 empty frames — no copy, no allocation.
+        alloc.mockClear();
+        v.push(cutHeader(0x7fffffff));
+        for (let i = 0; i < 2048; i++) v.push(Buffer.alloc(4096));
+        alloc.mockClear();
+        for (let i = 0; i < 300; i++) v.push(Buffer.alloc(0));
+        expect(concat).not.toHaveBeenCalled();
+        expect(alloc).not.toHaveBeenCalled();
+      } finally {
+        concat.mockRestore();
+        alloc.mockRestore();
+      }
+    });
   });
 });
