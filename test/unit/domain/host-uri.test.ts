@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { isPathInside, parseHostUri } from "../../../server/domain/host-uri.ts";
+import { isPathInside, parseHostUri, type HostUriRules } from "../../../server/domain/host-uri.ts";
 
-const rules = { keyfileDir: "/etc/vmdesk/ssh" };
-const check = (uri: string, r = rules) => parseHostUri(uri, r);
+const rules: HostUriRules = { keyfileDir: "/etc/vmdesk/ssh" };
+const check = (uri: string, r: HostUriRules = rules) => parseHostUri(uri, r);
 
 describe("parseHostUri", () => {
   it.each([
