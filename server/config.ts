@@ -31,19 +31,34 @@ const ZEnv = z.object({
   VMDESK_CONSOLE_PING_S: z.coerce.number().int().min(1).default(15),
   VMDESK_CONSOLE_MAX_TOTAL: z.coerce.number().int().min(1).default(256),
   VMDESK_SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(200).default(15_000),
+  /** Largest request body for REST and tRPC (bytes); sign-in routes have their own, smaller one. */
+  VMDESK_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  VMDESK_AUTH_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(16 * 1024),
+  /** The only directory `keyfile=` in a host URI may name a file in; unset refuses key files. */
+  VMDESK_HOST_KEYFILE_DIR: z.string().regex(/^\//, "must be an absolute path").optional(),
+  /** Colon-separated directories images may be registered from (besides each host's pool). */
+  VMDESK_IMAGE_DIRS: z.string().optional(),
   VMDESK_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
-export type Config = z.infer<typeof ZEnv> & { dataDir: string };
+export type Config = z.infer<typeof ZEnv> & { dataDir: string; imageDirs: string[] };
 
 let cached: Config | undefined;
 
 export function config(): Config {
   if (!cached) {
     const parsed = ZEnv.parse(process.env);
-    cached = { ...parsed, dataDir: path.resolve(parsed.VMDESK_DATA_DIR) };
+    const dataDir = path.resolve(parsed.VMDESK_DATA_DIR);
+    const imageDirs = parsed.VMDESK_IMAGE_DIRS ? parsed.VMDESK_IMAGE_DIRS.split(":").filter(Boolean).map((d) => path.resolve(d)) : [path.join(dataDir, "images")];
+    cached = { ...parsed, dataDir, imageDirs };
   }
   return cached;
+}
+
+/** The origin users open (NEXTAUTH_URL; server/main.ts defaults it to http://localhost:PORT). */
+export function publicUrl(): string {
+  const c = config();
+  return new URL(c.NEXTAUTH_URL ?? `http://localhost:${c.PORT}`).origin;
 }
 
 /** Tests change the environment between suites. */

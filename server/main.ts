@@ -17,8 +17,11 @@ import { disconnectDb } from "./db/client.ts";
 import { prepareDatabaseUrl } from "./db/startup.ts";
 import { databaseUrl } from "./db/url.ts";
 import { log } from "./log.ts";
+import { methodNotAllowed } from "./api/rest.ts";
 import { CLIENT_IP_HEADER } from "./api/trpc.ts";
+import { checkRequestBody, securityHeaders } from "./http-guard.ts";
 
+const NEXT_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 /** NEXTAUTH_SECRET when not given: generated once per data directory and kept there. */
@@ -43,9 +46,28 @@ async function main(): Promise<void> {
   const handle = app.getRequestHandler();
   const upgradeNext = dev ? app.getUpgradeHandler() : null;
 
+  const headers = securityHeaders({ publicUrl: process.env.NEXTAUTH_URL, dev });
+  const bodyLimits = { apiBytes: cfg.VMDESK_MAX_BODY_BYTES, authBytes: cfg.VMDESK_AUTH_MAX_BODY_BYTES };
+  const refuse = (res: http.ServerResponse, status: number, body: { code: string; message: string }, extra: Record<string, string> = {}) => {
+    res.writeHead(status, { "content-type": "application/json", connection: "close", ...extra });
+    res.end(JSON.stringify(body));
+  };
   const server = http.createServer((req, res) => {
     // Only the socket's address counts: a client-sent value would let anyone dodge rate limits.
     req.headers[CLIENT_IP_HEADER] = req.socket.remoteAddress ?? "";
+    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+    const method = req.method ?? "GET";
+    const pathname = (req.url ?? "/").split("?")[0] ?? "/";
+    // Next answers methods it has no handler for with a 500: refuse them here, with what is allowed.
+    if (!NEXT_METHODS.has(method)) {
+      const below = pathname.startsWith("/api/v1/") ? pathname.slice("/api/v1".length) : null;
+      const refused = below !== null ? methodNotAllowed(method, below) : null;
+      const allow = refused?.headers.get("allow") ?? (pathname.startsWith("/api/") ? "GET, POST" : "GET, HEAD");
+      return refuse(res, 405, { code: "METHOD_NOT_SUPPORTED", message: `${method} is not supported here; use ${allow}` }, { allow });
+    }
+    // Oversized or length-less bodies are refused from the headers, before a byte is read.
+    const body = checkRequestBody(method, pathname, req.headers, bodyLimits);
+    if (!body.ok) return refuse(res, body.status, { code: body.status === 413 ? "PAYLOAD_TOO_LARGE" : "LENGTH_REQUIRED", message: body.message });
     void handle(req, res);
   });
   // One pool of host connections for the console proxy and the background jobs of this process.

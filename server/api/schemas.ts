@@ -1,7 +1,35 @@
 /** zod schemas at the API edge: inputs are validated here, outputs define the REST API's documented shapes. */
 import { z } from "zod";
 
-const name = z.string().trim().min(1, "must not be empty").max(100, "at most 100 characters");
+/**
+ * Control characters, line and paragraph separators and bidirectional overrides: they forge log
+ * lines, break CSV exports and make one name look like another on screen.
+ */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+/** Free text shown as a single line (names of VMs, classes, images, hosts, tokens; display names). */
+export const ZLineText = (max: number) => z.string().max(max, `at most ${max} characters`).refine((v) => !UNPRINTABLE.test(v), "must not contain control characters or line breaks");
+/** A name: one printable line, trimmed, 1–100 characters. */
+export const ZName = ZLineText(100).trim().min(1, "must not be empty");
+const name = ZName;
+
+/**
+ * Query-string values are text: a boolean is exactly `true` or `false`, anything else is refused (a
+ * coercion would read "false" as true). tRPC callers may pass a real boolean.
+ */
+export const ZQueryBoolean = z
+  .preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean({ error: 'must be "true" or "false"' }))
+  .meta({ type: "boolean" });
+/** A non-negative integer in a query string (digits only); tRPC callers may pass a number. */
+export const ZQueryInt = (min: number, max: number) =>
+  z.preprocess((v) => (typeof v === "string" && /^[0-9]{1,9}$/.test(v) ? Number(v) : v), z.number({ error: "must be a whole number" }).int().min(min).max(max)).meta({ type: "integer", minimum: min, maximum: max });
+
+/**
+ * A date in a JSON body: an ISO 8601 string (REST) or a Date (tRPC, through superjson). Numbers,
+ * booleans and other strings are refused instead of being coerced into some instant.
+ */
+export const ZDateInput = z
+  .preprocess((v) => (typeof v === "string" && /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(v) ? new Date(v) : v), z.date({ error: "must be an ISO 8601 date or date-time" }))
+  .meta({ type: "string", format: "date-time" });
 
 export const ZId = z.object({ id: z.string().uuid("must be a UUID") });
 
@@ -35,16 +63,16 @@ export const ZUsername = z
   .regex(/^[a-zA-Z0-9._-]+$/, "letters, digits, dot, dash and underscore only");
 export const ZPassword = z.string().min(8, "at least 8 characters").max(200);
 
-export const ZCreateUserInput = z.object({ username: ZUsername, password: ZPassword.optional(), role: ZRole.default("tenant"), displayName: z.string().max(100).optional() });
-export const ZUpdateUserInput = ZId.extend({ role: ZRole.optional(), disabled: z.boolean().optional(), password: ZPassword.optional(), displayName: z.string().max(100).optional() });
+export const ZCreateUserInput = z.object({ username: ZUsername, password: ZPassword.optional(), role: ZRole.default("tenant"), displayName: ZLineText(100).optional() });
+export const ZUpdateUserInput = ZId.extend({ role: ZRole.optional(), disabled: z.boolean().optional(), password: ZPassword.optional(), displayName: ZLineText(100).optional() });
 export const ZSetQuotaInput = ZId.extend(ZQuotaLimits.shape);
 
-export const ZTokenRequest = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(200), name: z.string().max(100).optional(), ttlDays: z.number().int().min(1).max(365).optional() });
+export const ZTokenRequest = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(200), name: ZLineText(100).optional(), ttlDays: z.number().int().min(1).max(365).optional() });
 
 export const ZRegisterImageInput = z.object({
   name,
   description: z.string().max(1000).optional(),
-  path: z.string().min(1).max(4096),
+  path: z.string().min(1).max(4096).describe("absolute path inside the host's storage pool or an image directory (VMDESK_IMAGE_DIRS)"),
   format: z.enum(["qcow2", "raw", "iso"]),
   minDiskGiB: z.number().int().min(1).max(65_536).default(1),
   hostId: z.string().uuid(),
@@ -52,7 +80,12 @@ export const ZRegisterImageInput = z.object({
 
 const ZHostFields = z.object({
   name,
-  uri: z.string().min(1).max(1000).regex(/^[a-z0-9+]+:\/\//, "must be a libvirt URI such as qemu:///system or qemu+ssh://host/system"),
+  uri: z
+    .string()
+    .min(1)
+    .max(1000)
+    // Checked in full by host-service (domain/host-uri), after authorization, with the reason.
+    .describe("transports qemu, qemu+tls, qemu+ssh, qemu+tcp (unauthenticated: trusted networks only), qemu+unix; no command/netcat/socket/no_verify parameters; keyfile only inside VMDESK_HOST_KEYFILE_DIR"),
   domainType: z.enum(["kvm", "qemu"]).describe("kvm on real hardware; qemu (TCG) where KVM is unusable"),
   cpuMode: z.enum(["host-passthrough", "host-model", "none"]),
   poolPath: z.string().min(1).max(4096).regex(/^\//, "must be an absolute path"),
@@ -155,4 +188,6 @@ export const ZAuditEvent = z.object({
   result: z.string(),
   detail: z.unknown(),
   ip: z.string().nullable(),
+  count: z.number().int().describe("how many events this row stands for (refusals of unauthenticated requests are aggregated per address, reason and minute)"),
+  lastAt: z.date().nullable().describe("the last of an aggregated row's events"),
 });

@@ -14,6 +14,7 @@ import { db } from "../db/client.ts";
 import { Prisma } from "../../prisma/generated/client.ts";
 import { AppError, type AppErrorCode } from "../domain/errors.ts";
 import { log } from "../log.ts";
+import { auditRefusal } from "../services/audit-service.ts";
 import { loadActiveUser, resolveApiToken, type AuthenticatedUser } from "../services/auth-service.ts";
 import type { ServiceContext } from "../services/context.ts";
 
@@ -26,6 +27,8 @@ export interface ApiContext {
   requestId: string;
   /** The portal's own origin for absolute URLs (console): NEXTAUTH_URL, else the request's. */
   portalOrigin?: string;
+  /** Why `user` is null when credentials were sent (for the aggregated audit of refusals). */
+  refusalReason?: "invalid token" | "invalid session";
 }
 
 /** Header set by server/main.ts from the socket's address (client-sent values are discarded there). */
@@ -65,7 +68,7 @@ export async function createContext({ req }: { req: Request }): Promise<ApiConte
   const authorization = req.headers.get("authorization");
   if (authorization?.toLowerCase().startsWith("bearer ")) {
     const user = await resolveApiToken(db(), authorization.slice(7).trim());
-    return { ...base, user, authMethod: user ? "token" : null, sameOrigin: true };
+    return { ...base, user, authMethod: user ? "token" : null, sameOrigin: true, ...(user ? {} : { refusalReason: "invalid token" as const }) };
   }
   const cookieHeader = req.headers.get("cookie");
   const sessionToken = SESSION_COOKIES.map((n) => readCookie(cookieHeader, n)).find(Boolean);
@@ -73,7 +76,7 @@ export async function createContext({ req }: { req: Request }): Promise<ApiConte
     const jwt = await decode({ token: sessionToken, secret: process.env.NEXTAUTH_SECRET }).catch(() => null);
     const userId = typeof jwt?.uid === "string" ? jwt.uid : null;
     const user = userId ? await loadActiveUser(db(), userId) : null;
-    return { ...base, user, authMethod: user ? "session" : null, sameOrigin: isSameOrigin(req) };
+    return { ...base, user, authMethod: user ? "session" : null, sameOrigin: isSameOrigin(req), ...(user ? {} : { refusalReason: "invalid session" as const }) };
   }
   return { ...base, user: null, authMethod: null, sameOrigin: true };
 }
@@ -141,7 +144,11 @@ export const publicProcedure = t.procedure.use(errorMapping);
 
 /** Signed in (session or token), enabled, and — for cookie sessions — mutations only from our own pages. */
 export const protectedProcedure = publicProcedure.use(async ({ ctx, type, next }) => {
-  if (!ctx.user) throw new TRPCError({ code: "UNAUTHORIZED", message: "sign in or send a valid API token" });
+  if (!ctx.user) {
+    // One row per address, reason and minute (a count, not a row per request): floods stay cheap.
+    await auditRefusal(db(), { action: "auth.refused", ip: ctx.ip, reason: ctx.refusalReason ?? "no credentials" });
+    throw new TRPCError({ code: "UNAUTHORIZED", message: "sign in or send a valid API token" });
+  }
   if (type !== "query" && ctx.authMethod === "session" && !ctx.sameOrigin) {
     throw new TRPCError({ code: "FORBIDDEN", message: "cross-site request refused" });
   }

@@ -45,8 +45,40 @@ export async function listAudit(ctx: ServiceContext, input: { limit: number; cur
     orderBy: [{ at: "desc" }, { id: "desc" }],
     take: input.limit + 1,
     ...(input.cursor ? { cursor: { id: input.cursor }, skip: 1 } : {}),
-    select: { id: true, at: true, actorId: true, actorName: true, action: true, targetType: true, targetId: true, result: true, detail: true, ip: true },
+    select: { id: true, at: true, actorId: true, actorName: true, action: true, targetType: true, targetId: true, result: true, detail: true, ip: true, count: true, lastAt: true },
   });
   const nextCursor = rows.length > input.limit ? rows.pop()?.id : undefined;
   return { items: rows, nextCursor };
+}
+
+export interface Refusal {
+  action: string;
+  result?: "denied";
+  ip: string | null;
+  /** A short fixed phrase ("invalid token"), never user input: it is part of the aggregation key. */
+  reason: string;
+}
+
+/** The aggregation key of a refusal: the console proxy builds the same one in its own store. */
+export function refusalKey(r: Refusal, windowStart: Date): string {
+  return [r.action, r.result ?? "denied", r.ip ?? "", r.reason, windowStart.toISOString()].join("|");
+}
+
+/**
+ * Records a refusal of an unauthenticated request as one row per (action, result, address, reason,
+ * minute) with a count, so a flood of forged tokens costs one row a minute per address instead of a
+ * row per request. A single INSERT … ON CONFLICT: concurrent refusals never race each other.
+ */
+export async function auditRefusal(client: Db | Tx, r: Refusal, now: Date = new Date()): Promise<void> {
+  const windowStart = new Date(Math.floor(now.getTime() / 60_000) * 60_000);
+  const key = refusalKey(r, windowStart);
+  const detail = JSON.stringify({ reason: r.reason });
+  try {
+    await client.$executeRaw`
+      INSERT INTO "AuditEvent" ("id", "at", "action", "result", "detail", "ip", "count", "lastAt", "aggregateKey")
+      VALUES (gen_random_uuid(), ${now}, ${r.action}, ${r.result ?? "denied"}, ${detail}::jsonb, ${r.ip}, 1, ${now}, ${key})
+      ON CONFLICT ("aggregateKey") DO UPDATE SET "count" = "AuditEvent"."count" + 1, "lastAt" = EXCLUDED."lastAt"`;
+  } catch (err) {
+    log.error({ err, refusal: r }, "audit write failed");
+  }
 }

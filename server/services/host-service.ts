@@ -1,6 +1,8 @@
 /** Hypervisor hosts (admin). Rows carry the libvirt URI and per-host settings; monitors fill in health. */
 import { Prisma } from "../../prisma/generated/client.ts";
+import { config } from "../config.ts";
 import { AppError } from "../domain/errors.ts";
+import { isPathInside, parseHostUri } from "../domain/host-uri.ts";
 import { authorize } from "../domain/policy.ts";
 import { auditAs } from "./audit-service.ts";
 import type { ServiceContext } from "./context.ts";
@@ -34,6 +36,17 @@ export interface THostInput {
   enabled?: boolean;
 }
 
+/** Refuses URIs outside the allow-list (domain/host-uri) and pool paths that are not plain absolute paths. */
+function checkHostInput(input: Partial<THostInput>): void {
+  if (input.uri !== undefined) {
+    const parsed = parseHostUri(input.uri, { keyfileDir: config().VMDESK_HOST_KEYFILE_DIR ?? null });
+    if (!parsed.ok) throw new AppError("BAD_REQUEST", `uri: ${parsed.reason}`, { field: "uri" });
+  }
+  if (input.poolPath !== undefined && !isPathInside(input.poolPath.replace(/\/$/, ""), "/")) {
+    throw new AppError("BAD_REQUEST", "poolPath: must be an absolute path without '.', '..' or empty segments, and not /", { field: "poolPath" });
+  }
+}
+
 export async function listHosts(ctx: ServiceContext) {
   authorize(ctx.actor, "host.list");
   const hosts = await ctx.db.host.findMany({ orderBy: { name: "asc" }, select: { ...hostSelect, _count: { select: { vms: { where: { deletedAt: null } } } } } });
@@ -42,6 +55,7 @@ export async function listHosts(ctx: ServiceContext) {
 
 export async function createHost(ctx: ServiceContext, input: THostInput) {
   authorize(ctx.actor, "host.manage");
+  checkHostInput(input);
   try {
     const host = await ctx.db.host.create({ data: input, select: hostSelect });
     await auditAs(ctx, { action: "host.create", targetType: "host", targetId: host.id, result: "ok", detail: { ...input } });
@@ -54,6 +68,7 @@ export async function createHost(ctx: ServiceContext, input: THostInput) {
 
 export async function updateHost(ctx: ServiceContext, id: string, input: Partial<THostInput>) {
   authorize(ctx.actor, "host.manage");
+  checkHostInput(input);
   const existing = await ctx.db.host.findUnique({ where: { id }, select: { id: true } });
   if (!existing) throw new AppError("NOT_FOUND", "host not found");
   const host = await ctx.db.host.update({ where: { id }, data: input, select: hostSelect });

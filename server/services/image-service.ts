@@ -1,7 +1,10 @@
 /** The image library. Anyone signed in may list images; admins register files already on a host. */
+import fs from "node:fs";
 import path from "node:path";
 import { Prisma } from "../../prisma/generated/client.ts";
+import { config } from "../config.ts";
 import { AppError } from "../domain/errors.ts";
+import { isPathInside, parseHostUri } from "../domain/host-uri.ts";
 import { authorize } from "../domain/policy.ts";
 import { auditAs } from "./audit-service.ts";
 import type { ServiceContext } from "./context.ts";
@@ -15,13 +18,34 @@ export async function listImages(ctx: ServiceContext) {
   return ctx.actor.role === "admin" ? images : images.map(({ path: _p, ...rest }) => ({ ...rest, path: null }));
 }
 
+/**
+ * An image path must lie inside the host's storage pool or an image directory vmdesk is configured
+ * with (VMDESK_IMAGE_DIRS): never a device, /etc/shadow or another tenant's disk elsewhere. When the
+ * host is this machine and the file exists, symlinks are resolved and the real path checked too.
+ */
+async function checkImagePath(file: string, host: { uri: string; poolPath: string }): Promise<void> {
+  const dirs = [host.poolPath, ...config().imageDirs].map((d) => d.replace(/\/+$/, ""));
+  if (!dirs.some((d) => isPathInside(file, d))) {
+    throw new AppError("BAD_REQUEST", `path must lie inside the host's storage pool or an image directory (${dirs.join(", ")})`, { field: "path" });
+  }
+  const parsed = parseHostUri(host.uri, { keyfileDir: null });
+  if (!parsed.ok || !parsed.uri.local) return;
+  const real = await fs.promises.realpath(file).catch(() => null);
+  if (real === null) return;
+  const realDirs = await Promise.all(dirs.map((d) => fs.promises.realpath(d).catch(() => d)));
+  if (!realDirs.some((d) => isPathInside(real, d))) {
+    throw new AppError("BAD_REQUEST", `path resolves (through a symlink) to ${real}, outside the host's storage pool and image directories`, { field: "path" });
+  }
+}
+
 export async function registerImage(ctx: ServiceContext, input: { name: string; description?: string; path: string; format: "qcow2" | "raw" | "iso"; minDiskGiB: number; hostId: string }) {
   authorize(ctx.actor, "image.manage");
   if (!path.isAbsolute(input.path) || path.normalize(input.path) !== input.path) {
     throw new AppError("BAD_REQUEST", "path must be an absolute, normalized path on the host", { field: "path" });
   }
-  const host = await ctx.db.host.findUnique({ where: { id: input.hostId }, select: { id: true } });
+  const host = await ctx.db.host.findUnique({ where: { id: input.hostId }, select: { id: true, uri: true, poolPath: true } });
   if (!host) throw new AppError("NOT_FOUND", "host not found");
+  await checkImagePath(input.path, host);
   try {
     const image = await ctx.db.image.create({ data: { ...input, description: input.description ?? "" }, select: imageSelect });
     await auditAs(ctx, { action: "image.create", targetType: "image", targetId: image.id, result: "ok", detail: { ...input } });

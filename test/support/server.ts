@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import net from "node:net";
 import path from "node:path";
 import { repoRoot, waitFor } from "./harness.ts";
+import { openApiChecker } from "./openapi-check.ts";
 
 export interface RunningPortal {
   baseUrl: string;
@@ -66,8 +67,11 @@ export async function startPortalServer(databaseUrl: string, env: Record<string,
   };
 }
 
-/** A tiny REST client for tests and benchmarks. */
-export function restClient(baseUrl: string, token?: string) {
+/**
+ * A tiny REST client for tests and benchmarks. Every response is checked against the portal's OpenAPI
+ * document (status listed for the operation, body matching its schema) unless `checkSpec` is false.
+ */
+export function restClient(baseUrl: string, token?: string, opts: { checkSpec?: boolean } = {}) {
   return async (method: string, urlPath: string, body?: unknown, headers: Record<string, string> = {}) => {
     const res = await fetch(`${baseUrl}/api/v1${urlPath}`, {
       method,
@@ -81,6 +85,7 @@ export function restClient(baseUrl: string, token?: string) {
     } catch {
       json = { raw: text };
     }
-    return { status: res.status, body: json };
+    if (opts.checkSpec !== false) (await openApiChecker(baseUrl)).check({ method, path: urlPath, status: res.status, body: json, headers: res.headers });
+    return { status: res.status, body: json, headers: res.headers };
   };
 }

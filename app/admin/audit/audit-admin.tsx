@@ -63,6 +63,7 @@ export function AuditAdmin() {
                     <th>Action</th>
                     <th>Target</th>
                     <th>Result</th>
+                    <th title="aggregated rows: how many times, until when">Count</th>
                     <th>Detail</th>
                     <th>IP</th>
                   </tr>
@@ -84,6 +85,9 @@ export function AuditAdmin() {
                       </td>
                       <td>
                         <StatusPill status={e.result} />
+                      </td>
+                      <td className="num" data-testid="audit-count" title={e.lastAt ? `last at ${formatDateTime(e.lastAt)}` : undefined}>
+                        {e.count > 1 ? `× ${e.count}` : ""}
                       </td>
                       <td className="cell-detail">{detailText(e.detail)}</td>
                       <td className="mono muted">{e.ip ?? ""}</td>

@@ -76,6 +76,11 @@ function AddHostForm() {
           {create.isPending ? "Adding…" : "Add host"}
         </button>
       </form>
+      {uri.trim().startsWith("qemu+tcp:") ? (
+        <p className="notice notice-warn" role="alert" data-testid="host-create-tcp-warning">
+          qemu+tcp is unauthenticated and unencrypted: anyone who can reach that port controls the host. Use it only on a trusted, isolated network; prefer qemu+tls or qemu+ssh.
+        </p>
+      ) : null}
       <FormError error={create.error} />
     </section>
   );
@@ -91,6 +96,11 @@ function HostRow({ host }: { host: Host }) {
       <td>
         <strong>{host.name}</strong>
         <div className="mono muted">{host.uri}</div>
+        {host.uri.startsWith("qemu+tcp:") ? (
+          <div className="notice notice-warn" data-testid="host-tcp-warning">
+            unauthenticated transport (qemu+tcp)
+          </div>
+        ) : null}
         {host.hostname ? <div className="muted">{host.hostname}</div> : null}
       </td>
       <td>

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { db } from "../../db/client.ts";
 import { createOwnToken, issueTokenForCredentials, listOwnTokens, revokeOwnToken } from "../../services/auth-service.ts";
 import { getMe, getOwnQuota } from "../../services/user-service.ts";
-import { ZCreatedToken, ZId, ZQuotaView, ZToken, ZTokenRequest, ZUser } from "../schemas.ts";
+import { ZCreatedToken, ZId, ZName, ZQuotaView, ZToken, ZTokenRequest, ZUser } from "../schemas.ts";
 import { protectedProcedure, publicProcedure, rest, router } from "../trpc.ts";
 
 const tags = ["auth"];
@@ -30,7 +30,7 @@ export const authRouter = router({
     .query(({ ctx }) => listOwnTokens(ctx.svc)),
   createToken: protectedProcedure
     .meta({ ...rest("POST", "/tokens", "create an API token for yourself (shown once)", { tags }), successStatus: 201 })
-    .input(z.object({ name: z.string().trim().min(1).max(100), ttlDays: z.number().int().min(1).max(365).optional() }))
+    .input(z.object({ name: ZName, ttlDays: z.number().int().min(1).max(365).optional() }))
     .output(ZCreatedToken)
     .mutation(({ ctx, input }) => createOwnToken(ctx.svc, input)),
   revokeToken: protectedProcedure

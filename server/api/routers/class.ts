@@ -18,13 +18,13 @@ import {
   unfreezeClass,
   updateClass,
 } from "../../services/class-service.ts";
-import { ZQuotaLimits } from "../schemas.ts";
+import { ZDateInput, ZName, ZQuotaLimits } from "../schemas.ts";
 import { protectedProcedure, rest, router } from "../trpc.ts";
 
 const tags = ["classes"];
 const ZClassId = z.object({ id: z.string().uuid("must be a UUID") });
 const ZUserIds = z.array(z.string().uuid()).max(1000).optional().describe("a selection of students; all when absent");
-const name = z.string().trim().min(1).max(100);
+const name = ZName;
 
 const ZClassFields = z.object({
   name,
@@ -32,15 +32,15 @@ const ZClassFields = z.object({
   memoryMiB: z.number().int().min(80, "guests need at least 80 MiB").max(1_048_576),
   diskGiB: z.number().int().min(1).max(65_536),
   budget: ZQuotaLimits,
-  termStart: z.coerce.date().optional(),
-  termEnd: z.coerce.date().optional(),
+  termStart: ZDateInput.optional(),
+  termEnd: ZDateInput.optional(),
   isolatedNetwork: z.boolean().optional(),
   studentsMayPower: z.boolean().optional(),
   studentsMayReset: z.boolean().optional(),
   studentsMayRevert: z.boolean().optional(),
   preStartMinutes: z.number().int().min(0).max(24 * 60).optional(),
-  expiresAt: z.coerce.date().optional(),
-  freezeAt: z.coerce.date().optional(),
+  expiresAt: ZDateInput.optional(),
+  freezeAt: ZDateInput.optional(),
 });
 
 const ZAmounts = z.object({ vms: z.number(), vcpus: z.number(), memoryMiB: z.number(), diskGiB: z.number() });
@@ -204,7 +204,7 @@ export const classRouter = router({
     .mutation(({ ctx, input }) => revertCheckpoint(ctx.svc, input.id, input.checkpointId, { userIds: input.userIds })),
   addSession: protectedProcedure
     .meta({ ...rest("POST", "/classes/{id}/sessions", "schedule a class session (VMs start before it, stop at its end)", { tags }), successStatus: 201 })
-    .input(ZClassId.extend({ startsAt: z.coerce.date(), endsAt: z.coerce.date() }))
+    .input(ZClassId.extend({ startsAt: ZDateInput, endsAt: ZDateInput }))
     .output(z.object({ id: z.string(), startsAt: z.date(), endsAt: z.date(), startedAt: z.date().nullable(), endedAt: z.date().nullable() }))
     .mutation(({ ctx, input }) => addSession(ctx.svc, input.id, { startsAt: input.startsAt, endsAt: input.endsAt })),
   deleteSession: protectedProcedure

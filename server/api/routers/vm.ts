@@ -3,7 +3,7 @@ import type { VmAction } from "../../domain/vm-state.ts";
 import { listVmOperations } from "../../services/operation-service.ts";
 import { createVm, getVm, listVms, requestVmAction } from "../../services/vm-service.ts";
 import { revertVmToCheckpoint } from "../../services/class-service.ts";
-import { ZCreateVmInput, ZId, ZOperation, ZShutdownInput, ZVmDetail, ZVmWithOperation } from "../schemas.ts";
+import { ZCreateVmInput, ZId, ZQueryBoolean, ZOperation, ZShutdownInput, ZVmDetail, ZVmWithOperation } from "../schemas.ts";
 import { protectedProcedure, rest, router } from "../trpc.ts";
 
 const tags = ["vms"];
@@ -19,7 +19,7 @@ function actionProcedure(action: Exclude<VmAction, "delete" | "shutdown">) {
 export const vmRouter = router({
   list: protectedProcedure
     .meta(rest("GET", "/vms", "list your VMs (admins: all=true lists everyone's)", { tags }))
-    .input(z.object({ all: z.coerce.boolean().optional() }).optional())
+    .input(z.object({ all: ZQueryBoolean.optional() }).optional())
     .output(z.array(ZVmDetail))
     .query(({ ctx, input }) => listVms(ctx.svc, { all: input?.all })),
   get: protectedProcedure

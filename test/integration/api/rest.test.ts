@@ -2,18 +2,39 @@
  * The REST API over real HTTP against the real portal process (Next + tRPC + trpc-to-openapi +
  * in-process worker), real PostgreSQL and real libvirt.
  */
+import fs from "node:fs";
+import http from "node:http";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { disconnectDb } from "../../../server/db/client.ts";
-import { seedDatabase, waitFor } from "../../support/harness.ts";
+import { OpenApiChecker } from "../../support/openapi-check.ts";
+import { dataDir, demoImageDir, seedDatabase, waitFor } from "../../support/harness.ts";
 import { restClient, startPortalServer, type RunningPortal } from "../../support/server.ts";
 
 let portal: RunningPortal;
 let adminToken: string;
+let seededHostId: string;
+
+/** A raw HTTP exchange (fetch refuses TRACE and always sends a length). */
+function rawRequest(method: string, urlPath: string, opts: { headers?: Record<string, string>; chunks?: Buffer[] } = {}) {
+  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = http.request(`${portal.baseUrl}${urlPath}`, { method, headers: opts.headers }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on("error", (err) => ((err as NodeJS.ErrnoException).code === "EPIPE" || (err as NodeJS.ErrnoException).code === "ECONNRESET" ? undefined : reject(err)));
+    for (const c of opts.chunks ?? []) req.write(c);
+    req.end();
+  });
+}
 
 beforeAll(async () => {
-  const { url } = await seedDatabase("vmdesk_it_rest");
+  const { url, hostId } = await seedDatabase("vmdesk_it_rest");
+  seededHostId = hostId;
   await disconnectDb();
-  portal = await startPortalServer(url, { VMDESK_SIGNIN_LIMIT_PER_ACCOUNT: "5", VMDESK_SIGNIN_LIMIT_PER_ADDRESS: "1000" });
+  portal = await startPortalServer(url, { VMDESK_SIGNIN_LIMIT_PER_ACCOUNT: "5", VMDESK_SIGNIN_LIMIT_PER_ADDRESS: "1000", VMDESK_HOST_KEYFILE_DIR: "/etc/vmdesk/ssh" });
 });
 afterAll(async () => {
   await portal?.stop();
@@ -113,7 +134,13 @@ describe("REST API /api/v1", () => {
     expect(wrongState.body.code).toBe("PRECONDITION_FAILED");
     expect((await tenant("GET", "/vms/00000000-0000-4000-8000-000000000000")).status).toBe(404);
 
-    const paused = await tenant("POST", `/vms/${vmId}/pause`);
+    // Admins see everyone's VMs only when they ask with all=true; anything but true/false is refused.
+    expect((await admin("GET", "/vms?all=true")).body.map((v: { id: string }) => v.id)).toContain(vmId);
+    expect((await admin("GET", "/vms?all=false")).body.map((v: { id: string }) => v.id)).not.toContain(vmId);
+    for (const q of ["yes", "1", "TRUE", ""]) expect((await admin("GET", `/vms?all=${q}`)).status).toBe(400);
+
+    // A JSON content type with an empty body is an empty object (what many HTTP clients send).
+    const paused = await tenant("POST", `/vms/${vmId}/pause`, undefined, { "content-type": "application/json" });
     expect(paused.status).toBe(202);
     await waitFor("pause", async () => (await tenant("GET", `/operations/${paused.body.operation.id}`)).body.status === "succeeded");
     expect((await tenant("GET", `/vms/${vmId}`)).body.state).toBe("paused");
@@ -158,5 +185,167 @@ describe("REST API /api/v1", () => {
     expect(own.status).toBe(201);
     const reads = await fetch(`${portal.baseUrl}/api/v1/me`, { headers: { cookie } });
     expect(reads.status).toBe(200);
+  });
+
+  it("refuses host URIs and image paths that would reach outside what vmdesk manages (400 with the reason)", async () => {
+    const admin = restClient(portal.baseUrl, adminToken);
+    const host = { name: "h", domainType: "qemu", cpuMode: "none", poolPath: "/var/lib/vmdesk-h" };
+    for (const [uri, reason] of [
+      ["qemu+ext:///system?command=/usr/bin/touch%20/tmp/pwned", /transport "qemu\+ext"/],
+      ["ext:///system?command=/bin/true", /transport "ext"/],
+      ["QEMU+SSH://host/system", /transport/],
+      ["qemu+ssh://host/system?%63ommand=/bin/true", /"command" is not allowed/],
+      ["qemu+ssh://host/system?netcat=/tmp/nc", /"netcat"/],
+      ["qemu+unix:///system?socket=/tmp/evil.sock", /"socket"/],
+      ["qemu+tls://host/system?no_verify=1", /"no_verify"/],
+      ["qemu+ssh://host/system?keyfile=/root/.ssh/id_rsa", /inside \/etc\/vmdesk\/ssh/],
+      ["qemu+ssh://a@b@evil/system", /user@host/],
+      ["qemu:///system\n", /ASCII/],
+    ] as const) {
+      const r = await admin("POST", "/hosts", { ...host, uri });
+      expect(r.status, uri).toBe(400);
+      expect(r.body.message, uri).toMatch(reason);
+    }
+    const ok = await admin("POST", "/hosts", { ...host, name: "ssh-host", uri: "qemu+ssh://root@hv1.example.org/system?keyfile=/etc/vmdesk/ssh/id_ed25519" });
+    expect(ok.status).toBe(201);
+    const patched = await admin("PATCH", `/hosts/${ok.body.id}`, { uri: "qemu+ssh://hv1.example.org/system?command=/bin/sh" });
+    expect(patched.status).toBe(400);
+    expect(patched.body.message).toMatch(/"command"/);
+    expect((await admin("PATCH", `/hosts/${ok.body.id}`, { enabled: false })).status).toBe(200);
+
+    // Images: only inside the host's pool or an image directory vmdesk knows, symlinks resolved.
+    const image = { format: "qcow2", minDiskGiB: 1, hostId: seededHostId };
+    const link = path.join(demoImageDir, "evil-link.qcow2");
+    fs.rmSync(link, { force: true });
+    fs.symlinkSync("/etc/shadow", link);
+    try {
+      for (const p of ["/etc/shadow", "/dev/sda", "/proc/self/environ", `${demoImageDir}/../session-secret`, `${demoImageDir}x/a.qcow2`, link]) {
+        const r = await admin("POST", "/images", { ...image, name: `evil ${path.basename(p)}`, path: p });
+        expect(r.status, p).toBe(400);
+        expect(r.body.message, p).toMatch(/path/);
+      }
+    } finally {
+      fs.rmSync(link, { force: true });
+    }
+    const good = await admin("POST", "/images", { ...image, name: "demo again", path: path.join(demoImageDir, "vmdesk-demo.qcow2") });
+    expect(good.status).toBe(201);
+    const inPool = await admin("POST", "/images", { ...image, name: "in the pool", path: path.join(dataDir, "pool", "base.qcow2") });
+    expect(inPool.status).toBe(201);
+  });
+
+  it("accepts booleans and numbers only as JSON booleans and numbers: \"false\" and {} never disable anyone", async () => {
+    const admin = restClient(portal.baseUrl, adminToken);
+    const u = await admin("POST", "/users", { username: "boolvictim", password: "victim-password-1", role: "tenant" });
+    expect(u.status).toBe(201);
+    const victim = restClient(portal.baseUrl, (await restClient(portal.baseUrl)("POST", "/auth/token", { username: "boolvictim", password: "victim-password-1" })).body.token);
+    for (const body of [{ disabled: "false" }, { disabled: "true" }, { disabled: 0 }, { disabled: null }, { role: "tenant", disabled: "no" }]) {
+      const r = await admin("PATCH", `/users/${u.body.id}`, body);
+      expect(r.status, JSON.stringify(body)).toBe(400);
+    }
+    const empty = await admin("PATCH", `/users/${u.body.id}`, {});
+    expect(empty.status).toBe(200);
+    expect(empty.body.disabled).toBe(false);
+    expect((await victim("GET", "/me")).status).toBe(200);
+    // The schemas are shared with tRPC: a REST call must not have turned coercion on for later calls.
+    expect((await admin("PUT", `/users/${u.body.id}/quota`, { vms: "1", vcpus: 1, memoryMiB: 128, diskGiB: 1 })).status).toBe(400);
+    expect((await admin("GET", "/audit?limit=abc")).status).toBe(400);
+    expect((await admin("GET", "/audit?limit=2")).body.items.length).toBe(2);
+  });
+
+  it("refuses control characters and newlines in names", async () => {
+    const admin = restClient(portal.baseUrl, adminToken);
+    const images = await admin("GET", "/images");
+    const imageId = images.body[0].id;
+    for (const bad of ["evil\nname", "tab\there", "bell\u0007", "nul\u0000x", "\u001b[31mred", "del\u007f", "line\u2028sep", "bidi\u202eevil"]) {
+      expect((await admin("POST", "/vms", { name: bad, imageId, vcpus: 1, memoryMiB: 96, diskGiB: 1 })).status, JSON.stringify(bad)).toBe(400);
+      expect((await admin("POST", "/users", { username: "ctrl-user", password: "password-123", displayName: bad })).status, JSON.stringify(bad)).toBe(400);
+      expect((await admin("POST", "/tokens", { name: bad })).status, JSON.stringify(bad)).toBe(400);
+      expect((await admin("POST", "/hosts", { name: bad, uri: "qemu+tcp://10.9.9.9/system", domainType: "qemu", cpuMode: "none", poolPath: "/var/lib/x" })).status, JSON.stringify(bad)).toBe(400);
+      expect((await admin("POST", "/images", { name: bad, path: path.join(demoImageDir, "vmdesk-demo.qcow2"), format: "qcow2", hostId: seededHostId })).status, JSON.stringify(bad)).toBe(400);
+      expect((await admin("POST", "/classes", { name: bad, imageId, vcpus: 1, memoryMiB: 96, diskGiB: 1, budget: { vms: 1, vcpus: 1, memoryMiB: 96, diskGiB: 1 } })).status, JSON.stringify(bad)).toBe(400);
+    }
+    expect((await admin("POST", "/users", { username: "ünïcode-ok", password: "password-123", displayName: "Zoë Ünïcode 山田" })).status).toBe(400); // usernames stay ASCII
+    expect((await admin("POST", "/users", { username: "unicode-ok", password: "password-123", displayName: "Zoë Ünïcode 山田" })).status).toBe(201);
+  });
+
+  it("answers unknown methods with 405 and Allow, and an empty JSON body as {}", async () => {
+    for (const method of ["TRACE", "PROPFIND", "LINK"]) {
+      const r = await rawRequest(method, "/api/v1/vms", { headers: { authorization: `Bearer ${adminToken}` } });
+      expect(r.status, method).toBe(405);
+      expect(r.headers.allow).toMatch(/GET/);
+      expect(r.headers.allow).toMatch(/POST/);
+      expect(JSON.parse(r.body)).toMatchObject({ code: "METHOD_NOT_SUPPORTED" });
+    }
+    const put = await restClient(portal.baseUrl, adminToken)("PUT", "/vms", {});
+    expect(put.status).toBe(405);
+    expect(put.headers.get("allow")).toBe("GET, POST");
+    // Empty body with a JSON content type: parsed as {} and answered on its merits (here: no such VM).
+    const r = await restClient(portal.baseUrl, adminToken)("POST", "/vms/00000000-0000-4000-8000-000000000000/poweroff", undefined, { "content-type": "application/json" });
+    expect(r.status).toBe(404);
+  });
+
+  it("limits request bodies before reading them (413 on REST, tRPC and sign-in; 411 without a length)", async () => {
+    const big = Buffer.alloc(2 * 1024 * 1024 + 1, "a");
+    const json = { "content-type": "application/json", authorization: `Bearer ${adminToken}` };
+    for (const [p, headers] of [
+      ["/api/v1/users", json],
+      ["/api/trpc/user.create", json],
+      ["/api/auth/callback/credentials", { "content-type": "application/x-www-form-urlencoded" }],
+    ] as const) {
+      const r = await rawRequest("POST", p, { headers: { ...headers, "content-length": String(big.length) }, chunks: [big] });
+      expect(r.status, p).toBe(413);
+      expect(JSON.parse(r.body), p).toMatchObject({ code: "PAYLOAD_TOO_LARGE" });
+      const chunked = await rawRequest("POST", p, { headers: { ...headers, "transfer-encoding": "chunked" }, chunks: [big.subarray(0, 1000), big.subarray(0, 1000)] });
+      expect(chunked.status, p).toBe(411);
+    }
+    // Sign-in forms are small: its limit is far below the API's.
+    const form = Buffer.alloc(100 * 1024, "a");
+    const signin = await rawRequest("POST", "/api/auth/callback/credentials", { headers: { "content-type": "application/x-www-form-urlencoded", "content-length": String(form.length) }, chunks: [form] });
+    expect(signin.status).toBe(413);
+    // Ordinary requests are untouched.
+    expect((await restClient(portal.baseUrl, adminToken)("GET", "/me")).status).toBe(200);
+  });
+
+  it("sends security headers: CSP with frame-ancestors, Referrer-Policy, nosniff (no HSTS over plain http)", async () => {
+    for (const p of ["/signin", "/api/v1/me"]) {
+      const res = await fetch(`${portal.baseUrl}${p}`, { redirect: "manual" });
+      const csp = res.headers.get("content-security-policy") ?? "";
+      expect(csp, p).toMatch(/frame-ancestors 'none'/);
+      expect(csp, p).toMatch(/default-src 'self'/);
+      expect(csp, p).toMatch(/object-src 'none'/);
+      expect(res.headers.get("referrer-policy"), p).toBe("same-origin");
+      expect(res.headers.get("x-content-type-options"), p).toBe("nosniff");
+      expect(res.headers.get("strict-transport-security"), p).toBeNull();
+    }
+  });
+
+  it("aggregates unauthenticated refusals in the audit log: one row per address, reason and minute, with a count", async () => {
+    const anon = restClient(portal.baseUrl, "vmd_forged-token-for-aggregation");
+    for (let i = 0; i < 12; i++) expect((await anon("GET", "/me")).status).toBe(401);
+    const audit = await restClient(portal.baseUrl, adminToken)("GET", "/audit?action=auth.refused&limit=50");
+    expect(audit.status).toBe(200);
+    const rows = audit.body.items.filter((e: { detail: { reason?: string } }) => e.detail?.reason === "invalid token");
+    expect(rows.length).toBeGreaterThanOrEqual(1);
+    expect(rows.length).toBeLessThanOrEqual(2); // the 12 may straddle a minute boundary
+    expect(rows.reduce((n: number, e: { count: number }) => n + e.count, 0)).toBeGreaterThanOrEqual(12);
+    expect(rows[0]).toMatchObject({ result: "denied", ip: expect.any(String) });
+  });
+
+  it("documents what it does: statuses per operation, the error body as sent, servers from NEXTAUTH_URL, /auth/token without security", async () => {
+    const doc = await (await fetch(`${portal.baseUrl.replace("localhost", "127.0.0.1")}/api/v1/openapi.json`, { headers: { host: "evil.example" } })).json();
+    expect(doc.servers).toEqual([{ url: `${portal.baseUrl}/api/v1` }]);
+    expect(doc.paths["/auth/token"].post.security).toEqual([]);
+    expect(Object.keys(doc.paths["/auth/token"].post.responses)).toEqual(expect.arrayContaining(["201", "400", "401", "413", "429"]));
+    expect(Object.keys(doc.paths["/vms"].post.responses)).toEqual(expect.arrayContaining(["202", "400", "401", "403", "404", "409", "413"]));
+    expect(Object.keys(doc.paths["/vms/{id}/start"].post.responses)).toEqual(expect.arrayContaining(["202", "404", "409", "412"]));
+    expect(doc.paths["/vms/{id}/start"].post.responses["200"]).toBeUndefined();
+    expect(Object.keys(doc.paths["/users"].post.responses)).toContain("201");
+    // Error bodies are exactly {code, message, issues?}: what the API sends (checked on every response).
+    const checker = new OpenApiChecker(doc);
+    const bad = await restClient(portal.baseUrl, adminToken, { checkSpec: false })("POST", "/users", { username: "x" });
+    expect(Object.keys(bad.body).sort()).toEqual(["code", "issues", "message"]);
+    checker.check({ method: "POST", path: "/users", ...bad });
+    expect(() => checker.check({ method: "POST", path: "/users", status: 400, body: { ...bad.body, data: {} }, headers: new Headers() })).toThrow(/does not match/);
+    expect(() => checker.check({ method: "GET", path: "/me", status: 418, body: {}, headers: new Headers() })).toThrow(/not documented/);
   });
 });

@@ -10,6 +10,8 @@ import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { handleRestRequest } from "../../../server/api/rest.ts";
+import { openApiDocument } from "../../../server/api/openapi.ts";
+import { openApiChecker } from "../../support/openapi-check.ts";
 import { PgConsoleStore } from "../../../server/console/pg-store.ts";
 import { ConsoleProxy } from "../../../server/console/proxy.ts";
 import { TICKET_PROTOCOL_PREFIX, hashTicket } from "../../../server/console/tickets.ts";
@@ -183,7 +185,9 @@ async function rest(token: string, method: string, urlPath: string, body?: unkno
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const res = await handleRestRequest(req);
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  const json = (await res.json()) as Record<string, unknown>;
+  (await openApiChecker(origin, async () => openApiDocument())).check({ method, path: urlPath, status: res.status, body: json, headers: res.headers });
+  return { status: res.status, body: json };
 }
 
 const marker = () => `mk${randomBytes(6).toString("hex")}`;
