@@ -144,9 +144,10 @@ export function procedureScope(type: "query" | "mutation" | "subscription", decl
   return declared ?? (type === "mutation" ? "vms" : "read");
 }
 
-/** Throws FORBIDDEN unless the actor (a token) holds `scope`. Sessions always hold their role's scopes. */
+/** Throws FORBIDDEN unless the actor holds `scope` (a session: unless its role lacks it, e.g. admin for a tenant). */
 export function authorizeScope(actor: Actor, scope: Scope): void {
-  if (!hasScope(actor, scope)) throw new AppError("FORBIDDEN", `this API token lacks the "${scope}" scope`);
+  if (hasScope(actor, scope)) return;
+  throw new AppError("FORBIDDEN", actor.scopes ? `this API token lacks the "${scope}" scope` : `your role does not allow "${scope}" actions`);
 }
 
 /**

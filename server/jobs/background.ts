@@ -1,7 +1,7 @@
 /**
  * Everything that runs behind the requests: the operation worker (any number of processes), and —
  * in exactly one process at a time, elected with a PostgreSQL advisory lock — the host monitors,
- * the reaper, the reconciler and housekeeping. `server/main.ts` starts it in-process by default; `npm run worker`
+ * the reaper and the reconciler. `server/main.ts` starts it in-process by default; `npm run worker`
  * runs it alone for scale-out.
  */
 import pg from "pg";
@@ -50,7 +50,7 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
   let stopped = false;
   let leaderClient: pg.Client | null = null;
 
-  /** Deletes what only piles up: rate-limit rows whose window has ended (one per address and account tried). */
+  /** Leader housekeeping: deletes what only piles up, i.e. rate-limit rows whose window has ended. */
   const housekeeping = () => purgeExpiredRateLimits(db(), clock.now()).then(() => undefined, (err) => log.error({ err }, "rate-limit purge failed"));
 
   const becomeLeader = async () => {
