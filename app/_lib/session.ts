@@ -3,6 +3,9 @@ import { getServerSession, type Session } from "next-auth";
 import { redirect } from "next/navigation";
 import { authOptions } from "@/server/auth/next-auth";
 
+/** Where to go after signing in: a same-origin path only (server/auth/return-path.ts). */
+export { safeReturnPath } from "@/server/auth/next-auth";
+
 export function getSession(): Promise<Session | null> {
   return getServerSession(authOptions);
 }

@@ -13,9 +13,10 @@ import { ZodError } from "zod";
 import { db } from "../db/client.ts";
 import { Prisma } from "../../prisma/generated/client.ts";
 import { AppError, type AppErrorCode } from "../domain/errors.ts";
+import { authorizeScope, procedureScope, type Scope } from "../domain/policy.ts";
 import { log } from "../log.ts";
 import { auditRefusal } from "../services/audit-service.ts";
-import { loadActiveUser, resolveApiToken, type AuthenticatedUser } from "../services/auth-service.ts";
+import { loadSessionUser, resolveApiToken, type AuthenticatedUser } from "../services/auth-service.ts";
 import type { ServiceContext } from "../services/context.ts";
 
 export interface ApiContext {
@@ -74,8 +75,7 @@ export async function createContext({ req }: { req: Request }): Promise<ApiConte
   const sessionToken = SESSION_COOKIES.map((n) => readCookie(cookieHeader, n)).find(Boolean);
   if (sessionToken && process.env.NEXTAUTH_SECRET) {
     const jwt = await decode({ token: sessionToken, secret: process.env.NEXTAUTH_SECRET }).catch(() => null);
-    const userId = typeof jwt?.uid === "string" ? jwt.uid : null;
-    const user = userId ? await loadActiveUser(db(), userId) : null;
+    const user = jwt ? await loadSessionUser(db(), jwt) : null;
     return { ...base, user, authMethod: user ? "session" : null, sameOrigin: isSameOrigin(req), ...(user ? {} : { refusalReason: "invalid session" as const }) };
   }
   return { ...base, user: null, authMethod: null, sameOrigin: true };
@@ -96,7 +96,7 @@ const HTTP_CODE: Record<AppErrorCode, TRPC_ERROR_CODE_KEY> = {
 
 const t = initTRPC
   .context<ApiContext>()
-  .meta<OpenApiMeta & { successStatus?: number }>()
+  .meta<OpenApiMeta & { successStatus?: number; scope?: Scope }>()
   .create({
     transformer: superjson,
     errorFormatter({ shape, error }) {
@@ -142,8 +142,12 @@ export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 export const publicProcedure = t.procedure.use(errorMapping);
 
-/** Signed in (session or token), enabled, and — for cookie sessions — mutations only from our own pages. */
-export const protectedProcedure = publicProcedure.use(async ({ ctx, type, next }) => {
+/**
+ * Signed in (session or token), enabled, and — for cookie sessions — mutations only from our own pages.
+ * A token also needs the procedure's scope (policy.procedureScope: `meta.scope`, else read for queries
+ * and vms for mutations); the actions a procedure then authorizes check their own scopes in policy too.
+ */
+export const protectedProcedure = publicProcedure.use(async ({ ctx, type, meta, next }) => {
   if (!ctx.user) {
     // One row per address, reason and minute (a count, not a row per request): floods stay cheap.
     await auditRefusal(db(), { action: "auth.refused", ip: ctx.ip, reason: ctx.refusalReason ?? "no credentials" });
@@ -152,6 +156,7 @@ export const protectedProcedure = publicProcedure.use(async ({ ctx, type, next }
   if (type !== "query" && ctx.authMethod === "session" && !ctx.sameOrigin) {
     throw new TRPCError({ code: "FORBIDDEN", message: "cross-site request refused" });
   }
+  authorizeScope(ctx.user, procedureScope(type, meta?.scope));
   const svc: ServiceContext = { db: db(), actor: ctx.user, ip: ctx.ip, requestId: ctx.requestId };
   const origin = ctx.portalOrigin ?? new URL(process.env.NEXTAUTH_URL ?? "http://localhost:3000").origin;
   return next({ ctx: { ...ctx, user: ctx.user, svc, portalOrigin: origin } });

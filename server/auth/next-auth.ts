@@ -1,15 +1,26 @@
 /**
- * next-auth (v4) with username/password credentials and short-lived JWT sessions. The JWT carries only
- * the user id: role and "disabled" are re-read from the database on every request (server/api/trpc.ts),
- * so demoting or disabling a user takes effect at once.
+ * next-auth (v4) with username/password credentials and JWT sessions. The JWT carries the user id, the
+ * user's sessionVersion and the sign-in time (session-claims.ts); role and "disabled" are re-read from
+ * the database on every request (server/api/trpc.ts) and every session read (the jwt callback below),
+ * so a password reset, disable or role change ends the session at once, and so does the absolute
+ * lifetime that next-auth's sliding expiry alone would never enforce.
  */
 import type { NextAuthOptions } from "next-auth";
 import CredentialsProvider from "next-auth/providers/credentials";
+import { config } from "../config.ts";
 import { db } from "../db/client.ts";
 import { AppError } from "../domain/errors.ts";
-import { verifyCredentials } from "../services/auth-service.ts";
+import { log } from "../log.ts";
+import { loadSessionUser, verifyCredentials } from "../services/auth-service.ts";
+import { safeReturnPath } from "./return-path.ts";
+import { newSessionClaims } from "./session-claims.ts";
 
-const SESSION_MAX_AGE_S = Number(process.env.VMDESK_SESSION_MAX_AGE_S ?? 8 * 3600);
+export { safeReturnPath };
+
+/** Thrown from the jwt callback to make next-auth drop the session cookie; expected, so not logged as an error. */
+class SessionEnded extends Error {
+  override name = "SessionEnded";
+}
 
 function clientIp(headers: unknown): string | null {
   const h = headers as Record<string, string | string[] | undefined> | undefined;
@@ -17,10 +28,23 @@ function clientIp(headers: unknown): string | null {
   return typeof v === "string" ? v : null;
 }
 
+const idleTimeoutS = config().VMDESK_SESSION_MAX_AGE_S;
+
 export const authOptions: NextAuthOptions = {
-  session: { strategy: "jwt", maxAge: SESSION_MAX_AGE_S },
-  jwt: { maxAge: SESSION_MAX_AGE_S },
+  // maxAge slides with every session read (an idle timeout); the absolute lifetime is checked in loadSessionUser.
+  session: { strategy: "jwt", maxAge: idleTimeoutS },
+  jwt: { maxAge: idleTimeoutS },
   pages: { signIn: "/signin" },
+  logger: {
+    error(code, metadata) {
+      if (metadata instanceof SessionEnded || (metadata as { name?: string } | undefined)?.name === "SessionEnded") return;
+      log.error({ code, err: metadata }, "next-auth error");
+    },
+    warn(code) {
+      log.warn({ code }, "next-auth warning");
+    },
+    debug() {},
+  },
   providers: [
     CredentialsProvider({
       name: "vmdesk",
@@ -31,7 +55,7 @@ export const authOptions: NextAuthOptions = {
         if (!username || !password || username.length > 64 || password.length > 200) return null;
         try {
           const user = await verifyCredentials(db(), username, password, clientIp(req?.headers));
-          return { id: user.id, name: user.username };
+          return { id: user.id, name: user.username, sessionVersion: user.sessionVersion };
         } catch (err) {
           if (err instanceof AppError && err.code === "RATE_LIMITED") throw new Error("Too many attempts: wait a few minutes");
           return null;
@@ -40,12 +64,21 @@ export const authOptions: NextAuthOptions = {
     }),
   ],
   callbacks: {
-    jwt({ token, user }) {
-      if (user) token.uid = user.id;
+    async jwt({ token, user }) {
+      if (user) {
+        const sessionVersion = (user as { sessionVersion?: unknown }).sessionVersion;
+        return { ...token, ...newSessionClaims(user.id, typeof sessionVersion === "number" ? sessionVersion : -1, new Date()) };
+      }
+      // Every later read of the session: does it still stand?
+      if (!(await loadSessionUser(db(), token))) throw new SessionEnded("session ended");
       return token;
     },
     session({ session, token }) {
       return { ...session, user: { ...session.user, id: token.uid as string } };
+    },
+    /** Only paths on this portal (return-path.ts); next-auth's default lets `/.//x`-style paths through. */
+    redirect({ url, baseUrl }) {
+      return `${baseUrl}${safeReturnPath(url, { sameOrigin: baseUrl })}`;
     },
   },
 };

@@ -12,10 +12,19 @@ import { AppError } from "./errors.ts";
 
 export type Role = "admin" | "teacher" | "tenant";
 
+/**
+ * What an API token may be used for: `read` (look), `vms` (act on VMs, consoles and classes), `admin`
+ * (administer users, hosts, images, the audit log). Browser sessions hold every scope their role allows.
+ */
+export const SCOPES = ["read", "vms", "admin"] as const;
+export type Scope = (typeof SCOPES)[number];
+
 export interface Actor {
   id: string;
   role: Role;
   disabled?: boolean;
+  /** Present for API tokens: what this token may be used for. Absent: a browser session (all its role allows). */
+  scopes?: readonly Scope[];
 }
 
 /**
@@ -99,8 +108,70 @@ const STUDENT_VM_ACTIONS: Partial<Record<Action, StudentVmAction | null>> = {
   "vm.console": "console",
 };
 
-/** Pure decision: may `actor` do `action` (to `target`, for object actions)? */
+/**
+ * Actions that only look, plus managing one's own tokens (a token can only ever mint tokens within its
+ * own scope and lifetime, see `scopesForNewToken`).
+ */
+const READ_ACTIONS: ReadonlySet<Action> = new Set<Action>(["vm.list", "vm.read", "operation.read", "image.list", "quota.readOwn", "class.list", "class.read", "token.manageOwn"]);
+
+/**
+ * The scope an API token needs for `action`: `admin` for what only admins may ever do (reads included:
+ * the user list and audit log are not for a monitoring token), `read` for looking, `vms` for the rest.
+ * Derived rather than listed, so a new action is never left without one.
+ */
+export function scopeFor(action: Action): Scope {
+  const adminOnly = ACTIONS[action] === "global" && !GLOBAL_GRANTS.teacher.has(action) && !GLOBAL_GRANTS.tenant.has(action);
+  if (adminOnly) return "admin";
+  return READ_ACTIONS.has(action) ? "read" : "vms";
+}
+
+/** Every scope a role can hold: a session has exactly these, a token at most these. */
+export function roleScopes(role: Role): readonly Scope[] {
+  return role === "admin" ? SCOPES : ["read", "vms"];
+}
+
+/** The scopes `actor` holds now: a session's role scopes, or a token's own, narrowed to its owner's current role. */
+export function effectiveScopes(actor: Actor): Scope[] {
+  return roleScopes(actor.role).filter((s) => !actor.scopes || actor.scopes.includes(s));
+}
+
+export function hasScope(actor: Actor, scope: Scope): boolean {
+  return effectiveScopes(actor).includes(scope);
+}
+
+/** The least a tRPC procedure needs before its own `authorize` calls run: reads `read`, changes `vms`, unless it declares otherwise. */
+export function procedureScope(type: "query" | "mutation" | "subscription", declared?: Scope): Scope {
+  return declared ?? (type === "mutation" ? "vms" : "read");
+}
+
+/** Throws FORBIDDEN unless the actor holds `scope` (a session: unless its role lacks it, e.g. admin for a tenant). */
+export function authorizeScope(actor: Actor, scope: Scope): void {
+  if (hasScope(actor, scope)) return;
+  throw new AppError("FORBIDDEN", actor.scopes ? `this API token lacks the "${scope}" scope` : `your role does not allow "${scope}" actions`);
+}
+
+/**
+ * The scopes of a token `creator` asks for: `requested` (default: all the creator holds), always with
+ * `read`, in canonical order. Never more than the creator holds, so a token cannot widen itself by minting
+ * another, and a session never beyond its role: FORBIDDEN otherwise.
+ */
+export function scopesForNewToken(creator: Actor, requested?: readonly Scope[]): Scope[] {
+  const held = effectiveScopes(creator);
+  const wanted = new Set<Scope>(requested ?? held);
+  wanted.add("read");
+  const beyond = [...wanted].filter((s) => !held.includes(s));
+  if (beyond.length > 0) throw new AppError("FORBIDDEN", `you cannot grant a token scopes you do not hold: ${beyond.join(", ")}`);
+  return SCOPES.filter((s) => wanted.has(s));
+}
+
+/** Pure decision: may `actor` do `action` (to `target`, for object actions)? A token also needs the action's scope. */
 export function can(actor: Actor, action: Action, target?: Target): boolean {
+  if (actor.scopes && !hasScope(actor, scopeFor(action))) return false;
+  return roleMay(actor, action, target);
+}
+
+/** The role and relationship half of `can`, regardless of token scopes. */
+function roleMay(actor: Actor, action: Action, target?: Target): boolean {
   if (actor.disabled) return false;
   if (actor.role === "admin") return true;
   const kind = ACTIONS[action];
@@ -116,20 +187,22 @@ export function can(actor: Actor, action: Action, target?: Target): boolean {
   return governedBy === null || governedBy === undefined ? governedBy === null : studentMay(target.classRules, governedBy);
 }
 
-/** Whether the object is visible to the actor at all. */
+/** Whether the object is visible to the actor at all (by role and relationship; token scopes do not hide things). */
 export function canSee(actor: Actor, target: Target): boolean {
-  return can(actor, target.ownerId !== undefined ? "vm.read" : "class.read", target);
+  return roleMay(actor, target.ownerId !== undefined ? "vm.read" : "class.read", target);
 }
 
 /**
  * Throws unless allowed. An object action on something the actor may not even see is NOT_FOUND (so
- * the existence of other people's VMs and classes is not revealed); otherwise FORBIDDEN.
+ * the existence of other people's VMs and classes is not revealed); otherwise FORBIDDEN, naming the
+ * missing scope when the role would allow it but the token does not.
  */
 export function authorize(actor: Actor, action: Action, target?: Target): void {
   if (can(actor, action, target)) return;
   if (ACTIONS[action] !== "global" && target && !canSee(actor, target)) {
     throw new AppError("NOT_FOUND", "not found");
   }
+  if (roleMay(actor, action, target)) authorizeScope(actor, scopeFor(action));
   throw new AppError("FORBIDDEN", `you may not ${action.replace(".", " ")}`);
 }
 

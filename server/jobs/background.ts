@@ -9,6 +9,7 @@ import { config } from "../config.ts";
 import { databaseUrl, db } from "../db/client.ts";
 import type { HypervisorDriver } from "../hypervisor/driver.ts";
 import { log } from "../log.ts";
+import { purgeExpiredRateLimits } from "../services/rate-limit.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { HostMonitor } from "./host-monitor.ts";
 import { HostPool } from "./host-pool.ts";
@@ -19,6 +20,7 @@ import { Worker } from "./worker.ts";
 
 const LEADER_LOCK_KEY = 0x766d_6465; // "vmde"
 const RECONCILE_EVERY_MS = 60_000;
+const HOUSEKEEPING_EVERY_MS = 60_000;
 
 export interface Background {
   hosts: HostPool;
@@ -48,6 +50,9 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
   let stopped = false;
   let leaderClient: pg.Client | null = null;
 
+  /** Leader housekeeping: deletes what only piles up, i.e. rate-limit rows whose window has ended. */
+  const housekeeping = () => purgeExpiredRateLimits(db(), clock.now()).then(() => undefined, (err) => log.error({ err }, "rate-limit purge failed"));
+
   const becomeLeader = async () => {
     if (stopped || leaderClient) return;
     const client = new pg.Client({ connectionString: databaseUrl() });
@@ -67,6 +72,7 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
       log.info("this process runs the host monitors, reaper and reconciler");
       monitor.start();
       await reapStaleOperations(db(), clock, cfg.VMDESK_OPERATION_STALE_MS);
+      await housekeeping();
       void reconcileOnce(db(), hosts).catch((err) => log.error({ err }, "reconcile failed"));
     } catch (err) {
       log.warn({ err }, "leader election failed");
@@ -85,6 +91,11 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
     setInterval(() => {
       if (leaderClient) void reconcileOnce(db(), hosts).catch((err) => log.error({ err }, "reconcile failed"));
     }, RECONCILE_EVERY_MS),
+  );
+  timers.push(
+    setInterval(() => {
+      if (leaderClient) void housekeeping();
+    }, HOUSEKEEPING_EVERY_MS),
   );
   timers.push(
     setInterval(() => {

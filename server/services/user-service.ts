@@ -4,8 +4,9 @@ import type { Db } from "../db/client.ts";
 import { AppError } from "../domain/errors.ts";
 import { authorize, type Role } from "../domain/policy.ts";
 import type { ResourceAmounts } from "../domain/quota.ts";
-import { hashPassword, randomPassword } from "../auth/secrets.ts";
+import { hashPassword, randomPassword, verifyPassword } from "../auth/secrets.ts";
 import { auditAs } from "./audit-service.ts";
+import { endSessionsAndTokens } from "./auth-service.ts";
 import type { ServiceContext } from "./context.ts";
 
 export const publicUserSelect = { id: true, username: true, displayName: true, role: true, disabled: true, createdAt: true } as const;
@@ -69,19 +70,26 @@ export async function updateUser(ctx: ServiceContext, input: { id: string; role?
   if (input.id === ctx.actor.id && (input.disabled === true || (input.role && input.role !== "admin"))) {
     throw new AppError("CONFLICT", "you cannot disable or demote yourself");
   }
-  const existing = await ctx.db.user.findUnique({ where: { id: input.id }, select: { id: true } });
+  const existing = await ctx.db.user.findUnique({ where: { id: input.id }, select: { id: true, role: true, disabled: true } });
   if (!existing) throw new AppError("NOT_FOUND", "user not found");
-  const user = await ctx.db.user.update({
-    where: { id: input.id },
-    data: {
-      role: input.role,
-      disabled: input.disabled,
-      displayName: input.displayName,
-      ...(input.password ? { passwordHash: await hashPassword(input.password) } : {}),
-    },
-    select: publicUserSelect,
+  // What a session or token was granted under no longer holds: end them all (disable-then-enable included).
+  const endsSessions = Boolean(input.password) || (input.role !== undefined && input.role !== existing.role) || (input.disabled !== undefined && input.disabled !== existing.disabled);
+  const passwordHash = input.password ? await hashPassword(input.password) : undefined;
+  const { user, tokensRevoked } = await ctx.db.$transaction(async (tx) => {
+    const user = await tx.user.update({
+      where: { id: input.id },
+      data: { role: input.role, disabled: input.disabled, displayName: input.displayName, ...(passwordHash ? { passwordHash } : {}) },
+      select: publicUserSelect,
+    });
+    return { user, tokensRevoked: endsSessions ? await endSessionsAndTokens(tx, user.id) : 0 };
   });
-  await auditAs(ctx, { action: "user.update", targetType: "user", targetId: user.id, result: "ok", detail: { role: input.role, disabled: input.disabled, passwordChanged: Boolean(input.password) } });
+  await auditAs(ctx, {
+    action: "user.update",
+    targetType: "user",
+    targetId: user.id,
+    result: "ok",
+    detail: { role: input.role, disabled: input.disabled, passwordChanged: Boolean(input.password), ...(endsSessions ? { sessionsEnded: true, tokensRevoked } : {}) },
+  });
   return user;
 }
 
@@ -98,9 +106,16 @@ export async function setQuota(ctx: ServiceContext, userId: string, limits: Reso
 
 /** Creates or updates the bootstrap admin (used by the seed script). */
 export async function ensureAdmin(db: Db, username: string, password: string | null): Promise<{ created: boolean }> {
-  const existing = await db.user.findUnique({ where: { username }, select: { id: true } });
+  const existing = await db.user.findUnique({ where: { username }, select: { id: true, passwordHash: true, role: true, disabled: true } });
   if (existing) {
-    if (password) await db.user.update({ where: { id: existing.id }, data: { passwordHash: await hashPassword(password), role: "admin", disabled: false } });
+    // A real reset ends the admin's sessions and tokens; re-running the seed with the same password does not.
+    if (password && (!(await verifyPassword(existing.passwordHash, password)) || existing.role !== "admin" || existing.disabled)) {
+      const passwordHash = await hashPassword(password);
+      await db.$transaction(async (tx) => {
+        await tx.user.update({ where: { id: existing.id }, data: { passwordHash, role: "admin", disabled: false } });
+        await endSessionsAndTokens(tx, existing.id);
+      });
+    }
     return { created: false };
   }
   if (!password) throw new Error("a password is needed to create the admin");

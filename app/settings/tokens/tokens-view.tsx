@@ -7,6 +7,14 @@ import { formatAgo, formatDateTime } from "../../_lib/format";
 import { useTRPC, type RouterOutputs } from "../../_lib/trpc";
 
 type Token = RouterOutputs["auth"]["tokens"][number];
+type Scope = Token["scopes"][number];
+
+/** What each scope lets a token do (the server decides: server/domain/policy.ts). */
+const SCOPE_INFO: Array<{ scope: Scope; label: string; hint: string; adminOnly?: boolean }> = [
+  { scope: "read", label: "read", hint: "look at VMs, images, quota (always included)" },
+  { scope: "vms", label: "vms", hint: "create, start, stop, delete VMs; consoles; classes" },
+  { scope: "admin", label: "admin", hint: "users, quotas, hosts, images, audit log", adminOnly: true },
+];
 
 function NewTokenSecret({ name, secret }: { name: string; secret: string }) {
   const [copied, setCopied] = useState<"yes" | "failed" | null>(null);
@@ -46,6 +54,13 @@ function TokenRow({ token }: { token: Token }) {
       <td>
         <strong>{token.name}</strong>
       </td>
+      <td className="nowrap" data-testid="token-scopes">
+        {token.scopes.map((scope) => (
+          <span key={scope} className={`pill ${scope === "admin" ? "pill-amber" : scope === "vms" ? "pill-blue" : "pill-grey"}`} style={{ marginRight: 4 }}>
+            {scope}
+          </span>
+        ))}
+      </td>
       <td className="nowrap">{formatDateTime(token.createdAt)}</td>
       <td className="nowrap">{expired ? <span className="pill pill-red">expired</span> : formatDateTime(token.expiresAt)}</td>
       <td className="nowrap">{formatAgo(token.lastUsedAt ?? null)}</td>
@@ -75,8 +90,18 @@ export function TokensView() {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const tokens = useQuery(trpc.auth.tokens.queryOptions());
+  const me = useQuery(trpc.auth.me.queryOptions());
   const [name, setName] = useState("");
   const [ttlDays, setTtlDays] = useState("30");
+  const [scopes, setScopes] = useState<ReadonlySet<Scope>>(new Set<Scope>(["read", "vms"]));
+  const offered = SCOPE_INFO.filter((s) => !s.adminOnly || me.data?.role === "admin");
+  const toggle = (scope: Scope, on: boolean) =>
+    setScopes((prev) => {
+      const next = new Set(prev);
+      if (on) next.add(scope);
+      else next.delete(scope);
+      return next;
+    });
   const [localError, setLocalError] = useState<string | null>(null);
   const create = useMutation(
     trpc.auth.createToken.mutationOptions({
@@ -92,7 +117,7 @@ export function TokensView() {
     setLocalError(null);
     const ttl = Number(ttlDays);
     if (!Number.isInteger(ttl) || ttl < 1 || ttl > 365) return setLocalError("Lifetime must be 1 to 365 days");
-    create.mutate({ name: name.trim(), ttlDays: ttl });
+    create.mutate({ name: name.trim(), ttlDays: ttl, scopes: SCOPE_INFO.map((s) => s.scope).filter((s) => s === "read" || scopes.has(s)) });
   }
 
   return (
@@ -117,6 +142,23 @@ export function TokensView() {
             {create.isPending ? "Creating…" : "Create token"}
           </button>
         </form>
+        <fieldset className="token-scopes" style={{ border: 0, padding: 0, margin: "12px 0 0" }} data-testid="token-create-scopes">
+          <legend className="muted" style={{ padding: 0, marginBottom: 6 }}>
+            Scopes: what the token may be used for
+          </legend>
+          {offered.map((s) => (
+            <label key={s.scope} className="check" style={{ marginRight: 18 }} title={s.hint}>
+              <input
+                type="checkbox"
+                checked={s.scope === "read" || scopes.has(s.scope)}
+                disabled={s.scope === "read"}
+                onChange={(e) => toggle(s.scope, e.target.checked)}
+                data-testid={`token-scope-${s.scope}`}
+              />
+              <strong>{s.label}</strong> <span className="muted">{s.hint}</span>
+            </label>
+          ))}
+        </fieldset>
         <FormError error={localError ?? create.error} />
         {create.data ? <NewTokenSecret name={create.data.name} secret={create.data.token} /> : null}
       </section>
@@ -135,6 +177,7 @@ export function TokensView() {
               <thead>
                 <tr>
                   <th>Name</th>
+                  <th>Scopes</th>
                   <th>Created</th>
                   <th>Expires</th>
                   <th>Last used</th>

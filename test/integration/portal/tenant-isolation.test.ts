@@ -143,7 +143,7 @@ describe("tenant isolation", () => {
     expect((await portal.caller(tenantB).auth.quota()).limits).toEqual({ vms: 1, vcpus: 1, memoryMiB: 128, diskGiB: 2 });
   });
 
-  it("a disabled user's API tokens stop working at once (real token path), and they cannot get a new one", async () => {
+  it("a disabled user's API tokens stop working at once (real token path), they cannot get a new one, and enabling does not revive them", async () => {
     const victim = await portal.newTenant({ vms: 1, vcpus: 1, memoryMiB: 128, diskGiB: 1 });
     const issued = await issueTokenForCredentials(db(), { username: victim.username, password: PASSWORD, name: "ci" }, "127.0.0.1");
     expect((await resolveApiToken(db(), issued.token))?.id).toBe(victim.id);
@@ -165,9 +165,11 @@ describe("tenant isolation", () => {
     expect(signInError).toBeInstanceOf(AppError);
     expect((signInError as AppError).code).toBe("UNAUTHORIZED");
 
-    // Re-enabling brings the same (unexpired, unrevoked) token back.
+    // Re-enabling does not bring the old token back: disabling revoked it (issue 8); a new sign-in works.
     await portal.caller(portal.admin).user.update({ id: victim.id, disabled: false });
-    expect((await resolveApiToken(db(), issued.token))?.id).toBe(victim.id);
+    expect(await resolveApiToken(db(), issued.token)).toBeNull();
+    const reissued = await issueTokenForCredentials(db(), { username: victim.username, password: PASSWORD, name: "ci" }, "127.0.0.1");
+    expect((await resolveApiToken(db(), reissued.token))?.id).toBe(victim.id);
   });
 
   it("an unauthenticated caller gets UNAUTHORIZED", async () => {
