@@ -27,10 +27,13 @@ let listener: net.Server;
 let listenPort = 0;
 /** Every connection the listener accepted: the guest reaching the host. */
 const accepted: string[] = [];
+const sockets = new Set<net.Socket>();
 
 beforeAll(async () => {
   listener = net.createServer((sock) => {
     accepted.push(`${sock.remoteAddress}:${sock.remotePort} -> ${sock.localAddress}:${sock.localPort}`);
+    sockets.add(sock);
+    sock.on("error", () => undefined);
     sock.end("vmdesk-host-answered\n");
   });
   await new Promise<void>((resolve) => listener.listen(0, "0.0.0.0", resolve));
@@ -45,6 +48,8 @@ afterAll(async () => {
     if (del) await settle(portal, tenant, del.operation.id).catch(() => undefined);
   }
   await portal?.close();
+  // A connection the guest opened never closes once the guest is gone: close it ourselves.
+  for (const sock of sockets) sock.destroy();
   await new Promise((resolve) => listener?.close(resolve));
 }, 120_000);
 
