@@ -89,6 +89,23 @@ acpid -c /etc/acpi -l /var/log/acpid.log
 EOF
 chmod 0755 "$root/etc/init.d/rcS"
 
+# udhcpc's default hook (busybox ships none): applies the lease and prints one line tests read on the
+# serial console. Not run at boot: readiness must not wait for a DHCP server.
+mkdir -p "$root/etc/udhcpc"
+cat > "$root/etc/udhcpc/default.script" <<'EOF'
+#!/bin/sh
+case "$1" in
+  deconfig) ip -4 addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    ip -4 addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+    for s in $dns; do echo "nameserver $s"; done > /etc/resolv.conf
+    echo "vmdesk-lease $ip router ${router%% *} server $serverid" ;;
+esac
+EOF
+chmod 0755 "$root/etc/udhcpc/default.script"
+
 cat > "$root/etc/acpi/PWRF/00000080" <<'EOF'
 #!/bin/sh
 exec poweroff

@@ -18,6 +18,7 @@ packages=(
   postgresql chromium websockify
   busybox-static linux-image-cloud-amd64 isolinux syslinux syslinux-common mtools dosfstools xorriso cpio
   kmod iproute2 fonts-dejavu-core dnsmasq-base
+  iptables libvirt-daemon-config-nwfilter
 )
 
 if [[ ${VMDESK_SKIP_APT:-0} == 1 ]]; then

@@ -88,6 +88,7 @@ export const VIR_ERR = {
   NO_SUPPORT: 3,
   OPERATION_FAILED: 9,
   NO_NETWORK: 43,
+  NO_NWFILTER: 62,
 } as const;
 
 export type HostEvent =
@@ -157,6 +158,15 @@ export interface HostConnection {
   ensureNetwork(name: string, xml: string): Promise<NetworkFacts>;
   /** Destroys and undefines the network; no-op when absent. */
   deleteNetwork(name: string): Promise<void>;
+
+  /**
+   * Defines the network filter from `xml` when absent or when its rules differ from the defined
+   * ones (same name and UUID: a redefinition, which libvirt re-applies to running guests); no-op
+   * when equal. Resolves with what it did.
+   */
+  ensureNwFilter(name: string, xml: string): Promise<"defined" | "updated" | "unchanged">;
+  /** Undefines the filter; no-op when absent. Rejects while a defined domain or filter still references it. */
+  deleteNwFilter(name: string): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -4,6 +4,7 @@
  */
 import type { DomainSpec } from "../hypervisor/xml/index.ts";
 import { buildDomainXml, buildVolumeXml } from "../hypervisor/xml/index.ts";
+import { GUEST_FILTER, GUEST_FILTER_PARAMETERS, GUEST_NAT, HOST_GUARD_FILTER } from "../hypervisor/guest-network.ts";
 
 export interface VmRow {
   id: string;
@@ -78,13 +79,24 @@ export function domainSpec(vm: VmRow, host: HostRow, image: ImageRow | null, dis
       ...(isIso && image ? [{ path: image.path, format: "raw" as const, device: "cdrom" as const, bus: "sata" as const }] : []),
     ],
     boot: isIso ? ["hd", "cdrom"] : ["hd"],
-    network: vm.networkName ? { type: "network", name: vm.networkName } : { type: "user" },
+    network: guestNetwork(vm),
     // No TCP port: no other local process can reach the display; the console proxy opens the socket.
     graphics: { unixSocket: true },
     serialLogPath: serialLogPath(vm.domainName),
     serialSocketPath: serialSocketPath(vm.domainName),
     metadata: { vmId: vm.id, ownerId: vm.ownerId },
   };
+}
+
+/**
+ * Class VMs: their class's isolated network, with the host guard. Personal VMs: the host's NAT
+ * network with the personal filter. Never QEMU user-mode networking (the guest reaches the host's
+ * loopback through it).
+ */
+export function guestNetwork(vm: VmRow): { type: "network"; name: string; filter: string; filterParameters?: Record<string, string> } {
+  return vm.networkName
+    ? { type: "network", name: vm.networkName, filter: HOST_GUARD_FILTER.name }
+    : { type: "network", name: GUEST_NAT.name, filter: GUEST_FILTER.name, filterParameters: GUEST_FILTER_PARAMETERS };
 }
 
 export function domainXml(vm: VmRow, host: HostRow, image: ImageRow | null, diskPath: string): string {

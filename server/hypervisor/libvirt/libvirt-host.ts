@@ -24,6 +24,7 @@ import {
   type StoragePoolFacts,
 } from "../driver.ts";
 import { log as rootLog } from "../../log.ts";
+import { nwFilterDigest } from "../xml/nwfilter-xml.ts";
 import { buildDirPoolXml } from "../xml/pool-xml.ts";
 import { buildSnapshotXml, isValidSnapshotName, parseSnapshotXml } from "../xml/snapshot-xml.ts";
 import { hasCode, toHypervisorError } from "./errors.ts";
@@ -304,6 +305,31 @@ export class LibvirtHostConnection implements HostConnection {
         await c.deleteNetwork(name);
       } catch (e) {
         if (!hasCode(e, VIR_ERR.NO_NETWORK)) throw e;
+      }
+    });
+  }
+
+  ensureNwFilter(name: string, xml: string): Promise<"defined" | "updated" | "unchanged"> {
+    return this.call(`ensureNwFilter ${name}`, async (c) => {
+      let current: string | null = null;
+      try {
+        current = await c.nwFilterXml(name);
+      } catch (e) {
+        if (!hasCode(e, VIR_ERR.NO_NWFILTER)) throw e;
+      }
+      if (current !== null && nwFilterDigest(current) === nwFilterDigest(xml)) return "unchanged";
+      // Two workers racing here both define the same name and UUID: the second is a redefinition.
+      await c.defineNwFilter(xml);
+      return current === null ? "defined" : "updated";
+    });
+  }
+
+  deleteNwFilter(name: string): Promise<void> {
+    return this.call(`deleteNwFilter ${name}`, async (c) => {
+      try {
+        await c.undefineNwFilter(name);
+      } catch (e) {
+        if (!hasCode(e, VIR_ERR.NO_NWFILTER)) throw e;
       }
     });
   }

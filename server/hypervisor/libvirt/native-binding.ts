@@ -84,6 +84,12 @@ export interface NativeConnection {
   ensureNetwork(name: string, xml: string): Promise<{ name: string; bridge: string }>;
   /** Destroys the network if active, then undefines it. */
   deleteNetwork(name: string): Promise<void>;
+  /** virNWFilterGetXMLDesc; rejects with NO_NWFILTER when absent. */
+  nwFilterXml(name: string): Promise<string>;
+  /** virNWFilterDefineXML: defines, or redefines a filter of the same name and UUID. */
+  defineNwFilter(xml: string): Promise<void>;
+  /** virNWFilterUndefine; rejects with NO_NWFILTER when absent. */
+  undefineNwFilter(name: string): Promise<void>;
 }
 
 interface NativeModule {

@@ -48,7 +48,12 @@ export interface DomainSpec {
   tcgTbCacheMiB?: number;
   disks: DiskSpec[];
   boot: Array<"hd" | "cdrom">;
-  network: { type: "user" } | { type: "network"; name: string } | null;
+  /**
+   * A libvirt network, optionally with the nwfilter its interface references (`<filterref>`).
+   * `user` (QEMU user-mode networking) lets the guest reach the host's loopback as 10.0.2.2: kept
+   * only so older definitions parse and tests can reproduce them; vmdesk no longer defines it.
+   */
+  network: { type: "user" } | { type: "network"; name: string; filter?: string; filterParameters?: Record<string, string> } | null;
   /**
    * VNC on a unix socket (no TCP port at all) that libvirt places in the domain's private directory
    * (`/var/lib/libvirt/qemu/domain-<id>-<name>/vnc.sock`, mode 0750, libvirt-qemu): only root and
@@ -85,6 +90,8 @@ export interface ParsedDomain {
   /** Present only on domains that carry vmdesk's metadata element. */
   metadata?: VmdeskMetadata;
   disks: Array<{ path?: string; device: string }>;
+  /** Network interfaces: `type` as libvirt writes it (user, network, bridge, …). */
+  interfaces: Array<{ type: string; network?: string; filter?: string }>;
 }
 
 /** Builds the XML of a domain; throws on a spec libvirt would reject or that would be unsafe to embed. */
@@ -135,6 +142,10 @@ export function buildDomainXml(spec: DomainSpec): string {
     const iface = devices.ele("interface", { type: "network" });
     iface.ele("source", { network: x(spec.network.name) });
     iface.ele("model", { type: "virtio" });
+    if (spec.network.filter !== undefined) {
+      const ref = iface.ele("filterref", { filter: x(spec.network.filter) });
+      for (const [name, value] of Object.entries(spec.network.filterParameters ?? {})) ref.ele("parameter", { name: x(name), value: x(value) });
+    }
   }
 
   const serialType = spec.serialSocketPath === undefined ? "pty" : "unix";
@@ -181,6 +192,14 @@ function validate(spec: DomainSpec): void {
     throw new Error(`serial socket path must be absolute: ${JSON.stringify(spec.serialSocketPath)}`);
   }
   if (spec.network?.type === "network" && spec.network.name === "") throw new Error("network name is empty");
+  if (spec.network?.type === "network" && spec.network.filter !== undefined && !/^[A-Za-z0-9_.-]+$/.test(spec.network.filter)) {
+    throw new Error(`invalid nwfilter name: ${JSON.stringify(spec.network.filter)}`);
+  }
+  if (spec.network?.type === "network") {
+    for (const name of Object.keys(spec.network.filterParameters ?? {})) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`invalid nwfilter parameter name: ${JSON.stringify(name)}`);
+    }
+  }
 }
 
 /** Target names per bus in definition order: vda, vdb, … for virtio; sda, sdb, … for SATA. */
@@ -226,7 +245,7 @@ export function parseDomainXml(xml: string): ParsedDomain {
   const name = text(domain.name);
   if (name === undefined) throw new Error("domain XML has no <name>");
 
-  const result: ParsedDomain = { name, disks: [] };
+  const result: ParsedDomain = { name, disks: [], interfaces: [] };
   const uuid = text(domain.uuid);
   if (uuid !== undefined) result.uuid = uuid.trim();
   const title = text(domain.title);
@@ -243,6 +262,14 @@ export function parseDomainXml(xml: string): ParsedDomain {
       const source = asNode(disk.source);
       const path = attr(source, "file") ?? attr(source, "dev");
       result.disks.push(path === undefined ? { device: attr(disk, "device") ?? "disk" } : { path, device: attr(disk, "device") ?? "disk" });
+    }
+    for (const iface of nodes(devices.interface)) {
+      const parsed: ParsedDomain["interfaces"][number] = { type: attr(iface, "type") ?? "" };
+      const network = attr(asNode(iface.source), "network");
+      if (network !== undefined) parsed.network = network;
+      const filter = attr(asNode(iface.filterref), "filter");
+      if (filter !== undefined) parsed.filter = filter;
+      result.interfaces.push(parsed);
     }
     const vnc = nodes(devices.graphics).find((g) => attr(g, "type") === "vnc");
     if (vnc) {

@@ -69,3 +69,35 @@ function validate(spec: IsolatedNetworkSpec): void {
 function toInt(ip: string): number {
   return ip.split(".").reduce((acc, part) => (acc * 256 + Number(part)) >>> 0, 0);
 }
+
+export interface NatNetworkSpec {
+  /** libvirt network name; an identifier we choose, never user text. */
+  name: string;
+  /** Fixed UUID, so concurrent or repeated defines are redefinitions of one network, not conflicts. */
+  uuid: string;
+  /** Host bridge name (≤ 15 characters). */
+  bridge: string;
+  /** The host's (gateway's) address on the network, with DHCP for guests (dnsmasq, also their DNS). */
+  ipv4: { address: string; netmask: string; dhcpStart: string; dhcpEnd: string };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * A NAT network (`<forward mode='nat'>`): guests reach the outside through the host's masquerading,
+ * get addresses and DNS from the network's dnsmasq on the gateway address. The gateway address IS the
+ * host: keeping guests away from it (and from the host's other addresses) is the job of the
+ * nwfilter their interfaces reference (see nwfilter-xml.ts), not of the network.
+ */
+export function buildNatNetworkXml(spec: NatNetworkSpec): string {
+  validate({ name: spec.name, bridge: spec.bridge, ipv4: spec.ipv4 });
+  if (!UUID.test(spec.uuid)) throw new Error(`invalid network UUID: ${JSON.stringify(spec.uuid)}`);
+  const net = create().ele("network");
+  net.ele("name").txt(spec.name);
+  net.ele("uuid").txt(spec.uuid);
+  net.ele("forward", { mode: "nat" });
+  net.ele("bridge", { name: spec.bridge, stp: "on", delay: "0" });
+  const ip = net.ele("ip", { address: spec.ipv4.address, netmask: spec.ipv4.netmask });
+  ip.ele("dhcp").ele("range", { start: spec.ipv4.dhcpStart, end: spec.ipv4.dhcpEnd });
+  return net.end({ headless: true, prettyPrint: true });
+}

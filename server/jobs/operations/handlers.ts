@@ -13,8 +13,10 @@ import type { Db } from "../../db/client.ts";
 import { notifyVmChanged } from "../../db/notify.ts";
 import { releaseQuota } from "../../services/vm-service.ts";
 import type { Clock } from "../clock.ts";
-import { buildIsolatedNetworkXml } from "../../hypervisor/xml/index.ts";
-import { diskVolumeName, diskVolumeXml, domainXml, type HostRow, type ImageRow, type VmRow } from "../vm-layout.ts";
+import { ensureGuestNetworking } from "../../hypervisor/guest-network.ts";
+import { buildIsolatedNetworkXml, parseDomainXml } from "../../hypervisor/xml/index.ts";
+import { hostAddresses } from "../host-addresses.ts";
+import { diskVolumeName, diskVolumeXml, domainXml, guestNetwork, type HostRow, type ImageRow, type VmRow } from "../vm-layout.ts";
 
 export interface OperationRow {
   id: string;
@@ -80,9 +82,30 @@ async function ensurePool(ctx: JobContext): Promise<void> {
   }
 }
 
-/** The class's isolated network must exist on the host before a VM attached to it is defined. */
+/**
+ * The networks and filters a VM's interface references must exist on the host before it is defined:
+ * the host's guest networking (NAT network, host guard with the host's current addresses, personal
+ * filter) and, for a class VM, the class's isolated network.
+ */
 async function ensureNetwork(ctx: JobContext): Promise<void> {
+  await ensureGuestNetworking(ctx.conn, await hostAddresses(ctx.host.uri));
   if (ctx.vm.networkName) await ctx.conn.ensureNetwork(ctx.vm.networkName, buildIsolatedNetworkXml({ name: ctx.vm.networkName }));
+}
+
+/**
+ * Domains defined before guests were kept off the host (QEMU user-mode networking, or a class
+ * network without the host guard) are redefined with the current layout before they start, so the
+ * guest boots behind the filters. A running domain's new definition applies from its next cold start.
+ */
+async function upgradeNetworking(ctx: JobContext): Promise<void> {
+  const want = guestNetwork(ctx.vm);
+  const have = parseDomainXml(await ctx.conn.domainXml(ctx.vm.domainName, { inactive: true })).interfaces;
+  if (have.length === 1 && have[0]!.type === "network" && have[0]!.network === want.name && have[0]!.filter === want.filter) return;
+  const diskPath = await ctx.conn.volumePath(ctx.host.poolName, diskVolumeName(ctx.vm));
+  if (!diskPath) throw new Error(`disk ${diskVolumeName(ctx.vm)} is missing from pool "${ctx.host.poolName}"`);
+  await ctx.step("moving the VM onto the guest network", 20);
+  await ensureNetwork(ctx);
+  await ctx.conn.defineDomain(domainXml(ctx.vm, ctx.host, ctx.image, diskPath));
 }
 
 const create: Handler = async (ctx) => {
@@ -99,6 +122,7 @@ const create: Handler = async (ctx) => {
 };
 
 const start: Handler = async (ctx) => {
+  await upgradeNetworking(ctx);
   await ctx.step("starting", 50);
   await ctx.conn.startDomain(ctx.vm.domainName);
   await recordObservedState(ctx);
@@ -228,6 +252,8 @@ const snapshot: Handler = async (ctx) => {
 const revert: Handler = async (ctx) => {
   await ctx.step("reverting to snapshot", 50);
   await ctx.conn.revertSnapshot(ctx.vm.domainName, snapshotName(ctx));
+  // A snapshot taken before the guest networking change brings its old definition back with it.
+  await upgradeNetworking(ctx);
   await ctx.db.vm.update({ where: { id: ctx.vm.id }, data: { guestReadyAt: null } });
   await recordObservedState(ctx);
 };

@@ -45,11 +45,13 @@ struct PoolFree { void operator()(virStoragePoolPtr p) const { virStoragePoolFre
 struct VolFree { void operator()(virStorageVolPtr p) const { virStorageVolFree(p); } };
 struct SnapshotFree { void operator()(virDomainSnapshotPtr p) const { virDomainSnapshotFree(p); } };
 struct NetworkFree { void operator()(virNetworkPtr p) const { virNetworkFree(p); } };
+struct NwFilterFree { void operator()(virNWFilterPtr p) const { virNWFilterFree(p); } };
 using Domain = std::unique_ptr<virDomain, DomainFree>;
 using StoragePool = std::unique_ptr<virStoragePool, PoolFree>;
 using StorageVol = std::unique_ptr<virStorageVol, VolFree>;
 using Snapshot = std::unique_ptr<virDomainSnapshot, SnapshotFree>;
 using Network = std::unique_ptr<virNetwork, NetworkFree>;
+using NwFilter = std::unique_ptr<virNWFilter, NwFilterFree>;
 
 Domain LookupDomain(virConnectPtr c, const std::string& name) {
   return Domain(Need(virDomainLookupByName(c, name.c_str())));
@@ -220,6 +222,9 @@ Napi::Function Connection::Define(Napi::Env env) {
                          InstanceMethod<&Connection::DeleteSnapshot>("deleteSnapshot"),
                          InstanceMethod<&Connection::EnsureNetwork>("ensureNetwork"),
                          InstanceMethod<&Connection::DeleteNetwork>("deleteNetwork"),
+                         InstanceMethod<&Connection::NwFilterXml>("nwFilterXml"),
+                         InstanceMethod<&Connection::DefineNwFilter>("defineNwFilter"),
+                         InstanceMethod<&Connection::UndefineNwFilter>("undefineNwFilter"),
                      });
 }
 
@@ -670,6 +675,35 @@ Napi::Value Connection::DeleteNetwork(const Napi::CallbackInfo& info) {
     Network net(Need(virNetworkLookupByName(c, name.c_str())));
     if (Check(virNetworkIsActive(net.get())) == 1) Check(virNetworkDestroy(net.get()));
     Check(virNetworkUndefine(net.get()));
+    return Undefined();
+  });
+}
+
+// nwFilterXml(name) -> the filter's XML. Absent: NO_NWFILTER, left to the TS layer.
+Napi::Value Connection::NwFilterXml(const Napi::CallbackInfo& info) {
+  std::string name = info[0].As<Napi::String>();
+  return Submit(info.Env(), [name](virConnectPtr c) -> Completion {
+    NwFilter filter(Need(virNWFilterLookupByName(c, name.c_str())));
+    return String(Take(virNWFilterGetXMLDesc(filter.get(), 0)));
+  });
+}
+
+// defineNwFilter(xml): defines or, for the same name and UUID, redefines a filter (libvirt then
+// re-applies it to every running guest that references it).
+Napi::Value Connection::DefineNwFilter(const Napi::CallbackInfo& info) {
+  std::string xml = info[0].As<Napi::String>();
+  return Submit(info.Env(), [xml](virConnectPtr c) -> Completion {
+    NwFilter filter(Need(virNWFilterDefineXML(c, xml.c_str())));
+    return Undefined();
+  });
+}
+
+// undefineNwFilter(name). Absent: NO_NWFILTER; still referenced: OPERATION_INVALID (TS decides).
+Napi::Value Connection::UndefineNwFilter(const Napi::CallbackInfo& info) {
+  std::string name = info[0].As<Napi::String>();
+  return Submit(info.Env(), [name](virConnectPtr c) -> Completion {
+    NwFilter filter(Need(virNWFilterLookupByName(c, name.c_str())));
+    Check(virNWFilterUndefine(filter.get()));
     return Undefined();
   });
 }

@@ -104,6 +104,9 @@ class Connection : public Napi::ObjectWrap<Connection> {
   Napi::Value DeleteSnapshot(const Napi::CallbackInfo& info);
   Napi::Value EnsureNetwork(const Napi::CallbackInfo& info);
   Napi::Value DeleteNetwork(const Napi::CallbackInfo& info);
+  Napi::Value NwFilterXml(const Napi::CallbackInfo& info);
+  Napi::Value DefineNwFilter(const Napi::CallbackInfo& info);
+  Napi::Value UndefineNwFilter(const Napi::CallbackInfo& info);
 
   std::shared_ptr<Workers> workers_;
   std::shared_ptr<Sink> sink_;

@@ -287,6 +287,7 @@ describe("buildDomainXml", () => {
         { path: "/var/lib/vmdesk/pools/default/vm_01-abc.qcow2", device: "disk" },
         { path: "/var/lib/vmdesk/iso/install.iso", device: "cdrom" },
       ],
+      interfaces: [{ type: "user" }],
     });
   });
 
@@ -458,6 +459,7 @@ describe("parseDomainXml", () => {
       serialLogPath: "/var/lib/vmdesk-test/manual/serial.log",
       metadata: { vmId: "vmdesk-manual", ownerId: "u1" },
       disks: [{ path: "/var/lib/vmdesk-test/manual/vm.qcow2", device: "disk" }],
+      interfaces: [{ type: "user" }],
     });
   });
 
@@ -495,7 +497,7 @@ describe("parseDomainXml", () => {
   it("leaves metadata undefined on domains that are not ours", () => {
     const xml = `<domain type='kvm'><name>foreign</name><metadata><x:vm xmlns:x="https://example.com/vm"><x:vm-id>1</x:vm-id><x:owner-id>2</x:owner-id></x:vm></metadata></domain>`;
     const parsed = parseDomainXml(xml);
-    expect(parsed).toEqual({ name: "foreign", disks: [] });
+    expect(parsed).toEqual({ name: "foreign", disks: [], interfaces: [] });
   });
 
   it("handles block devices, empty CD-ROM drives and SPICE-only domains", () => {
@@ -543,5 +545,36 @@ describe("serial console on a unix socket", () => {
 
   it("reads the socket path from libvirt's live XML", () => {
     expect(parseDomainXml(LIVE_UNIX_SERIAL)).toMatchObject({ serialSocketPath: "/var/lib/libvirt/qemu/vmdesk-x.serial.sock", serialLogPath: "/var/log/libvirt/qemu/vmdesk-x-serial.log" });
+  });
+});
+
+describe("guest network interfaces", () => {
+  it("references the interface's nwfilter and reads interfaces back", () => {
+    const xml = buildDomainXml(spec({ network: { type: "network", name: "vmdesk-nat", filter: "vmdesk-guest" } }));
+    const iface = tree(xml).devices[0].interface;
+    expect(iface).toHaveLength(1);
+    expect(iface[0].source[0]["@_network"]).toBe("vmdesk-nat");
+    expect(iface[0].filterref).toEqual([{ "@_filter": "vmdesk-guest" }]);
+    expect(parseDomainXml(xml).interfaces).toEqual([{ type: "network", network: "vmdesk-nat", filter: "vmdesk-guest" }]);
+  });
+
+  it("reads user-mode and filterless interfaces as they are (what the start handler upgrades)", () => {
+    expect(parseDomainXml(buildDomainXml(spec({ network: { type: "user" } }))).interfaces).toEqual([{ type: "user" }]);
+    expect(parseDomainXml(buildDomainXml(spec({ network: { type: "network", name: "c" } }))).interfaces).toEqual([{ type: "network", network: "c" }]);
+    expect(parseDomainXml(buildDomainXml(spec({ network: null }))).interfaces).toEqual([]);
+  });
+
+  it("passes filter parameters, escaped, and refuses parameter names libvirt would not accept", () => {
+    const network = { type: "network" as const, name: "n", filter: "f", filterParameters: { CTRL_IP_LEARNING: "dhcp", DHCPSERVER: `1'"<&>` } };
+    const iface = tree(buildDomainXml(spec({ network }))).devices[0].interface[0];
+    expect(iface.filterref[0].parameter).toEqual([
+      { "@_name": "CTRL_IP_LEARNING", "@_value": "dhcp" },
+      { "@_name": "DHCPSERVER", "@_value": `1'"<&>` },
+    ]);
+    expect(() => buildDomainXml(spec({ network: { ...network, filterParameters: { "a b": "x" } } }))).toThrow(/parameter name/);
+  });
+
+  it.each(["", "a b", "x'", "<f>", "a/b"])("rejects the nwfilter name %j", (filter) => {
+    expect(() => buildDomainXml(spec({ network: { type: "network", name: "n", filter } }))).toThrow(/invalid nwfilter name/);
   });
 });

@@ -1,6 +1,6 @@
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { describe, expect, it } from "vitest";
-import { buildIsolatedNetworkXml, type IsolatedNetworkSpec } from "../../../../server/hypervisor/xml/index.ts";
+import { buildIsolatedNetworkXml, buildNatNetworkXml, type IsolatedNetworkSpec } from "../../../../server/hypervisor/xml/index.ts";
 
 const parse = (xml: string) =>
   new XMLParser({ ignoreAttributes: false, attributeNamePrefix: "@_", parseTagValue: false }).parse(xml).network;
@@ -52,5 +52,30 @@ describe("buildIsolatedNetworkXml", () => {
     ["a range containing the host", { ...ipv4, address: "10.77.5.50" }, /contains the host/],
   ])("rejects %s", (_, bad, message) => {
     expect(() => buildIsolatedNetworkXml({ name: "n", ipv4: bad })).toThrow(message);
+  });
+});
+
+describe("buildNatNetworkXml", () => {
+  const spec = { name: "vmdesk-nat", uuid: "6d5f3a0e-2c1b-4e8a-9f47-766d64657361", bridge: "vmdesk-nat0", ipv4 };
+
+  it("builds a NAT network on a named bridge with a fixed UUID, the gateway address and DHCP", () => {
+    const xml = buildNatNetworkXml(spec);
+    expect(XMLValidator.validate(xml)).toBe(true);
+    const net = parse(xml);
+    expect(net.name).toBe("vmdesk-nat");
+    expect(net.uuid).toBe(spec.uuid);
+    expect(net.forward).toEqual({ "@_mode": "nat" });
+    expect(net.bridge).toEqual({ "@_name": "vmdesk-nat0", "@_stp": "on", "@_delay": "0" });
+    expect(net.ip).toMatchObject({ "@_address": "10.77.5.1", "@_netmask": "255.255.255.0" });
+    expect(net.ip.dhcp.range).toEqual({ "@_start": "10.77.5.10", "@_end": "10.77.5.200" });
+    // DNS stays on: dnsmasq on the gateway is the guests' resolver.
+    expect(net.dns).toBeUndefined();
+  });
+
+  it("rejects bad UUIDs, names, bridges and inconsistent addresses", () => {
+    expect(() => buildNatNetworkXml({ ...spec, uuid: "nope" })).toThrow(/invalid network UUID/);
+    expect(() => buildNatNetworkXml({ ...spec, name: "a b" })).toThrow(/invalid network name/);
+    expect(() => buildNatNetworkXml({ ...spec, bridge: "sixteen-chars-xx" })).toThrow(/invalid bridge name/);
+    expect(() => buildNatNetworkXml({ ...spec, ipv4: { ...ipv4, dhcpStart: "10.77.5.1" } })).toThrow(/contains the host address/);
   });
 });
