@@ -7,8 +7,9 @@
 import fs from "node:fs";
 import { restClient, startPortalServer, type RunningPortal } from "../support/server.ts";
 import { waitFor } from "../support/harness.ts";
-import { BENCH_ADMIN_PASSWORD, baselineRun, prepareBenchDatabase } from "./baseline.ts";
+import { BENCH_ADMIN_PASSWORD, assertBenchPrepared, baselineRun, prepareBenchDatabase } from "./baseline.ts";
 
+assertBenchPrepared("classroom");
 const N = Number(process.env.BENCH_N ?? 30);
 const MEMORY_MIB = 96;
 const TEACHER_PASSWORD = "bench-teacher-password";
