@@ -36,7 +36,7 @@ async function expectStatus(what: string, res: Promise<{ status: number; body: a
 
 async function portalRun(): Promise<{ seconds: number; peakRssMb: number }> {
   const { url, imageId } = await prepareBenchDatabase("vmdesk_bench_classroom", "cbench");
-  let portal: RunningPortal | null = await startPortalServer(url, { VMDESK_LOG_LEVEL: "error" });
+  let portal: RunningPortal | null = await startPortalServer(url, { VMDESK_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "error" });
   const pid = portal.process.pid!;
   let teacher: ReturnType<typeof restClient> | null = null;
   let classId: string | null = null;
