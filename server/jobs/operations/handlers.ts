@@ -13,6 +13,7 @@ import type { Db } from "../../db/client.ts";
 import { notifyVmChanged } from "../../db/notify.ts";
 import { releaseQuota } from "../../services/vm-service.ts";
 import type { Clock } from "../clock.ts";
+import { startSlots } from "../start-slots.ts";
 import { buildIsolatedNetworkXml } from "../../hypervisor/xml/index.ts";
 import { diskVolumeName, diskVolumeXml, domainXml, type HostRow, type ImageRow, type VmRow } from "../vm-layout.ts";
 
@@ -94,13 +95,13 @@ const create: Handler = async (ctx) => {
   await ctx.step("defining domain", 60);
   await ctx.conn.defineDomain(domainXml(ctx.vm, ctx.host, ctx.image, diskPath));
   await ctx.step("starting", 80);
-  await ctx.conn.startDomain(ctx.vm.domainName);
+  await startSlots.run(ctx.host.id, () => ctx.conn.startDomain(ctx.vm.domainName));
   await recordObservedState(ctx);
 };
 
 const start: Handler = async (ctx) => {
   await ctx.step("starting", 50);
-  await ctx.conn.startDomain(ctx.vm.domainName);
+  await startSlots.run(ctx.host.id, () => ctx.conn.startDomain(ctx.vm.domainName));
   await recordObservedState(ctx);
 };
 
@@ -213,7 +214,7 @@ const reset: Handler = async (ctx) => {
   await ctx.conn.defineDomain(domainXml(ctx.vm, ctx.host, ctx.image, diskPath));
   if (wasRunning) {
     await ctx.step("starting", 80);
-    await ctx.conn.startDomain(ctx.vm.domainName);
+    await startSlots.run(ctx.host.id, () => ctx.conn.startDomain(ctx.vm.domainName));
   }
   await ctx.db.vm.update({ where: { id: ctx.vm.id }, data: { guestReadyAt: null } });
   await recordObservedState(ctx);
