@@ -5,6 +5,7 @@
  * attempt, or on a definite libvirt error, the operation fails and is compensated.
  */
 import { hostname } from "node:os";
+import type { Logger } from "pino";
 import { randomUUID } from "node:crypto";
 import type { Db } from "../db/client.ts";
 import { notifyVmChanged } from "../db/notify.ts";
@@ -112,7 +113,7 @@ export class Worker {
     }, this.opts.heartbeatMs ?? 5_000);
     let ctx: JobContext | null = null;
     try {
-      ctx = await this.context(op);
+      ctx = await this.context(op, log);
       const handler = HANDLERS[op.kind];
       if (!handler) throw new Error(`unknown operation kind ${op.kind}`);
       // Reclaimed by the reaper once too often: stop trying and clean up instead.
@@ -147,7 +148,7 @@ export class Worker {
     }
   }
 
-  private async context(op: ClaimedRow): Promise<JobContext> {
+  private async context(op: ClaimedRow, log: Logger): Promise<JobContext> {
     const db = this.opts.db;
     if (!op.vmId) throw new Error("operation has no VM");
     const vm = await db.vm.findUniqueOrThrow({
@@ -167,6 +168,7 @@ export class Worker {
       defaultShutdownTimeoutS: this.opts.defaultShutdownTimeoutS,
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
       step: async (name, progress) => {
+        log.debug({ step: name, progress }, "operation step");
         await db.operation.updateMany({ where: { id: op.id, lockedBy: this.id }, data: { step: name, progress, heartbeatAt: this.clock.now() } });
         await notifyVmChanged(db, { vmId: vm.id, ownerId: vm.ownerId });
       },

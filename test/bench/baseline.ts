@@ -9,10 +9,25 @@ import fs from "node:fs";
 import path from "node:path";
 import { disconnectDb } from "../../server/db/client.ts";
 import { domainXml } from "../../server/jobs/vm-layout.ts";
-import { dataDir, demoImageDir, seedDatabase } from "../support/harness.ts";
+import { dataDir, demoImageDir, repoRoot, seedDatabase } from "../support/harness.ts";
 
 export const baseImage = path.join(demoImageDir, "vmdesk-demo.qcow2");
 export const BENCH_ADMIN_PASSWORD = "bench-admin-password";
+
+/**
+ * Run directly (not through `npm run bench:…`, which prepares everything first), a benchmark stops
+ * here with one line saying what to run, not with a stack trace from halfway through.
+ */
+export function assertBenchPrepared(bench: string): void {
+  const missing = [
+    fs.existsSync(baseImage) ? null : `the demo image ${baseImage}`,
+    fs.existsSync(path.join(repoRoot, ".next/BUILD_ID")) ? null : "the production build (.next)",
+  ].filter((m) => m !== null);
+  if (missing.length) {
+    console.error(`bench:${bench}: missing ${missing.join(" and ")}: run \`npm run bench:${bench}\`, which prepares them`);
+    process.exit(1);
+  }
+}
 
 /**
  * Creates database `name` with the local host (its own pool, `poolSuffix`, so benchmarks never share

@@ -364,7 +364,14 @@ async function waitListening(port: number): Promise<void> {
   throw new Error(`nothing listening on ${port}`);
 }
 
+/** Debian's websockify, the baseline; `scripts/host-setup.sh` (run by `npm run up` as root) installs it. */
+const WEBSOCKIFY = "/usr/bin/websockify";
+
 async function main(): Promise<void> {
+  if (!fs.existsSync(WEBSOCKIFY)) {
+    console.error(`bench:console compares with Debian's websockify, missing at ${WEBSOCKIFY}: run \`sudo apt-get install websockify\``);
+    process.exit(1);
+  }
   const url = freshDatabase("vmdesk_bench_console");
   process.env.DATABASE_URL = url;
   const host = await db().host.create({ data: { name: "bench", uri: "qemu:///system", poolPath: "/nonexistent" } });
@@ -380,7 +387,7 @@ async function main(): Promise<void> {
     const proxy = await forkChild("console-proxy-child.ts", { DATABASE_URL: url, BENCH_SOURCE_PORT: String(source.port) });
     children.push(proxy.child);
     const wsPort = await freePort();
-    const websockify = spawn("/usr/bin/websockify", [`127.0.0.1:${wsPort}`, `127.0.0.1:${source.port}`], { stdio: "ignore" });
+    const websockify = spawn(WEBSOCKIFY, [`127.0.0.1:${wsPort}`, `127.0.0.1:${source.port}`], { stdio: "ignore" });
     children.push(websockify);
     await waitListening(wsPort);
 

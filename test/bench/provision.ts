@@ -6,8 +6,9 @@
 import os from "node:os";
 import { restClient, startPortalServer } from "../support/server.ts";
 import { waitFor } from "../support/harness.ts";
-import { BENCH_ADMIN_PASSWORD, baselineRun, prepareBenchDatabase } from "./baseline.ts";
+import { BENCH_ADMIN_PASSWORD, assertBenchPrepared, baselineRun, prepareBenchDatabase } from "./baseline.ts";
 
+assertBenchPrepared("provision");
 const N = Number(process.env.BENCH_N ?? 10);
 const MEMORY_MIB = 96;
 

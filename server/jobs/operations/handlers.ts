@@ -17,6 +17,7 @@ import { ensureGuestNetworking } from "../../hypervisor/guest-network.ts";
 import { buildIsolatedNetworkXml, parseDomainXml } from "../../hypervisor/xml/index.ts";
 import { hostAddresses } from "../host-addresses.ts";
 import { diskVolumeName, diskVolumeXml, domainXml, guestNetwork, type HostRow, type ImageRow, type VmRow } from "../vm-layout.ts";
+import { startSlots } from "../start-slots.ts";
 
 export interface OperationRow {
   id: string;
@@ -117,14 +118,14 @@ const create: Handler = async (ctx) => {
   await ctx.step("defining domain", 60);
   await ctx.conn.defineDomain(domainXml(ctx.vm, ctx.host, ctx.image, diskPath));
   await ctx.step("starting", 80);
-  await ctx.conn.startDomain(ctx.vm.domainName);
+  await startSlots.run(ctx.host.id, () => ctx.conn.startDomain(ctx.vm.domainName));
   await recordObservedState(ctx);
 };
 
 const start: Handler = async (ctx) => {
   await upgradeNetworking(ctx);
   await ctx.step("starting", 50);
-  await ctx.conn.startDomain(ctx.vm.domainName);
+  await startSlots.run(ctx.host.id, () => ctx.conn.startDomain(ctx.vm.domainName));
   await recordObservedState(ctx);
 };
 
@@ -237,7 +238,7 @@ const reset: Handler = async (ctx) => {
   await ctx.conn.defineDomain(domainXml(ctx.vm, ctx.host, ctx.image, diskPath));
   if (wasRunning) {
     await ctx.step("starting", 80);
-    await ctx.conn.startDomain(ctx.vm.domainName);
+    await startSlots.run(ctx.host.id, () => ctx.conn.startDomain(ctx.vm.domainName));
   }
   await ctx.db.vm.update({ where: { id: ctx.vm.id }, data: { guestReadyAt: null } });
   await recordObservedState(ctx);
