@@ -21,6 +21,8 @@ import { methodNotAllowed } from "./api/rest.ts";
 import { CLIENT_IP_HEADER } from "./api/trpc.ts";
 import { checkRequestBody, securityHeaders } from "./http-guard.ts";
 
+/** How long a refused request may go on sending the body we will not read. */
+const REFUSAL_LINGER_MS = 2000;
 const NEXT_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -48,9 +50,26 @@ async function main(): Promise<void> {
 
   const headers = securityHeaders({ publicUrl: process.env.NEXTAUTH_URL, dev });
   const bodyLimits = { apiBytes: cfg.VMDESK_MAX_BODY_BYTES, authBytes: cfg.VMDESK_AUTH_MAX_BODY_BYTES };
-  const refuse = (res: http.ServerResponse, status: number, body: { code: string; message: string }, extra: Record<string, string> = {}) => {
-    res.writeHead(status, { "content-type": "application/json", connection: "close", ...extra });
+  /**
+   * Answers before the body is read. The connection is not closed at once: closing a socket with unread
+   * bytes sends a reset, which can reach the client before our answer and leave it with ECONNRESET
+   * instead of the 413. Node discards the rest of the body instead (a lingering close), for at most
+   * REFUSAL_LINGER_MS; a client still sending then is cut off.
+   */
+  const refuse = (req: http.IncomingMessage, res: http.ServerResponse, status: number, body: { code: string; message: string }, extra: Record<string, string> = {}) => {
+    res.writeHead(status, { "content-type": "application/json", ...extra });
     res.end(JSON.stringify(body));
+    if (req.complete) return;
+    const socket = req.socket;
+    const cutOff = setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
+    // Removed again, so refusals on one kept-alive connection never pile listeners onto its socket.
+    const settled = () => {
+      clearTimeout(cutOff);
+      req.off("end", settled);
+      socket.off("close", settled);
+    };
+    req.once("end", settled);
+    socket.once("close", settled);
   };
   const server = http.createServer((req, res) => {
     // Only the socket's address counts: a client-sent value would let anyone dodge rate limits.
@@ -63,11 +82,11 @@ async function main(): Promise<void> {
       const below = pathname.startsWith("/api/v1/") ? pathname.slice("/api/v1".length) : null;
       const refused = below !== null ? methodNotAllowed(method, below) : null;
       const allow = refused?.headers.get("allow") ?? (pathname.startsWith("/api/") ? "GET, POST" : "GET, HEAD");
-      return refuse(res, 405, { code: "METHOD_NOT_SUPPORTED", message: `${method} is not supported here; use ${allow}` }, { allow });
+      return refuse(req, res, 405, { code: "METHOD_NOT_SUPPORTED", message: `${method} is not supported here; use ${allow}` }, { allow });
     }
     // Oversized or length-less bodies are refused from the headers, before a byte is read.
     const body = checkRequestBody(method, pathname, req.headers, bodyLimits);
-    if (!body.ok) return refuse(res, body.status, { code: body.status === 413 ? "PAYLOAD_TOO_LARGE" : "LENGTH_REQUIRED", message: body.message });
+    if (!body.ok) return refuse(req, res, body.status, { code: body.status === 413 ? "PAYLOAD_TOO_LARGE" : "LENGTH_REQUIRED", message: body.message });
     void handle(req, res);
   });
   // One pool of host connections for the console proxy and the background jobs of this process.

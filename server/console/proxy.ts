@@ -635,24 +635,36 @@ export class ConsoleProxy {
     setTimeout(() => ws.terminate(), 2000).unref();
   }
 
-  /** The display/serial connection closed: say why if the VM is the reason. */
+  /**
+   * The display/serial connection closed: say why if the VM is the reason. The display closes the moment
+   * QEMU dies, while libvirt is still tearing the domain down (network, filters) and holds the domain's
+   * lock, so asking libvirt can take seconds under load; the database learns of the stop from the
+   * operation or the lifecycle event meanwhile. Whichever answers first decides; only when neither does
+   * within UPSTREAM_VERDICT_MS is the loss reported as a lost console.
+   */
   private async upstreamClosed(s: Session): Promise<void> {
     if (s.ending) return;
-    let spec: CloseSpec = CLOSE.CONSOLE_LOST;
-    try {
-      const [row] = await this.opts.store.recheck([{ userId: s.userId, vmId: s.vmId }]);
-      const vm = row?.vm;
-      if (!vm || vm.deleted || vm.state === "deleting" || vm.state === "deleted") spec = CLOSE.VM_DELETED;
-      else if (vm.state !== "running") spec = CLOSE.VM_STOPPED;
-      else {
-        const live = await withTimeout(this.opts.hosts.get({ id: s.hostId, uri: s.hostUri }).domainState(s.domainName), 2000);
-        if (live === null) spec = CLOSE.VM_DELETED;
-        else if (live !== "running") spec = CLOSE.VM_STOPPED;
+    const host = this.opts.hosts.get({ id: s.hostId, uri: s.hostUri });
+    const fromLibvirt = withTimeout(host.domainState(s.domainName), UPSTREAM_VERDICT_MS).then(
+      (live): CloseSpec | null => (live === null ? CLOSE.VM_DELETED : live !== "running" ? CLOSE.VM_STOPPED : CLOSE.CONSOLE_LOST),
+      () => CLOSE.CONSOLE_LOST,
+    );
+    let verdict: CloseSpec | null = null;
+    void fromLibvirt.then((spec) => (verdict ??= spec));
+    const deadline = Date.now() + UPSTREAM_VERDICT_MS;
+    while (!verdict && !s.ending && Date.now() < deadline) {
+      try {
+        const [row] = await this.opts.store.recheck([{ userId: s.userId, vmId: s.vmId }]);
+        const vm = row?.vm;
+        if (!vm || vm.deleted || vm.state === "deleting" || vm.state === "deleted") verdict ??= CLOSE.VM_DELETED;
+        else if (vm.state !== "running") verdict ??= CLOSE.VM_STOPPED;
+      } catch {
+        /* the database will answer on the next round, or libvirt will */
       }
-    } catch {
-      /* keep CONSOLE_LOST */
+      if (!verdict) await Promise.race([fromLibvirt, new Promise((r) => setTimeout(r, 200).unref())]);
     }
-    this.end(s, spec);
+    if (s.ending) return;
+    this.end(s, verdict ?? CLOSE.CONSOLE_LOST);
   }
 
   private queueRecheck(): void {
@@ -875,6 +887,9 @@ function connectWithTimeout(target: net.NetConnectOpts, onData: (chunk: Buffer, 
     });
   });
 }
+
+/** How long a closed display may wait to learn whether its VM stopped (see upstreamClosed). */
+const UPSTREAM_VERDICT_MS = 8000;
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error("timeout")), ms).unref())]);

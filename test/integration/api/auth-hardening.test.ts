@@ -32,7 +32,15 @@ interface Reply {
 function send(method: string, path: string, opts: { from?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: "127.0.0.1", port, method, path, localAddress: opts.from ?? "127.0.0.1", headers: { host: `localhost:${port}`, ...opts.headers } },
+      {
+        host: "127.0.0.1",
+        port,
+        method,
+        path,
+        localAddress: opts.from ?? "127.0.0.1",
+        // A declared length, as browsers and fetch send: the portal refuses bodies without one (411).
+        headers: { host: `localhost:${port}`, ...(opts.body !== undefined ? { "content-length": String(Buffer.byteLength(opts.body)) } : {}), ...opts.headers },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));

@@ -18,13 +18,17 @@ let seededHostId: string;
 /** A raw HTTP exchange (fetch refuses TRACE and always sends a length). */
 function rawRequest(method: string, urlPath: string, opts: { headers?: Record<string, string>; chunks?: Buffer[] } = {}) {
   return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    let answered = false;
     const req = http.request(`${portal.baseUrl}${urlPath}`, { method, headers: opts.headers }, (res) => {
+      answered = true;
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c) => (body += c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
     });
-    req.on("error", (err) => ((err as NodeJS.ErrnoException).code === "EPIPE" || (err as NodeJS.ErrnoException).code === "ECONNRESET" ? undefined : reject(err)));
+    // Once the answer has come, the server may stop reading what we still send (EPIPE/ECONNRESET);
+    // before it, any error means no answer: fail rather than wait for the test's timeout.
+    req.on("error", (err) => (answered ? undefined : reject(err)));
     for (const c of opts.chunks ?? []) req.write(c);
     req.end();
   });
