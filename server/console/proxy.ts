@@ -41,6 +41,7 @@
  *   4006 console lost        — the VM's display/serial connection closed for another reason
  *   4007 protocol violation  — the client sent something the RFB filter cannot frame (fail closed)
  *   4008 client too slow     — a serial watcher fell SLOW_CLIENT_MAX bytes behind the guest's output
+ *   4009 client sent too much — over its input budget for FLOOD_CLOSE_MS on end (see input-budget.ts)
  *   1009 message too big     — (sent by ws) a frame or message longer than WS_MAX_PAYLOAD
  * A peer that stops answering pings is terminated without a close frame (client sees 1006).
  */
@@ -55,6 +56,7 @@ import type { Clock } from "../jobs/clock.ts";
 import type { HostPool } from "../jobs/host-pool.ts";
 import { log } from "../log.ts";
 import { vmTarget } from "../services/vm-access.ts";
+import { FLOOD_CLOSE_MS, INPUT_BUDGET, InputBudget } from "./input-budget.ts";
 import { CUT_TEXT_MAX, RfbClientFilter, RfbProtocolError } from "./rfb-filter.ts";
 import type { ConsoleAuditRow, ConsoleStore, TicketTarget } from "./store.ts";
 import { DATA_PROTOCOL, hashTicket, ticketFromProtocols, type ConsoleKind, type ConsoleMode } from "./tickets.ts";
@@ -69,6 +71,7 @@ export const CLOSE = {
   CONSOLE_LOST: { code: 4006, reason: "console connection lost" },
   PROTOCOL: { code: 4007, reason: "protocol violation" },
   TOO_SLOW: { code: 4008, reason: "client too slow" },
+  INPUT_FLOOD: { code: 4009, reason: "client sent too much" },
 } as const;
 type CloseSpec = { readonly code: number; readonly reason: string };
 
@@ -176,6 +179,11 @@ interface Session extends UpstreamSink {
   alive: boolean;
   bytesToClient: number;
   bytesFromClient: number;
+  /** Every byte read from the client's socket (frame headers, refused frames and pings included). */
+  bytesReceived: number;
+  /** Why the client's socket is not being read: its input budget is spent, or the display is not keeping up. */
+  inputHolds: Set<"budget" | "display">;
+  throttledMs: number;
   ws: WebSocket | null;
   upstream: net.Socket | null;
   filter: RfbClientFilter | null;
@@ -284,6 +292,9 @@ export class ConsoleProxy {
         alive: true,
         bytesToClient: 0,
         bytesFromClient: 0,
+        bytesReceived: 0,
+        inputHolds: new Set(),
+        throttledMs: 0,
         ws: null,
         upstream: null,
         filter: kind === "vnc" ? new RfbClientFilter(ticket.mode) : null,
@@ -567,6 +578,29 @@ export class ConsoleProxy {
     // It reads from the start, so it may have closed before this session ran (its "close" went unheard).
     if (upstream.destroyed) void this.upstreamClosed(s);
 
+    // Input is read only while the client is within its budget (see input-budget.ts) and the display
+    // keeps up; either can hold it, and reading resumes when neither does.
+    const hold = (why: "budget" | "display") => {
+      if (s.inputHolds.size === 0) ws.pause();
+      s.inputHolds.add(why);
+    };
+    const unhold = (why: "budget" | "display") => {
+      if (!s.inputHolds.delete(why) || s.inputHolds.size > 0) return;
+      s.alive = true; // its pong may still be queued behind the input just released
+      ws.resume();
+    };
+    const budget = new InputBudget(INPUT_BUDGET[s.kind][s.mode]);
+    raw.on("data", (chunk: Buffer) => {
+      s.bytesReceived += chunk.length;
+      const waitMs = budget.spend(chunk.length);
+      if (waitMs === 0 || s.inputHolds.has("budget")) return;
+      // Held for good when closed: ws would otherwise read on (discarding) until its close handshake ends.
+      hold("budget");
+      if (budget.floodingMs() > FLOOD_CLOSE_MS) return this.end(s, CLOSE.INPUT_FLOOD);
+      s.throttledMs += waitMs;
+      setTimeout(() => unhold("budget"), waitMs).unref();
+    });
+
     ws.on("message", (data: Buffer | ArrayBuffer | Buffer[]) => {
       const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
       s.bytesFromClient += buf.length;
@@ -583,15 +617,17 @@ export class ConsoleProxy {
       } else {
         out = s.mode === "view" ? NOTHING : buf;
       }
-      if (out.length > 0 && !upstream.write(out)) {
-        ws.pause();
-        upstream.once("drain", () => ws.resume());
+      if (out.length > 0 && !upstream.write(out) && !s.inputHolds.has("display")) {
+        hold("display");
+        upstream.once("drain", () => unhold("display"));
       }
     });
     ws.on("pong", () => {
       s.alive = true;
     });
-    ws.on("error", () => undefined);
+    // A frame over the size cap or broken framing: ws has sent its close (1009/1002) and would read on,
+    // discarding, until the client answers; it gets a second, not ws's 30 s.
+    ws.on("error", () => setTimeout(() => ws.terminate(), 1000).unref());
     ws.once("close", (code, reason) => {
       s.ending ??= { code, reason: reason.toString() || "client closed" };
       this.release(s);
@@ -604,6 +640,8 @@ export class ConsoleProxy {
         durationS: Math.round((endedAt.getTime() - s.startedAt.getTime()) / 100) / 10,
         bytesToClient: s.bytesToClient,
         bytesFromClient: s.bytesFromClient,
+        bytesReceived: s.bytesReceived,
+        inputThrottledMs: s.throttledMs,
         inputDropped: s.filter?.stats.dropped ?? 0,
         closeCode: s.ending.code,
         closeReason: s.ending.reason,
@@ -737,7 +775,8 @@ export class ConsoleProxy {
   private ping(): void {
     for (const s of this.sessions) {
       const ws = s.ws;
-      if (!ws || s.ending) continue;
+      // A held client's pong sits unread behind the input we are not reading: not a sign of death.
+      if (!ws || s.ending || s.inputHolds.size > 0) continue;
       if (!s.alive) {
         ws.terminate();
         continue;

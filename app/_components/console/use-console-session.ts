@@ -19,7 +19,7 @@ export interface Transport {
 export type Connect = (ticket: ConsoleTicket & { wsUrl: string }, handlers: SessionHandlers) => Transport | Promise<Transport>;
 
 /** Close codes the console proxy sends (server/console/proxy.ts) that need more than "session over". */
-const CLOSE = { ACCESS_REVOKED: 4003, VM_STOPPED: 4005, CONSOLE_LOST: 4006, PROTOCOL: 4007 } as const;
+const CLOSE = { TOO_BIG: 1009, ACCESS_REVOKED: 4003, VM_STOPPED: 4005, CONSOLE_LOST: 4006, PROTOCOL: 4007, TOO_SLOW: 4008, INPUT_FLOOD: 4009 } as const;
 
 const BACKOFF_BASE_MS = 1_000;
 const BACKOFF_MAX_MS = 30_000;
@@ -138,6 +138,11 @@ export function useConsoleSession(opts: {
           if (fatal) settle("error", fatal);
           else if (code === CLOSE.ACCESS_REVOKED) settle("error", "access to this console was revoked");
           else if (code === CLOSE.PROTOCOL) settle("error", `the portal closed the console: ${why}`);
+          // Retrying would send the same again: say what was refused instead.
+          else if (code === CLOSE.TOO_BIG) settle("error", "the portal closed the console: a message over 1 MiB (is the pasted text that large?)");
+          else if (code === CLOSE.INPUT_FLOOD) settle("error", "the portal closed the console: it was sent more input than it accepts");
+          // A watcher that fell behind (slow network): a fresh connection starts from the present.
+          else if (code === CLOSE.TOO_SLOW) void explain("retry", why);
           else if (code === CLOSE.CONSOLE_LOST) void explain("retry", why);
           else if (code === CLOSE.VM_STOPPED) void explain("stopped", why);
           // Other 4xxx: the server ended the session on purpose (VM stopped or deleted, idle, too long).

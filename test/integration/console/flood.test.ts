@@ -2,9 +2,12 @@
  * The clipboard flood of issue 8 against the real portal (server/main.ts as a child process: Next,
  * REST, the console proxy and the jobs in one process) and a real demo guest. A view-only console
  * client completes the RFB handshake, claims a 0x7fffffff-byte ClientCutText, then sends 8 × 8 MiB
- * and 300 empty frames; a second one streams 96 MiB of it in 1 MiB frames (under the frame cap, so
- * the filter must skip it as it streams). Meanwhile another user's `GET /api/v1/me` is timed and the
- * portal process's RSS is sampled. Before the fix: RSS +238 MB and a 58 s p95.
+ * and 300 empty frames; a second one streams 1 MiB frames (under the frame cap, so the filter must skip
+ * them as they stream) for FLOOD_B_MS. Meanwhile another user's `GET /api/v1/me` is timed and the
+ * portal process's RSS is sampled. Before the fix: RSS +238 MB and a 58 s p95. Before the input
+ * budget (input-budget.ts) the proxy read the second client's 96 MiB as fast as it came (about 1 s)
+ * and `GET /me` took 362 ms at p95 against a 16 ms baseline on a quiet machine. The second client
+ * then floods on until the portal closes it (4009), and its audit row says how much the portal read.
  */
 import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,6 +16,7 @@ import { disconnectDb } from "../../../server/db/client.ts";
 import { createUser, setQuota } from "../../../server/services/user-service.ts";
 import { ADMIN_PASSWORD, seedDatabase, serviceAs, waitFor } from "../../support/harness.ts";
 import { restClient, startPortalServer, type RunningPortal } from "../../support/server.ts";
+import { FLOOD_CLOSE_MS, INPUT_BUDGET } from "../../../server/console/input-budget.ts";
 
 let portal: RunningPortal;
 let tenantApi: ReturnType<typeof restClient>;
@@ -21,6 +25,7 @@ let vmId = "";
 
 const TENANT = { username: "flooder", password: "flooder-password-1" };
 const MiB = 1 << 20;
+const FLOOD_B_MS = 6000;
 
 beforeAll(async () => {
   const { url, admin, imageId } = await seedDatabase("vmdesk_it_console_flood");
@@ -110,20 +115,20 @@ async function viewSession(): Promise<{ ws: WebSocket; closed: Promise<number> }
   return { ws, closed };
 }
 
-/** Sends the frames (each only after the previous one left), ending early when the session is closed; bounded at 90 s. */
-function flood(ws: WebSocket, frames: Buffer[]): Promise<void> {
+/** Sends the frames (each only after the previous one left), ending early when the session is closed or after `forMs`. */
+function flood(ws: WebSocket, frames: Buffer[], forMs = 90_000): Promise<void> {
   return new Promise((resolve) => {
-    const deadline = setTimeout(() => {
-      ws.terminate();
-      resolve();
-    }, 90_000);
+    let stopped = false;
+    const deadline = setTimeout(() => finish(), forMs);
     const finish = () => {
+      stopped = true;
       clearTimeout(deadline);
       resolve();
     };
     ws.once("close", finish);
     let i = 0;
     const next = () => {
+      if (stopped) return;
       if (i === frames.length || ws.readyState !== WebSocket.OPEN) return finish();
       ws.send(frames[i++]!, (err) => (err ? finish() : next()));
     };
@@ -149,14 +154,29 @@ describe("console clipboard flood against the real portal", () => {
     const floodA = flood(a.ws, [header, ...Array.from({ length: 8 }, () => eightMiB), ...Array.from({ length: 300 }, () => empty)]);
     const duringA = await sampleMe(floodA.then(() => new Promise((r) => setTimeout(r, 500))));
     const b = await viewSession();
-    const floodB = flood(b.ws, [header, ...Array.from({ length: 96 }, () => oneMiB), ...Array.from({ length: 300 }, () => empty)]);
+    const bStarted = Date.now();
+    const floodB = flood(b.ws, [header, ...Array.from({ length: 96 }, () => oneMiB), ...Array.from({ length: 300 }, () => empty)], FLOOD_B_MS);
     const duringB = await sampleMe(floodB.then(() => new Promise((r) => setTimeout(r, 500))));
     clearInterval(rssTimer);
     rssPeak = Math.max(rssPeak, rssMb(pid));
     const bAlive = b.ws.readyState === WebSocket.OPEN;
     a.ws.terminate();
+    // B keeps flooding: past FLOOD_CLOSE_MS over its budget the portal closes it (4009).
+    const bCode = await Promise.race([
+      (async () => {
+        await flood(b.ws, Array.from({ length: 96 }, () => oneMiB), FLOOD_CLOSE_MS + 20_000);
+        return b.closed;
+      })(),
+      new Promise<number>((r) => setTimeout(() => r(-1), FLOOD_CLOSE_MS + 20_000)),
+    ]);
+    const bLivedS = (Date.now() - bStarted) / 1000;
     b.ws.terminate();
-
+    // What the portal read of B's flood, from the session's audit row (written when it closes).
+    const admin = restClient(portal.baseUrl, adminToken);
+    const bRow = await waitFor("the flooding session audited", async () => {
+      const items = (await admin("GET", `/audit?action=console.session&limit=10`)).body.items;
+      return items.find((e: { targetId: string; detail: { closeCode: number } }) => e.targetId === vmId && e.detail.closeCode === 4009) ?? null;
+    }, 10_000, 200);
     const during = [...duringA, ...duringB];
     const measured = {
       baseline_p95_ms: Math.round(pct(baseline, 0.95)),
@@ -167,14 +187,22 @@ describe("console clipboard flood against the real portal", () => {
       samples: during.length,
       rss_growth_mb: Math.round(rssPeak - rss0),
       failed_requests: failedRequests,
+      flood_b_lived_s: Math.round(bLivedS * 10) / 10,
+      flood_b_read_kib: Math.round(bRow.detail.bytesReceived / 1024),
+      flood_b_throttled_ms: bRow.detail.inputThrottledMs,
     };
     console.log(`clipboard flood: ${JSON.stringify(measured)}`);
     expect(measured.flood_p95_ms).toBeLessThanOrEqual(measured.baseline_p95_ms + 40);
     expect(measured.rss_growth_mb).toBeLessThanOrEqual(48);
     expect(measured.failed_requests).toBe(0);
+    // The portal read no more of B's flood than a view session's budget allows (plus one socket buffer).
+    const view = INPUT_BUDGET.vnc.view;
+    expect(bRow.detail.bytesReceived).toBeLessThanOrEqual(view.burst + view.bytesPerS * bLivedS + 256 * 1024);
     // 8 MiB frames exceed the proxy's frame cap: the session ends with 1009 at the first one. The
-    // 1 MiB frames fit: the claimed clipboard is skipped as it streams and the session lives on.
+    // 1 MiB frames fit: the claimed clipboard is skipped as it streams and the session lives on, read
+    // at its budget, until it has flooded for FLOOD_CLOSE_MS.
     expect(await a.closed).toBe(1009);
     expect(bAlive).toBe(true);
+    expect(bCode).toBe(4009);
   }, 300_000);
 });
