@@ -20,6 +20,7 @@ import { parseDomainXml } from "../../../server/hypervisor/xml/index.ts";
 import { serialLogPath } from "../../../server/jobs/vm-layout.ts";
 import type { AuthenticatedUser } from "../../../server/services/auth-service.ts";
 import { settle, startPortal, waitFor, type Portal } from "../../support/harness.ts";
+import { rawHttpExchange } from "../../support/raw-upgrade.ts";
 
 let portal: Portal;
 let server: http.Server;
@@ -81,24 +82,10 @@ async function createRunningVm(api: Api, name: string) {
 }
 
 /** A raw HTTP upgrade: everything the server sends back within `ms` (or until it closes). */
-async function rawUpgrade(path: string, headers: Record<string, string>, ms = 3000): Promise<{ status: number; bytes: Buffer }> {
-  const sock = net.connect(port, "127.0.0.1");
-  const chunks: Buffer[] = [];
-  sock.on("data", (c) => chunks.push(c));
-  sock.on("error", () => undefined);
-  const lines = [`GET ${path} HTTP/1.1`, `Host: 127.0.0.1:${port}`, "Upgrade: websocket", "Connection: Upgrade", `Sec-WebSocket-Key: ${randomBytes(16).toString("base64")}`, "Sec-WebSocket-Version: 13"];
+function rawUpgrade(path: string, headers: Record<string, string>, ms = 3000): Promise<{ status: number; bytes: Buffer }> {
+  const lines = ["Upgrade: websocket", "Connection: Upgrade", `Sec-WebSocket-Key: ${randomBytes(16).toString("base64")}`, "Sec-WebSocket-Version: 13"];
   for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
-  sock.write(`${lines.join("\r\n")}\r\n\r\n`);
-  await new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    sock.once("close", () => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
-  sock.destroy();
-  const bytes = Buffer.concat(chunks);
-  return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(bytes.toString("latin1"))?.[1] ?? 0), bytes };
+  return rawHttpExchange(port, path, lines, ms);
 }
 
 /** Expects a plain HTTP refusal with that status and not one byte of RFB. */

@@ -19,6 +19,7 @@ import { db } from "../../../server/db/client.ts";
 import { serialLogPath } from "../../../server/jobs/vm-layout.ts";
 import type { AuthenticatedUser } from "../../../server/services/auth-service.ts";
 import { settle, startPortal, waitFor, type Portal } from "../../support/harness.ts";
+import { rawHttpExchange } from "../../support/raw-upgrade.ts";
 
 const MAX_PER_VM = 3;
 let portal: Portal;
@@ -67,20 +68,7 @@ afterAll(async () => {
 
 /** A raw upgrade request with exactly these header lines; the status line's code (0 if none within `ms`). */
 async function rawUpgrade(lines: string[], ms = 3000): Promise<number> {
-  const sock = net.connect(port, "127.0.0.1");
-  const chunks: Buffer[] = [];
-  sock.on("data", (c) => chunks.push(c));
-  sock.on("error", () => undefined);
-  sock.write(`${[`GET ${lines[0]} HTTP/1.1`, `Host: 127.0.0.1:${port}`, ...lines.slice(1)].join("\r\n")}\r\n\r\n`);
-  await new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    sock.once("close", () => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
-  sock.destroy();
-  return Number(/^HTTP\/1\.1 (\d{3})/.exec(Buffer.concat(chunks).toString("latin1"))?.[1] ?? 0);
+  return (await rawHttpExchange(port, lines[0]!, lines.slice(1), ms)).status;
 }
 
 const key = () => `Sec-WebSocket-Key: ${randomBytes(16).toString("base64")}`;
