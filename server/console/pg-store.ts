@@ -16,7 +16,7 @@ import type { ConsoleKind, ConsoleMode } from "./tickets.ts";
 /** The access columns both the redemption and the re-check read, from a source `s` of ("userId", "vmId"). */
 const ACCESS_COLUMNS = `
   s."userId"::text AS "userId", s."vmId"::text AS "vmId",
-  u."username", u."role"::text AS "role", u."disabled",
+  u."username", u."role"::text AS "role", u."disabled", u."sessionVersion",
   v."state"::text AS "vmState", v."deletedAt" IS NOT NULL AS "vmDeleted", v."domainName", v."ownerId"::text AS "ownerId",
   h."id"::text AS "hostId", h."uri" AS "hostUri",
   c."id"::text AS "classId", c."frozenAt" AT TIME ZONE 'UTC' AS "frozenAt",
@@ -35,8 +35,8 @@ const REDEEM: Omit<pg.QueryConfig, "values"> = {
     WITH s AS (
       UPDATE "ConsoleTicket" SET "consumedAt" = $2::timestamp
       WHERE "tokenHash" = $1 AND "consumedAt" IS NULL AND "expiresAt" > $2::timestamp
-      RETURNING "id", "userId", "vmId", "mode", "kind")
-    SELECT s."id"::text AS "id", s."mode", s."kind", ${ACCESS_COLUMNS}
+      RETURNING "id", "userId", "vmId", "mode", "kind", "sessionVersion")
+    SELECT s."id"::text AS "id", s."mode", s."kind", s."sessionVersion" AS "ticketSessionVersion", ${ACCESS_COLUMNS}
     FROM s ${ACCESS_JOINS}`,
 };
 const RECHECK: Omit<pg.QueryConfig, "values"> = {
@@ -82,6 +82,7 @@ interface AccessRow {
   username: string | null;
   role: string | null;
   disabled: boolean | null;
+  sessionVersion: number | null;
   vmState: string | null;
   vmDeleted: boolean | null;
   domainName: string | null;
@@ -100,7 +101,7 @@ function toAccess(r: AccessRow): ConsoleAccess {
   return {
     userId: r.userId,
     vmId: r.vmId,
-    user: r.username !== null ? { id: r.userId, username: r.username, role: r.role!, disabled: r.disabled! } : null,
+    user: r.username !== null ? { id: r.userId, username: r.username, role: r.role!, disabled: r.disabled!, sessionVersion: r.sessionVersion! } : null,
     vm:
       r.vmState !== null
         ? {
@@ -134,10 +135,10 @@ export class PgConsoleStore implements ConsoleStore {
   }
 
   async redeemTicket(tokenHash: string, now: Date): Promise<RedeemedConsoleAccess | null> {
-    const { rows } = await this.pool.query<AccessRow & { id: string; mode: string; kind: string }>({ ...REDEEM, values: [tokenHash, now.toISOString()] });
+    const { rows } = await this.pool.query<AccessRow & { id: string; mode: string; kind: string; ticketSessionVersion: number }>({ ...REDEEM, values: [tokenHash, now.toISOString()] });
     const r = rows[0];
     if (!r) return null;
-    return { id: r.id, mode: r.mode as ConsoleMode, kind: r.kind as ConsoleKind, ...toAccess(r) };
+    return { id: r.id, mode: r.mode as ConsoleMode, kind: r.kind as ConsoleKind, ticketSessionVersion: r.ticketSessionVersion, ...toAccess(r) };
   }
 
   async recheck(pairs: ReadonlyArray<{ userId: string; vmId: string }>): Promise<ConsoleAccess[]> {

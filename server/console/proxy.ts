@@ -35,7 +35,7 @@
  *   1001 going away          — the portal is shutting down; reconnect with a new ticket
  *   4001 session expired     — VMDESK_CONSOLE_MAX_SESSION_S reached; reconnect with a new ticket
  *   4002 idle timeout        — no traffic either way for VMDESK_CONSOLE_IDLE_TIMEOUT_S
- *   4003 access revoked      — user disabled, role/ownership changed (VM given to another owner)
+ *   4003 access revoked      — user disabled, password reset or role changed (sessionVersion), VM given to another owner
  *   4004 VM deleted          — the VM is being or has been deleted
  *   4005 VM is stopped       — the VM is no longer running (stopped, paused for long, error, missing)
  *   4006 console lost        — the VM's display/serial connection closed for another reason
@@ -181,6 +181,8 @@ interface Session extends UpstreamSink {
   bytesFromClient: number;
   /** Every byte read from the client's socket (frame headers, refused frames and pings included). */
   bytesReceived: number;
+  /** The user's sessionVersion its ticket was minted under: a bump (reset, disable, role change) ends it. */
+  sessionVersion: number;
   /** Why the client's socket is not being read: its input budget is spent, or the display is not keeping up. */
   inputHolds: Set<"budget" | "display">;
   throttledMs: number;
@@ -268,6 +270,7 @@ export class ConsoleProxy {
       const { user, vm: found } = ticket;
       who = { actorId: ticket.userId, actorName: user?.username ?? null };
       if (!user || user.disabled) throw new Refusal(403, "user disabled");
+      if (user.sessionVersion !== ticket.ticketSessionVersion) throw new Refusal(401, "the session that asked for this ticket has ended");
       if (!found || found.deleted) throw new Refusal(404, "VM not found");
       const vm = found;
       const actor = { id: user.id, role: user.role as Role, disabled: user.disabled };
@@ -293,6 +296,7 @@ export class ConsoleProxy {
         bytesToClient: 0,
         bytesFromClient: 0,
         bytesReceived: 0,
+        sessionVersion: ticket.ticketSessionVersion,
         inputHolds: new Set(),
         throttledMs: 0,
         ws: null,
@@ -743,7 +747,7 @@ export class ConsoleProxy {
         const row = byPair.get(`${s.userId}/${s.vmId}`);
         const user = row?.user;
         const vm = row?.vm;
-        if (!user || user.disabled) this.end(s, CLOSE.ACCESS_REVOKED);
+        if (!user || user.disabled || user.sessionVersion !== s.sessionVersion) this.end(s, CLOSE.ACCESS_REVOKED);
         else if (!vm || vm.deleted || vm.state === "deleting" || vm.state === "deleted") this.end(s, CLOSE.VM_DELETED);
         else if (!can({ id: user.id, role: user.role as Role, disabled: user.disabled }, "vm.console", vmTarget(vm))) this.end(s, CLOSE.ACCESS_REVOKED);
         else if (vm.state !== "running" && vm.state !== "paused") this.end(s, CLOSE.VM_STOPPED);

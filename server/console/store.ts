@@ -17,7 +17,7 @@ export interface RedeemedTicket {
 export interface ConsoleAccess {
   userId: string;
   vmId: string;
-  user: { id: string; username: string; role: string; disabled: boolean } | null;
+  user: { id: string; username: string; role: string; disabled: boolean; sessionVersion: number } | null;
   vm: {
     id: string;
     state: string;
@@ -29,7 +29,8 @@ export interface ConsoleAccess {
   } | null;
 }
 
-export type RedeemedConsoleAccess = RedeemedTicket & ConsoleAccess;
+/** `ticketSessionVersion`: the user's sessionVersion when the ticket was minted. */
+export type RedeemedConsoleAccess = RedeemedTicket & ConsoleAccess & { ticketSessionVersion: number };
 
 /** One AuditEvent row, with the same columns and meaning as services/audit-service.ts writes. */
 export interface ConsoleAuditRow {

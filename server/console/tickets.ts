@@ -7,7 +7,7 @@
  * No hypervisor imports here: the API mints tickets (Prisma), the proxy consumes them through its
  * ConsoleStore (store.ts; node-postgres only), so nothing here may load the Prisma client at runtime.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import type { Db } from "../db/client.ts";
 import { CONSOLE_TICKET_CHANNEL } from "../db/notify.ts";
 import { log } from "../log.ts";
@@ -78,10 +78,15 @@ export async function mintTicket(db: Db, input: { userId: string; vmId: string; 
   const ticket = newTicketSecret();
   const tokenHash = hashTicket(ticket);
   const expiresAt = ticketExpiry(input.now, input.ttlS);
-  const row = await db.consoleTicket.create({
-    data: { tokenHash, userId: input.userId, vmId: input.vmId, mode: input.mode, kind: input.kind, createdAt: input.now, expiresAt },
-    select: { id: true },
-  });
+  // The user's sessionVersion is read in the same statement: a reset committed before it voids the
+  // ticket at once, one committed after ends its session at the proxy's next re-check.
+  const [row] = await db.$queryRaw<Array<{ id: string }>>`
+    INSERT INTO "ConsoleTicket" ("id", "tokenHash", "userId", "vmId", "mode", "kind", "createdAt", "expiresAt", "sessionVersion")
+    SELECT ${randomUUID()}::uuid, ${tokenHash}, u."id", ${input.vmId}::uuid, ${input.mode}, ${input.kind},
+           ${input.now.toISOString()}::timestamp, ${expiresAt.toISOString()}::timestamp, u."sessionVersion"
+    FROM "User" u WHERE u."id" = ${input.userId}::uuid
+    RETURNING "id"::text AS "id"`;
+  if (!row) throw new Error(`no user ${input.userId} to mint a console ticket for`);
   if (input.kind === "vnc") {
     // Only the hash: a proxy reads where to connect from the ticket's rows, never from a payload.
     await db.$executeRaw`SELECT pg_notify(${CONSOLE_TICKET_CHANNEL}, ${JSON.stringify({ tokenHash })})`.catch((err: unknown) => log.warn({ err }, "console ticket announcement failed"));

@@ -126,6 +126,25 @@ describe("console proxy hardening", () => {
     expect(proxy.sessionCount).toBe(0);
   });
 
+  it("a password reset ends the user's open console (4003) within 2 s and voids a ticket minted before it (401)", async () => {
+    const api = portal.caller(alice);
+    const pending = await api.console.open({ id: vm.id });
+    const live = new Client(await api.console.open({ id: vm.id }));
+    await live.opened;
+    expect((await live.read(12)).toString("latin1")).toBe("RFB 003.008\n");
+    const resetAt = Date.now();
+    await portal.caller(portal.admin).user.update({ id: alice.id, password: `reset-${randomBytes(8).toString("hex")}` });
+    expect(await live.closed).toBe(4003);
+    expect(Date.now() - resetAt).toBeLessThan(2000);
+    expect(await rawUpgrade(["/ws/console", "Upgrade: websocket", "Connection: Upgrade", key(), "Sec-WebSocket-Version: 13", `Sec-WebSocket-Protocol: ${pending.protocols.join(", ")}`], 1000)).toBe(401);
+    // A ticket minted after the reset works.
+    const fresh = new Client(await api.console.open({ id: vm.id }));
+    await fresh.opened;
+    expect((await fresh.read(12)).toString("latin1")).toBe("RFB 003.008\n");
+    fresh.ws.close();
+    await fresh.closed;
+  });
+
   it("a forged console-ticket NOTIFY naming a qemu+ext host makes the proxy connect nowhere new", async () => {
     const flag = path.join(os.tmpdir(), `vmdesk-forged-${randomUUID()}`);
     const script = `${flag}.sh`;
@@ -148,7 +167,8 @@ describe("console proxy hardening", () => {
       // A hash no ticket has, and the hash of a real unredeemed ticket whose row was never announced.
       await forge(hashTicket(newTicketSecret()));
       const real = newTicketSecret();
-      await db().consoleTicket.create({ data: { tokenHash: hashTicket(real), userId: alice.id, vmId: vm.id, mode: "control", kind: "vnc", createdAt: new Date(), expiresAt: new Date(Date.now() + 30_000) } });
+      const { sessionVersion } = await db().user.findUniqueOrThrow({ where: { id: alice.id }, select: { sessionVersion: true } });
+      await db().consoleTicket.create({ data: { tokenHash: hashTicket(real), userId: alice.id, vmId: vm.id, mode: "control", kind: "vnc", createdAt: new Date(), expiresAt: new Date(Date.now() + 30_000), sessionVersion } });
       await forge(hashTicket(real));
       await sleep(2000);
       expect({ flag: fs.existsSync(flag), opened }).toEqual({ flag: false, opened: [] });
