@@ -30,6 +30,11 @@ export interface ApiContext {
   portalOrigin?: string;
   /** Why `user` is null when credentials were sent (for the aggregated audit of refusals). */
   refusalReason?: "invalid token" | "invalid session";
+  /**
+   * Whether the request's credentials still stand (token not revoked, session's sessionVersion and
+   * lifetime): long-lived streams ask again and end when they do not. Absent for in-process callers.
+   */
+  stillAuthenticated?: () => Promise<boolean>;
 }
 
 /** Header set by server/main.ts from the socket's address (client-sent values are discarded there). */
@@ -68,15 +73,18 @@ export async function createContext({ req }: { req: Request }): Promise<ApiConte
   const base = { ip: req.headers.get(CLIENT_IP_HEADER), requestId: randomUUID(), portalOrigin: portalOrigin(req) };
   const authorization = req.headers.get("authorization");
   if (authorization?.toLowerCase().startsWith("bearer ")) {
-    const user = await resolveApiToken(db(), authorization.slice(7).trim());
-    return { ...base, user, authMethod: user ? "token" : null, sameOrigin: true, ...(user ? {} : { refusalReason: "invalid token" as const }) };
+    const secret = authorization.slice(7).trim();
+    const user = await resolveApiToken(db(), secret);
+    const stillAuthenticated = async () => (await resolveApiToken(db(), secret)) !== null;
+    return { ...base, user, authMethod: user ? "token" : null, sameOrigin: true, stillAuthenticated, ...(user ? {} : { refusalReason: "invalid token" as const }) };
   }
   const cookieHeader = req.headers.get("cookie");
   const sessionToken = SESSION_COOKIES.map((n) => readCookie(cookieHeader, n)).find(Boolean);
   if (sessionToken && process.env.NEXTAUTH_SECRET) {
     const jwt = await decode({ token: sessionToken, secret: process.env.NEXTAUTH_SECRET }).catch(() => null);
     const user = jwt ? await loadSessionUser(db(), jwt) : null;
-    return { ...base, user, authMethod: user ? "session" : null, sameOrigin: isSameOrigin(req), ...(user ? {} : { refusalReason: "invalid session" as const }) };
+    const stillAuthenticated = async () => (await loadSessionUser(db(), jwt)) !== null;
+    return { ...base, user, authMethod: user ? "session" : null, sameOrigin: isSameOrigin(req), stillAuthenticated, ...(user ? {} : { refusalReason: "invalid session" as const }) };
   }
   return { ...base, user: null, authMethod: null, sameOrigin: true };
 }

@@ -13,9 +13,16 @@ import { getVm, listVms } from "../../services/vm-service.ts";
 import { protectedProcedure, router } from "../trpc.ts";
 
 const RESYNC_MS = 15_000;
+/** How often a quiet stream checks that its credentials still stand (one indexed lookup). */
+const REAUTH_MS = 3_000;
 const COALESCE_MS = 100;
 
-async function* watch<T>(svc: ServiceContext, relevant: (c: VmChange) => boolean, read: () => Promise<T>, signal: AbortSignal | undefined) {
+/**
+ * Streams `read()` whenever a relevant change is announced (and every RESYNC_MS), for as long as the
+ * credentials that opened the stream stand: a password reset, disable, role change, token revocation
+ * or the session's absolute lifetime ends it within REAUTH_MS, and nothing is read after that.
+ */
+async function* watch<T>(stillAuthenticated: () => Promise<boolean>, relevant: (c: VmChange) => boolean, read: () => Promise<T>, signal: AbortSignal | undefined) {
   let pending = true;
   let wake: (() => void) | null = null;
   const off = onVmChange((c) => {
@@ -24,23 +31,28 @@ async function* watch<T>(svc: ServiceContext, relevant: (c: VmChange) => boolean
     wake?.();
   });
   let version = 0;
+  let readAt = 0;
   try {
     while (!signal?.aborted) {
       if (!pending) {
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, RESYNC_MS);
-          wake = () => {
+          // Removed again each round: a stream open for hours must not pile listeners onto its signal.
+          const done = () => {
             clearTimeout(timer);
+            signal?.removeEventListener("abort", done);
             resolve();
           };
-          signal?.addEventListener("abort", wake, { once: true });
+          const timer = setTimeout(done, REAUTH_MS);
+          wake = done;
+          signal?.addEventListener("abort", done, { once: true });
         });
         wake = null;
-        await new Promise((r) => setTimeout(r, COALESCE_MS));
+        if (pending) await new Promise((r) => setTimeout(r, COALESCE_MS));
       }
+      if (!(await stillAuthenticated())) return;
+      if (!pending && Date.now() - readAt < RESYNC_MS) continue;
       pending = false;
-      // A user disabled mid-stream loses the stream.
-      if (!(await loadActiveUser(svc.db, svc.actor.id))) return;
+      readAt = Date.now();
       yield tracked(String(++version), await read());
     }
   } finally {
@@ -48,14 +60,19 @@ async function* watch<T>(svc: ServiceContext, relevant: (c: VmChange) => boolean
   }
 }
 
+/** The request's own re-check; in-process callers (no request) fall back to "user still active". */
+function credentialsCheck(ctx: { svc: ServiceContext; stillAuthenticated?: () => Promise<boolean> }): () => Promise<boolean> {
+  return ctx.stillAuthenticated ?? (async () => (await loadActiveUser(ctx.svc.db, ctx.svc.actor.id)) !== null);
+}
+
 export const liveRouter = router({
   vms: protectedProcedure.input(z.object({ all: z.boolean().optional() }).optional()).subscription(async function* ({ ctx, input, signal }) {
     const all = Boolean(input?.all) && ctx.user.role === "admin";
-    yield* watch(ctx.svc, (c) => all || c.ownerId === ctx.user.id, () => listVms(ctx.svc, { all }), signal);
+    yield* watch(credentialsCheck(ctx), (c) => all || c.ownerId === ctx.user.id, () => listVms(ctx.svc, { all }), signal);
   }),
   vm: protectedProcedure.input(z.object({ id: z.string().uuid() })).subscription(async function* ({ ctx, input, signal }) {
     yield* watch(
-      ctx.svc,
+      credentialsCheck(ctx),
       (c) => c.vmId === input.id,
       async () => ({ vm: await getVm(ctx.svc, input.id).catch(() => null), operations: await listVmOperations(ctx.svc, input.id).catch(() => []) }),
       signal,

@@ -229,6 +229,32 @@ describe("password reset, disable and role change end sessions and revoke tokens
     expect((await api("GET", "/me", { cookie: fresh })).status).toBe(200);
   });
 
+  it("reset: live streams (SSE) opened with the old cookie or token end within seconds", async () => {
+    const id = await createUser("reset-streams");
+    const cookie = await mustSignIn("reset-streams", "user-password-1", freshAddress());
+    const { token } = await mustGetToken("reset-streams", "user-password-1", freshAddress());
+    const open = (headers: Record<string, string>) =>
+      new Promise<{ text: () => string; ended: Promise<number> }>((resolve, reject) => {
+        const req = http.request({ host: "127.0.0.1", port, method: "GET", path: "/api/trpc/live.vms", headers: { host: `localhost:${port}`, accept: "text/event-stream", ...headers } }, (res) => {
+          expect(res.statusCode).toBe(200);
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (c: string) => (text += c));
+          const ended = new Promise<number>((r) => res.once("close", () => r(Date.now())));
+          resolve({ text: () => text, ended });
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    const streams = [await open({ cookie, origin: `http://localhost:${port}` }), await open({ authorization: `Bearer ${token}` })];
+    await waitFor("each stream's first snapshot", async () => streams.every((s) => s.text().includes("data:")), 10_000, 100);
+    const resetAt = Date.now();
+    expect((await api("PATCH", `/users/${id}`, { token: adminToken }, { password: "new-password-2" })).status).toBe(200);
+    const endedAt = await Promise.race([Promise.all(streams.map((s) => s.ended)), new Promise<null>((r) => setTimeout(() => r(null), 20_000))]);
+    expect(endedAt, "both streams ended").not.toBeNull();
+    for (const at of endedAt!) expect(at - resetAt).toBeLessThan(6000);
+  });
+
   it("role change: the old cookie and token are refused", async () => {
     const id = await createUser("promote-me");
     const cookie = await mustSignIn("promote-me", "user-password-1", freshAddress());
