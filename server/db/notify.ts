@@ -24,27 +24,12 @@ export async function notifyVmChanged(client: Db | Tx, change: VmChange): Promis
   await client.$executeRaw`SELECT pg_notify(${VM_CHANNEL}, ${JSON.stringify(change)})`;
 }
 
-/** Where a minted ticket's VM runs, as the mint saw it (a hint: the redemption re-reads all of it). */
-export interface ConsoleTicketMinted {
-  tokenHash: string;
-  vmId: string;
-  kind: string;
-  expiresAtMs: number;
-  vmState: string;
-  hostId: string;
-  hostUri: string;
-  domainName: string;
-}
-
-/** Announces a minted ticket (after its row is committed) with where its VM runs, in one statement. */
-export async function notifyConsoleTicketMinted(client: Db, ticket: { tokenHash: string; vmId: string; kind: string; expiresAt: Date }): Promise<void> {
-  await client.$executeRaw`
-    SELECT pg_notify(${CONSOLE_TICKET_CHANNEL}, json_build_object(
-      'tokenHash', ${ticket.tokenHash}::text, 'vmId', v."id"::text, 'kind', ${ticket.kind}::text,
-      'expiresAtMs', ${ticket.expiresAt.getTime()}::bigint, 'vmState', v."state"::text,
-      'hostId', h."id"::text, 'hostUri', h."uri", 'domainName', v."domainName")::text)
-    FROM "Vm" v JOIN "Host" h ON h."id" = v."hostId" WHERE v."id" = ${ticket.vmId}::uuid`;
-}
+/**
+ * What a minted ticket's announcement carries: its hash, nothing else (console/tickets.ts sends it).
+ * Anyone who can NOTIFY can send any payload: the proxy validates the hash and reads the target from
+ * the ticket's rows, so a forged payload names nothing.
+ */
+export type ConsoleTicketAnnouncement = unknown;
 
 const bus = new EventEmitter();
 bus.setMaxListeners(0);
@@ -94,8 +79,8 @@ export function onVmChange(onChange: (change: VmChange | null) => void): () => v
   };
 }
 
-/** Calls `onMinted` for every console ticket minted by any process (see notifyConsoleTicketMinted). */
-export function onConsoleTicketMinted(onMinted: (ticket: ConsoleTicketMinted) => void): () => void {
+/** Calls `onMinted` with every announcement on the console-ticket channel, from any process. */
+export function onConsoleTicketMinted(onMinted: (announcement: ConsoleTicketAnnouncement) => void): () => void {
   listening ??= listenForever();
   bus.on("ticket", onMinted);
   return () => bus.off("ticket", onMinted);
