@@ -18,14 +18,16 @@ import { config } from "../config.ts";
 export type AuthenticatedUser = Actor & {
   username: string;
   displayName: string;
+  /** Still on a temporary password: only procedures marked allowedBeforePasswordChange (server/api/trpc.ts). */
+  mustChangePassword?: boolean;
   /** Set when the caller authenticated with an API token: the token's id and expiry bound what it may mint. */
   token?: { id: string; expiresAt: Date };
 };
 
-const userSelect = { id: true, username: true, displayName: true, role: true, disabled: true, passwordHash: true, sessionVersion: true } as const;
+const userSelect = { id: true, username: true, displayName: true, role: true, disabled: true, passwordHash: true, sessionVersion: true, mustChangePassword: true } as const;
 
-function asAuthenticated(user: { id: string; username: string; displayName: string; role: string }): AuthenticatedUser {
-  return { id: user.id, username: user.username, displayName: user.displayName, role: user.role as Role, disabled: false };
+function asAuthenticated(user: { id: string; username: string; displayName: string; role: string; mustChangePassword: boolean }): AuthenticatedUser {
+  return { id: user.id, username: user.username, displayName: user.displayName, role: user.role as Role, disabled: false, mustChangePassword: user.mustChangePassword };
 }
 
 /**

@@ -8,6 +8,7 @@ import { hashPassword, randomPassword, verifyPassword } from "../auth/secrets.ts
 import { auditAs } from "./audit-service.ts";
 import { endSessionsAndTokens } from "./auth-service.ts";
 import type { ServiceContext } from "./context.ts";
+import { teachingQuotaView } from "./teaching-quota.ts";
 
 export const publicUserSelect = { id: true, username: true, displayName: true, role: true, disabled: true, createdAt: true } as const;
 
@@ -24,7 +25,7 @@ function quotaView(q: { maxVms: number; maxVcpus: number; maxMemoryMiB: number; 
 }
 
 export async function getMe(ctx: ServiceContext) {
-  const user = await ctx.db.user.findUnique({ where: { id: ctx.actor.id }, select: { ...publicUserSelect, quota: true } });
+  const user = await ctx.db.user.findUnique({ where: { id: ctx.actor.id }, select: { ...publicUserSelect, mustChangePassword: true, quota: true } });
   if (!user) throw new AppError("UNAUTHORIZED", "your account no longer exists");
   const { quota, ...rest } = user;
   return { ...rest, quota: quotaView(quota) };
@@ -37,8 +38,8 @@ export async function getOwnQuota(ctx: ServiceContext): Promise<QuotaView> {
 
 export async function listUsers(ctx: ServiceContext) {
   authorize(ctx.actor, "user.list");
-  const users = await ctx.db.user.findMany({ orderBy: { username: "asc" }, select: { ...publicUserSelect, quota: true } });
-  return users.map(({ quota, ...u }) => ({ ...u, quota: quotaView(quota) }));
+  const users = await ctx.db.user.findMany({ orderBy: { username: "asc" }, select: { ...publicUserSelect, mustChangePassword: true, quota: true, teachingQuota: true } });
+  return users.map(({ quota, teachingQuota, ...u }) => ({ ...u, quota: quotaView(quota), teachingQuota: teachingQuotaView(teachingQuota) }));
 }
 
 export async function createUser(ctx: ServiceContext, input: { username: string; password?: string; role: Role; displayName?: string }) {
@@ -51,6 +52,8 @@ export async function createUser(ctx: ServiceContext, input: { username: string;
         displayName: input.displayName ?? "",
         role: input.role,
         passwordHash: await hashPassword(password),
+        // A generated password was seen by the admin: like a roster account's, it is changed at first sign-in.
+        mustChangePassword: !input.password,
         quota: { create: {} },
       },
       select: publicUserSelect,
@@ -102,6 +105,23 @@ export async function setQuota(ctx: ServiceContext, userId: string, limits: Reso
   const quota = await ctx.db.quota.upsert({ where: { userId }, create: { userId, ...data }, update: data });
   await auditAs(ctx, { action: "quota.update", targetType: "user", targetId: userId, result: "ok", detail: { ...limits } });
   return quotaView(quota);
+}
+
+/**
+ * The caller changes their own password (the current one proves it is them, not a left-open session).
+ * Clears mustChangePassword, which is how a roster account leaves its temporary password behind.
+ */
+export async function changeOwnPassword(ctx: ServiceContext, input: { currentPassword: string; newPassword: string }) {
+  const user = await ctx.db.user.findUnique({ where: { id: ctx.actor.id }, select: { passwordHash: true } });
+  if (!user) throw new AppError("UNAUTHORIZED", "your account no longer exists");
+  if (!(await verifyPassword(user.passwordHash, input.currentPassword))) {
+    await auditAs(ctx, { action: "user.changePassword", targetType: "user", targetId: ctx.actor.id, result: "denied", detail: { reason: "wrong current password" } });
+    throw new AppError("FORBIDDEN", "the current password is not right");
+  }
+  if (input.newPassword === input.currentPassword) throw new AppError("BAD_REQUEST", "choose a new password, not the current one", { field: "newPassword" });
+  await ctx.db.user.update({ where: { id: ctx.actor.id }, data: { passwordHash: await hashPassword(input.newPassword), mustChangePassword: false } });
+  await auditAs(ctx, { action: "user.changePassword", targetType: "user", targetId: ctx.actor.id, result: "ok" });
+  return { changed: true };
 }
 
 /** Creates or updates the bootstrap admin (used by the seed script). */
