@@ -1,11 +1,12 @@
 "use client";
 
 import { useMutation } from "@tanstack/react-query";
+import { signIn } from "next-auth/react";
 import { useState, type FormEvent } from "react";
 import { FormError } from "../_components/ui";
 import { useTRPC } from "../_lib/trpc";
 
-export function ChangePasswordForm({ returnTo }: { returnTo: string }) {
+export function ChangePasswordForm({ username, returnTo }: { username: string; returnTo: string }) {
   const trpc = useTRPC();
   const [currentPassword, setCurrent] = useState("");
   const [newPassword, setNew] = useState("");
@@ -13,8 +14,12 @@ export function ChangePasswordForm({ returnTo }: { returnTo: string }) {
   const [mismatch, setMismatch] = useState<string | null>(null);
   const change = useMutation(
     trpc.user.changePassword.mutationOptions({
-      // A full navigation: every page re-reads the session, which no longer asks for a change.
-      onSuccess: () => window.location.assign(returnTo),
+      // The change ended every session of the account, this one included: sign in again with the new
+      // password, then a full navigation so every page reads the new session.
+      onSuccess: async () => {
+        const res = await signIn("credentials", { redirect: false, username, password: newPassword });
+        window.location.assign(res?.ok && !res.error ? returnTo : `/signin?callbackUrl=${encodeURIComponent(returnTo)}`);
+      },
     }),
   );
 

@@ -23,7 +23,7 @@ export default async function ChangePasswordPage({ searchParams }: { searchParam
             ? "You signed in with a temporary password. Choose your own before you continue: until then nothing else is available."
             : "Enter your current password and a new one."}
         </p>
-        <ChangePasswordForm returnTo={returnTo} />
+        <ChangePasswordForm username={session.user.name ?? ""} returnTo={returnTo} />
       </div>
     </div>
   );

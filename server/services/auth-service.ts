@@ -82,11 +82,12 @@ export async function resolveApiToken(db: Db, secret: string, now = new Date()):
 /**
  * Ends every browser session and API token of `userId`: sessions carry the old sessionVersion, tokens
  * are revoked. Called in the transaction that resets a password, disables a user or changes a role, so
- * what was granted under the old terms never outlives them. Returns how many tokens were revoked.
+ * what was granted under the old terms never outlives them. `keepTokenId`: the token making an own
+ * password change, which has just proved it knows the password. Returns how many tokens were revoked.
  */
-export async function endSessionsAndTokens(tx: Db | Tx, userId: string, now = new Date()): Promise<number> {
+export async function endSessionsAndTokens(tx: Db | Tx, userId: string, now = new Date(), keepTokenId?: string): Promise<number> {
   await tx.user.update({ where: { id: userId }, data: { sessionVersion: { increment: 1 } } });
-  const { count } = await tx.apiToken.updateMany({ where: { userId, revokedAt: null }, data: { revokedAt: now } });
+  const { count } = await tx.apiToken.updateMany({ where: { userId, revokedAt: null, ...(keepTokenId ? { id: { not: keepTokenId } } : {}) }, data: { revokedAt: now } });
   return count;
 }
 

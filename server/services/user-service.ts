@@ -8,6 +8,7 @@ import { hashPassword, randomPassword, verifyPassword } from "../auth/secrets.ts
 import { auditAs } from "./audit-service.ts";
 import { endSessionsAndTokens } from "./auth-service.ts";
 import type { ServiceContext } from "./context.ts";
+import { limitSignIn } from "./rate-limit.ts";
 import { teachingQuotaView } from "./teaching-quota.ts";
 
 export const publicUserSelect = { id: true, username: true, displayName: true, role: true, disabled: true, createdAt: true } as const;
@@ -109,18 +110,27 @@ export async function setQuota(ctx: ServiceContext, userId: string, limits: Reso
 
 /**
  * The caller changes their own password (the current one proves it is them, not a left-open session).
- * Clears mustChangePassword, which is how a roster account leaves its temporary password behind.
+ * Clears mustChangePassword, which is how a roster account leaves its temporary password behind, and
+ * ends every other session and token: whoever else knew the old password (the teacher who saw a
+ * roster's temporary ones) would otherwise pass the gate with this account's full rights. The calling
+ * token (`keepTokenId`) stays; a browser session signs in again with the new password (the change page
+ * does). The current password is a guess like a sign-in's, so it counts against the same limits.
  */
-export async function changeOwnPassword(ctx: ServiceContext, input: { currentPassword: string; newPassword: string }) {
-  const user = await ctx.db.user.findUnique({ where: { id: ctx.actor.id }, select: { passwordHash: true } });
+export async function changeOwnPassword(ctx: ServiceContext, input: { currentPassword: string; newPassword: string }, keepTokenId?: string) {
+  const user = await ctx.db.user.findUnique({ where: { id: ctx.actor.id }, select: { username: true, passwordHash: true } });
   if (!user) throw new AppError("UNAUTHORIZED", "your account no longer exists");
+  await limitSignIn(ctx.db, user.username, ctx.ip);
   if (!(await verifyPassword(user.passwordHash, input.currentPassword))) {
     await auditAs(ctx, { action: "user.changePassword", targetType: "user", targetId: ctx.actor.id, result: "denied", detail: { reason: "wrong current password" } });
     throw new AppError("FORBIDDEN", "the current password is not right");
   }
   if (input.newPassword === input.currentPassword) throw new AppError("BAD_REQUEST", "choose a new password, not the current one", { field: "newPassword" });
-  await ctx.db.user.update({ where: { id: ctx.actor.id }, data: { passwordHash: await hashPassword(input.newPassword), mustChangePassword: false } });
-  await auditAs(ctx, { action: "user.changePassword", targetType: "user", targetId: ctx.actor.id, result: "ok" });
+  const passwordHash = await hashPassword(input.newPassword);
+  const tokensRevoked = await ctx.db.$transaction(async (tx) => {
+    await tx.user.update({ where: { id: ctx.actor.id }, data: { passwordHash, mustChangePassword: false } });
+    return endSessionsAndTokens(tx, ctx.actor.id, new Date(), keepTokenId);
+  });
+  await auditAs(ctx, { action: "user.changePassword", targetType: "user", targetId: ctx.actor.id, result: "ok", detail: { sessionsEnded: true, tokensRevoked } });
   return { changed: true };
 }
 

@@ -189,6 +189,10 @@ describe("classroom in the browser", () => {
   it("a student signs in with the temporary password, must choose their own, then sees only their own VM", async () => {
     const page = await newPage();
     const temporary = passwords.get("s1")!;
+    // Someone else who saw the roster signs in with the temporary password too.
+    const other = await newPage();
+    await signIn(other, portal.baseUrl, "s1", temporary);
+    await other.waitForURL(/\/change-password/);
     await signIn(page, portal.baseUrl, "s1", temporary);
     // Sent to the change page; every page leads back to it, and the API refuses all else.
     await page.waitForURL(/\/change-password\?callbackUrl=%2F$/);
@@ -210,6 +214,11 @@ describe("classroom in the browser", () => {
     expect(new URL(page.url()).pathname).toBe("/");
     expect((await page.request.get(`${portal.baseUrl}/api/v1/vms`)).status()).toBe(200);
     expect((await db().user.findUniqueOrThrow({ where: { username: "s1" }, select: { mustChangePassword: true } })).mustChangePassword).toBe(false);
+    // The change ended the other session instead of letting it through the gate.
+    expect((await other.request.get(`${portal.baseUrl}/api/v1/vms`)).status()).toBe(401);
+    await other.goto(`${portal.baseUrl}/`);
+    await other.waitForURL(/\/signin/);
+    await other.close();
     const own = await db().vm.findFirstOrThrow({ where: { classId: classId!, owner: { username: "s1" }, deletedAt: null }, select: { id: true } });
     await expect.poll(() => page.getByTestId("vm-card").count()).toBe(1);
     expect(await page.getByTestId("vm-card").getAttribute("data-vm-id")).toBe(own.id);

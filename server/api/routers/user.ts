@@ -33,8 +33,13 @@ export const userRouter = router({
     .output(ZQuotaView)
     .mutation(({ ctx, input }) => setTeachingQuota(ctx.svc, input.id, { vms: input.vms, vcpus: input.vcpus, memoryMiB: input.memoryMiB, diskGiB: input.diskGiB })),
   changePassword: protectedProcedure
-    .meta({ ...rest("POST", "/me/password", "change your own password (the one call a roster account may make before it has)", { tags: ["auth"] }), allowedBeforePasswordChange: true })
+    // Any token scope, like managing one's tokens: the current password, not the token, is the authority here.
+    .meta({
+      ...rest("POST", "/me/password", "change your own password (the one call a roster account may make before it has); ends your other sessions and API tokens", { tags: ["auth"] }),
+      allowedBeforePasswordChange: true,
+      scope: "read",
+    })
     .input(z.object({ currentPassword: z.string().min(1).max(200), newPassword: ZPassword }))
     .output(z.object({ changed: z.boolean() }))
-    .mutation(({ ctx, input }) => changeOwnPassword(ctx.svc, input)),
+    .mutation(({ ctx, input }) => changeOwnPassword(ctx.svc, input, ctx.user.token?.id)),
 });

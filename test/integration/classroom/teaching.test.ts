@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db } from "../../../server/db/client.ts";
 import { runSchedules } from "../../../server/jobs/scheduler.ts";
 import { reconcileQuotas } from "../../../server/jobs/reconciler.ts";
-import { loadActiveUser, verifyCredentials, type AuthenticatedUser } from "../../../server/services/auth-service.ts";
+import { newSessionClaims } from "../../../server/auth/session-claims.ts";
+import { issueTokenForCredentials, loadActiveUser, loadSessionUser, resolveApiToken, verifyCredentials, type AuthenticatedUser } from "../../../server/services/auth-service.ts";
 import { startPortal, type Portal } from "../../support/harness.ts";
 
 let portal: Portal;
@@ -218,5 +219,44 @@ describe("roster imports", () => {
     expect((await failure(portal.caller((await loadActiveUser(db(), generated.id))!).vm.list())).message).toContain("PASSWORD_CHANGE_REQUIRED");
     const chosen = await portal.caller(portal.admin).user.create({ username: `own${randomUUID().slice(0, 6)}`, password: "chosen-password-1", role: "tenant" });
     expect(await portal.caller((await loadActiveUser(db(), chosen.id))!).vm.list()).toEqual([]);
+  });
+
+  it("the change ends every other session and token taken with the temporary password; the caller's own token stays", async () => {
+    const added = await portal.caller(teacher).class.addStudents({ id: classId, csv: "fresh2,Second Student" });
+    const temp = added.created[0]!.temporaryPassword;
+    // Whoever saw the roster signs in first: a browser session and a token, both held at the gate until the change.
+    const seen = await verifyCredentials(db(), "fresh2", temp, "10.9.9.11");
+    const otherSession = newSessionClaims(seen.id, seen.sessionVersion, new Date());
+    const otherToken = await issueTokenForCredentials(db(), { username: "fresh2", password: temp, name: "sneak" }, "10.9.9.11");
+    expect((await loadSessionUser(db(), otherSession))?.mustChangePassword).toBe(true);
+    expect((await resolveApiToken(db(), otherToken.token))?.mustChangePassword).toBe(true);
+
+    // A read-only token may make the change: the current password, not the token's scope, is the authority.
+    const own = await issueTokenForCredentials(db(), { username: "fresh2", password: temp, name: "mine", scopes: ["read"] }, "10.9.9.12");
+    const student = (await resolveApiToken(db(), own.token))!;
+    await portal.caller(student).user.changePassword({ currentPassword: temp, newPassword: "fresh2-own-password" });
+
+    // Otherwise they would now pass the gate with the student's full rights.
+    expect(await loadSessionUser(db(), otherSession)).toBeNull();
+    expect(await resolveApiToken(db(), otherToken.token)).toBeNull();
+    const still = (await resolveApiToken(db(), own.token))!;
+    expect(still.mustChangePassword).toBe(false);
+    expect(await portal.caller(still).vm.list()).toEqual([]);
+    // A browser session signs in again with the new password (the change page does) and stands.
+    const again = await verifyCredentials(db(), "fresh2", "fresh2-own-password", "10.9.9.11");
+    expect(await loadSessionUser(db(), newSessionClaims(again.id, again.sessionVersion, new Date()))).not.toBeNull();
+  });
+
+  it("guessing the current password on the change is limited like sign-in (429 after the account's limit)", async () => {
+    const added = await portal.caller(teacher).class.addStudents({ id: classId, csv: "fresh3,Third Student" });
+    const temp = added.created[0]!.temporaryPassword;
+    const user = (await loadActiveUser(db(), (await db().user.findUniqueOrThrow({ where: { username: "fresh3" } })).id))!;
+    const api = portal.caller(user);
+    const codes: string[] = [];
+    for (let i = 0; i < 12; i++) codes.push((await failure(api.user.changePassword({ currentPassword: `guess-${i}-password`, newPassword: "fresh3-own-password" }))).code);
+    expect(codes.slice(0, 10).every((c) => c === "FORBIDDEN")).toBe(true);
+    expect(codes.slice(10)).toEqual(["TOO_MANY_REQUESTS", "TOO_MANY_REQUESTS"]);
+    // Even the right password waits for the window now: the limit does not tell guesses from the owner.
+    expect((await failure(api.user.changePassword({ currentPassword: temp, newPassword: "fresh3-own-password" }))).code).toBe("TOO_MANY_REQUESTS");
   });
 });
