@@ -19,7 +19,7 @@ interface RestMeta {
 const ERROR_TEXT: Record<number, string> = {
   400: "invalid input (the message names each field and why) or malformed JSON",
   401: "no valid session or API token; for /auth/token: wrong username or password",
-  403: "signed in, but not allowed (role, or a cookie-authenticated mutation from another site)",
+  403: "signed in, but not allowed (role, token scope, a temporary password not yet changed: PASSWORD_CHANGE_REQUIRED, or a cookie-authenticated mutation from another site)",
   404: "no such object, or not yours",
   409: "conflict: another operation is active, a name is taken, or a quota or budget would be exceeded",
   412: "the object is not in a state that allows this",
@@ -58,12 +58,15 @@ export const restOperations: RestOperation[] = Object.values(appRouter._def.proc
   .filter((m): m is RestMeta & { openapi: NonNullable<RestMeta["openapi"]> } => Boolean(m?.openapi))
   .map((m) => ({ method: m.openapi.method, path: m.openapi.path, protect: m.openapi.protect ?? true, successStatus: m.successStatus ?? 200 }));
 
+/** Protected operations that verify a password, rate-limited like sign-in (429). */
+const CHECKS_PASSWORD = new Set(["/me/password"]);
+
 /** The error statuses an operation can answer with, from what its layers can throw. */
 export function errorStatuses(op: RestOperation): number[] {
   const s = new Set([400, 500]);
   const hasBody = op.method !== "GET" && op.method !== "DELETE";
   if (hasBody) s.add(413).add(415);
-  if (!op.protect) s.add(401).add(429);
+  if (!op.protect || CHECKS_PASSWORD.has(op.path)) s.add(401).add(429);
   if (op.protect) {
     s.add(401).add(403);
     if (op.method !== "GET" || op.path.includes("{")) s.add(404);

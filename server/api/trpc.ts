@@ -93,6 +93,7 @@ const HTTP_CODE: Record<AppErrorCode, TRPC_ERROR_CODE_KEY> = {
   BAD_REQUEST: "BAD_REQUEST",
   UNAUTHORIZED: "UNAUTHORIZED",
   FORBIDDEN: "FORBIDDEN",
+  PASSWORD_CHANGE_REQUIRED: "FORBIDDEN",
   NOT_FOUND: "NOT_FOUND",
   CONFLICT: "CONFLICT",
   QUOTA_EXCEEDED: "CONFLICT",
@@ -104,7 +105,7 @@ const HTTP_CODE: Record<AppErrorCode, TRPC_ERROR_CODE_KEY> = {
 
 const t = initTRPC
   .context<ApiContext>()
-  .meta<OpenApiMeta & { successStatus?: number; scope?: Scope }>()
+  .meta<OpenApiMeta & { successStatus?: number; scope?: Scope; allowedBeforePasswordChange?: boolean }>()
   .create({
     transformer: superjson,
     errorFormatter({ shape, error }) {
@@ -154,12 +155,17 @@ export const publicProcedure = t.procedure.use(errorMapping);
  * Signed in (session or token), enabled, and — for cookie sessions — mutations only from our own pages.
  * A token also needs the procedure's scope (policy.procedureScope: `meta.scope`, else read for queries
  * and vms for mutations); the actions a procedure then authorizes check their own scopes in policy too.
+ * An account on a temporary password may call only procedures marked `allowedBeforePasswordChange`.
  */
 export const protectedProcedure = publicProcedure.use(async ({ ctx, type, meta, next }) => {
   if (!ctx.user) {
     // One row per address, reason and minute (a count, not a row per request): floods stay cheap.
     await auditRefusal(db(), { action: "auth.refused", ip: ctx.ip, reason: ctx.refusalReason ?? "no credentials" });
     throw new TRPCError({ code: "UNAUTHORIZED", message: "sign in or send a valid API token" });
+  }
+  // Roster accounts carry a temporary password: nothing but the change (and "who am I") until it is changed.
+  if (ctx.user.mustChangePassword && !meta?.allowedBeforePasswordChange) {
+    throw new AppError("PASSWORD_CHANGE_REQUIRED", "PASSWORD_CHANGE_REQUIRED: change your temporary password first (POST /api/v1/me/password, or sign in on the web)");
   }
   if (type !== "query" && ctx.authMethod === "session" && !ctx.sameOrigin) {
     throw new TRPCError({ code: "FORBIDDEN", message: "cross-site request refused" });

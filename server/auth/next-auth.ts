@@ -55,7 +55,7 @@ export const authOptions: NextAuthOptions = {
         if (!username || !password || username.length > 64 || password.length > 200) return null;
         try {
           const user = await verifyCredentials(db(), username, password, clientIp(req?.headers));
-          return { id: user.id, name: user.username, sessionVersion: user.sessionVersion };
+          return { id: user.id, name: user.username, sessionVersion: user.sessionVersion, mustChangePassword: user.mustChangePassword ?? false };
         } catch (err) {
           if (err instanceof AppError && err.code === "RATE_LIMITED") throw new Error("Too many attempts: wait a few minutes");
           return null;
@@ -66,15 +66,18 @@ export const authOptions: NextAuthOptions = {
   callbacks: {
     async jwt({ token, user }) {
       if (user) {
-        const sessionVersion = (user as { sessionVersion?: unknown }).sessionVersion;
-        return { ...token, ...newSessionClaims(user.id, typeof sessionVersion === "number" ? sessionVersion : -1, new Date()) };
+        const { sessionVersion, mustChangePassword } = user as { sessionVersion?: unknown; mustChangePassword?: unknown };
+        const claims = newSessionClaims(user.id, typeof sessionVersion === "number" ? sessionVersion : -1, new Date());
+        return { ...token, ...claims, mustChangePassword: mustChangePassword === true };
       }
-      // Every later read of the session: does it still stand?
-      if (!(await loadSessionUser(db(), token))) throw new SessionEnded("session ended");
-      return token;
+      // Every later read of the session: does it still stand? The same read refreshes the temporary-password
+      // flag, so the forced change is asked for, and over, the moment the database says so.
+      const current = await loadSessionUser(db(), token);
+      if (!current) throw new SessionEnded("session ended");
+      return { ...token, mustChangePassword: current.mustChangePassword === true };
     },
     session({ session, token }) {
-      return { ...session, user: { ...session.user, id: token.uid as string } };
+      return { ...session, user: { ...session.user, id: token.uid as string, mustChangePassword: token.mustChangePassword === true } };
     },
     /** Only paths on this portal (return-path.ts); next-auth's default lets `/.//x`-style paths through. */
     redirect({ url, baseUrl }) {

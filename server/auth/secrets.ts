@@ -34,3 +34,13 @@ export function sha256Hex(value: string): string {
 export function randomPassword(): string {
   return randomBytes(18).toString("base64url");
 }
+
+/**
+ * Hash of a generated temporary password (roster accounts). These are 144 random bits, so no guessing
+ * can reach them whatever the hash costs, and they are replaced by a full-cost hash at the first
+ * sign-in (mustChangePassword): a light argon2id (4 MiB, one pass) keeps a 500-student import from
+ * spending seconds of CPU. verifyPassword reads the parameters from the hash itself.
+ */
+export function hashTemporaryPassword(password: string): Promise<string> {
+  return hash(password, { memoryCost: 4096, timeCost: 1, parallelism: 1 });
+}

@@ -17,11 +17,25 @@ export interface RosterParse {
 }
 
 const USERNAME = /^[a-zA-Z0-9._-]{2,64}$/;
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * Roster bounds. Every new account costs a password hash and a database row, so one request may add at
+ * most ROSTER_MAX_STUDENTS students (larger classes import in several pastes); a line longer than any
+ * real `username,name,email` is refused rather than stored.
+ */
+export const ROSTER_MAX_STUDENTS = 500;
+export const ROSTER_MAX_LINE_CHARS = 300;
+/** The whole pasted roster: 500 lines of a generous 200 characters. */
+export const ROSTER_MAX_CHARS = 100_000;
+export const ROSTER_MAX_NAME_CHARS = 100;
+/** Errors listed in full; more are counted ("… and 37 more"), so a hostile paste cannot bloat the answer. */
+export const ROSTER_MAX_ERRORS = 20;
 
 /**
  * Parses a pasted roster: one student per line, `username[,name[,email]]` (comma, semicolon or tab
  * separated); a header line starting with "username" and blank lines are skipped; duplicates are
- * reported, not silently merged.
+ * reported, not silently merged. More than ROSTER_MAX_STUDENTS rows is an error of its own.
  */
 export function parseRoster(text: string): RosterParse {
   const rows: RosterRow[] = [];
@@ -30,15 +44,23 @@ export function parseRoster(text: string): RosterParse {
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();
     if (!line) return;
+    if (line.length > ROSTER_MAX_LINE_CHARS) {
+      errors.push({ line: i + 1, message: `longer than ${ROSTER_MAX_LINE_CHARS} characters` });
+      return;
+    }
     const cells = line.split(/[,;\t]/).map((c) => c.trim().replace(/^"(.*)"$/, "$1"));
     const [username = "", displayName = "", email = ""] = cells;
     if (i === 0 && username.toLowerCase() === "username") return;
     if (!USERNAME.test(username)) {
-      errors.push({ line: i + 1, message: `"${username}" is not a valid username (2–64 letters, digits, . _ -)` });
+      errors.push({ line: i + 1, message: `"${username.slice(0, 64)}" is not a valid username (2–64 letters, digits, . _ -)` });
       return;
     }
-    if (email && !/^[^@\s]+@[^@\s]+$/.test(email)) {
-      errors.push({ line: i + 1, message: `"${email}" is not an email address` });
+    if (displayName.length > ROSTER_MAX_NAME_CHARS || CONTROL.test(displayName)) {
+      errors.push({ line: i + 1, message: `the name must be at most ${ROSTER_MAX_NAME_CHARS} characters without control characters` });
+      return;
+    }
+    if (email && (email.length > 254 || !/^[^@\s]+@[^@\s]+$/.test(email))) {
+      errors.push({ line: i + 1, message: `"${email.slice(0, 64)}" is not an email address` });
       return;
     }
     const key = username.toLowerCase();
@@ -50,6 +72,18 @@ export function parseRoster(text: string): RosterParse {
     rows.push({ username, displayName, email });
   });
   return { rows, errors };
+}
+
+/** One line for a 400: the first ROSTER_MAX_ERRORS problems, then how many more. */
+export function describeRosterErrors(errors: RosterParse["errors"]): string {
+  const shown = errors.slice(0, ROSTER_MAX_ERRORS).map((e) => `line ${e.line}: ${e.message}`);
+  const more = errors.length - shown.length;
+  return `roster: ${shown.join("; ")}${more > 0 ? `; … and ${more} more` : ""}`;
+}
+
+/** Null when `count` students fit one request, else the reason. */
+export function rosterTooLarge(count: number): string | null {
+  return count > ROSTER_MAX_STUDENTS ? `at most ${ROSTER_MAX_STUDENTS} students per request (got ${count}): paste the roster in parts` : null;
 }
 
 export interface VmTemplate {

@@ -7,6 +7,7 @@ export type AppErrorCode =
   | "BAD_REQUEST" // 400: input that validation could not catch
   | "UNAUTHORIZED" // 401: no valid session or token
   | "FORBIDDEN" // 403: visible to you, but you may not do this
+  | "PASSWORD_CHANGE_REQUIRED" // 403: a temporary password must be changed before anything else
   | "NOT_FOUND" // 404: no such object, or not yours
   | "CONFLICT" // 409: another operation is active, name taken, ...
   | "QUOTA_EXCEEDED" // 409: a quota limit would be exceeded

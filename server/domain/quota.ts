@@ -36,8 +36,13 @@ export function quotaExcesses(limits: ResourceAmounts, used: ResourceAmounts, re
 }
 
 export function describeExcess(e: QuotaExcess): string {
+  return describeLedgerExcess("quota", e);
+}
+
+/** "<ledger> exceeded: VM count limit 10, in use 6, requested 5 (4 left)". */
+export function describeLedgerExcess(ledger: string, e: QuotaExcess): string {
   const free = Math.max(0, e.limit - e.used);
-  return `quota exceeded: ${LABEL[e.resource]} limit ${e.limit}, in use ${e.used}, requested ${e.requested} (${free} left)`;
+  return `${ledger} exceeded: ${LABEL[e.resource]} limit ${e.limit}, in use ${e.used}, requested ${e.requested} (${free} left)`;
 }
 
 export function addAmounts(a: ResourceAmounts, b: ResourceAmounts): ResourceAmounts {
@@ -60,4 +65,45 @@ export function sumCosts(specs: Array<{ vcpus: number; memoryMiB: number; diskGi
 
 export function sameAmounts(a: ResourceAmounts, b: ResourceAmounts): boolean {
   return QUOTA_RESOURCES.every((r) => a[r] === b[r]);
+}
+
+export const ZERO_AMOUNTS: ResourceAmounts = { vms: 0, vcpus: 0, memoryMiB: 0, diskGiB: 0 };
+
+/** Per resource `to - from`: what changing a reservation from `from` to `to` adds (negative: releases). */
+export function amountsDelta(from: ResourceAmounts, to: ResourceAmounts): ResourceAmounts {
+  return { vms: to.vms - from.vms, vcpus: to.vcpus - from.vcpus, memoryMiB: to.memoryMiB - from.memoryMiB, diskGiB: to.diskGiB - from.diskGiB };
+}
+
+export interface LedgerChange {
+  /** Limits a growing resource would exceed (a shrinking one never exceeds, even when already over). */
+  excesses: QuotaExcess[];
+  /** The ledger's usage after the change (never below zero). */
+  usedAfter: ResourceAmounts;
+}
+
+/**
+ * A teaching-quota ledger moving by `delta` (class budgets: a new class adds its budget, a raise its
+ * increase, a decrease or expiry releases). Only resources that grow are checked against the limits, so a
+ * budget change that raises VMs while lowering memory is judged on VMs alone; `unbounded` (admins)
+ * records usage without checking.
+ */
+export function applyLedgerDelta(limits: ResourceAmounts, used: ResourceAmounts, delta: ResourceAmounts, unbounded = false): LedgerChange {
+  const growth = { vms: Math.max(0, delta.vms), vcpus: Math.max(0, delta.vcpus), memoryMiB: Math.max(0, delta.memoryMiB), diskGiB: Math.max(0, delta.diskGiB) };
+  const excesses = unbounded ? [] : quotaExcesses(limits, used, growth).filter((e) => e.requested > 0);
+  const usedAfter = {
+    vms: Math.max(0, used.vms + delta.vms),
+    vcpus: Math.max(0, used.vcpus + delta.vcpus),
+    memoryMiB: Math.max(0, used.memoryMiB + delta.memoryMiB),
+    diskGiB: Math.max(0, used.diskGiB + delta.diskGiB),
+  };
+  return { excesses, usedAfter };
+}
+
+/** Resources whose class usage would exceed a new class budget (a budget cannot shrink below its VMs). */
+export function budgetBelowUsage(budget: ResourceAmounts, classUsed: ResourceAmounts): QuotaResource[] {
+  return QUOTA_RESOURCES.filter((r) => budget[r] < classUsed[r]);
+}
+
+export function resourceLabel(r: QuotaResource): string {
+  return LABEL[r];
 }

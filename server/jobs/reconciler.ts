@@ -1,12 +1,13 @@
 /**
  * Repairs drift between the database and the hosts, as a pure diff (below) applied by a runner.
  * - Quota usage is recomputed from the VMs that hold quota; differences are fixed and reported.
+ * - Teaching-quota usage is recomputed from the budgets of each teacher's live (unexpired) classes.
  * - Domains of VMs that were deleted (row state "deleted") but still exist on a host are removed
  *   with their disks. Unknown `vmdesk-` domains are reported, never touched: they may belong to
  *   another installation sharing the host.
  */
 import type { Db } from "../db/client.ts";
-import { sameAmounts, sumCosts, type ResourceAmounts } from "../domain/quota.ts";
+import { addAmounts, sameAmounts, sumCosts, ZERO_AMOUNTS, type ResourceAmounts } from "../domain/quota.ts";
 import { log } from "../log.ts";
 import { audit } from "../services/audit-service.ts";
 import type { HostPool } from "./host-pool.ts";
@@ -26,6 +27,15 @@ export function diffQuotaUsage(
   for (const vm of holdingVms) byOwner.set(vm.ownerId, [...(byOwner.get(vm.ownerId) ?? []), vm]);
   return recorded
     .map((r) => ({ userId: r.userId, recorded: r.used, actual: sumCosts(byOwner.get(r.userId) ?? []) }))
+    .filter((d) => !sameAmounts(d.recorded, d.actual));
+}
+
+/** Pure: which teachers' recorded teaching usage differs from the sum of their live classes' budgets. */
+export function diffTeachingUsage(recorded: Array<{ userId: string; used: ResourceAmounts }>, liveBudgets: Array<{ ownerId: string; budget: ResourceAmounts }>): QuotaDrift[] {
+  const byOwner = new Map<string, ResourceAmounts>();
+  for (const c of liveBudgets) byOwner.set(c.ownerId, addAmounts(byOwner.get(c.ownerId) ?? ZERO_AMOUNTS, c.budget));
+  return recorded
+    .map((r) => ({ userId: r.userId, recorded: r.used, actual: byOwner.get(r.userId) ?? ZERO_AMOUNTS }))
     .filter((d) => !sameAmounts(d.recorded, d.actual));
 }
 
@@ -70,7 +80,18 @@ export async function reconcileQuotas(db: Db): Promise<QuotaDrift[]> {
     const data = (d: QuotaDrift) => ({ usedVms: d.actual.vms, usedVcpus: d.actual.vcpus, usedMemoryMiB: d.actual.memoryMiB, usedDiskGiB: d.actual.diskGiB });
     for (const d of userDrift) await tx.quota.update({ where: { userId: d.userId }, data: data(d) });
     for (const d of classDrift) await tx.class.update({ where: { id: d.userId }, data: data(d) });
-    return [...userDrift, ...classDrift.map((d) => ({ ...d, userId: `class:${d.userId}` }))];
+    // Teaching ledgers (locked after the classes, the order class-service uses): the budgets of each
+    // owner's live classes. An owner with classes but no row gets one, so no budget goes unrecorded.
+    await tx.$executeRaw`INSERT INTO "TeachingQuota" ("userId", "updatedAt") SELECT DISTINCT "ownerId", now() FROM "Class" WHERE "expiredAt" IS NULL ON CONFLICT DO NOTHING`;
+    const ledgers = await tx.$queryRaw<Array<{ userId: string; usedVms: number; usedVcpus: number; usedMemoryMiB: number; usedDiskGiB: number }>>`
+      SELECT "userId", "usedVms", "usedVcpus", "usedMemoryMiB", "usedDiskGiB" FROM "TeachingQuota" FOR UPDATE`;
+    const liveBudgets = await tx.class.findMany({ where: { expiredAt: null }, select: { ownerId: true, maxVms: true, maxVcpus: true, maxMemoryMiB: true, maxDiskGiB: true } });
+    const teachingDrift = diffTeachingUsage(
+      ledgers.map((l) => ({ userId: l.userId, used: amounts(l) })),
+      liveBudgets.map((c) => ({ ownerId: c.ownerId, budget: { vms: c.maxVms, vcpus: c.maxVcpus, memoryMiB: c.maxMemoryMiB, diskGiB: c.maxDiskGiB } })),
+    );
+    for (const d of teachingDrift) await tx.teachingQuota.update({ where: { userId: d.userId }, data: data(d) });
+    return [...userDrift, ...classDrift.map((d) => ({ ...d, userId: `class:${d.userId}` })), ...teachingDrift.map((d) => ({ ...d, userId: `teaching:${d.userId}` }))];
   });
 }
 

@@ -8,7 +8,7 @@ import type { Db } from "../db/client.ts";
 import { dueSessionActions } from "../domain/schedule.ts";
 import { log } from "../log.ts";
 import { audit } from "../services/audit-service.ts";
-import { applyFreeze, bulkAction } from "../services/class-service.ts";
+import { applyFreeze, bulkAction, expireClass } from "../services/class-service.ts";
 import type { Clock } from "./clock.ts";
 
 export async function runSchedules(db: Db, clock: Clock): Promise<{ started: number; stopped: number; frozen: number; expired: number }> {
@@ -42,11 +42,10 @@ export async function runSchedules(db: Db, clock: Clock): Promise<{ started: num
 
   const expired = await db.class.findMany({ where: { expiresAt: { lte: now }, expiredAt: null }, select: { id: true } });
   for (const c of expired) {
-    const { count } = await db.class.updateMany({ where: { id: c.id, expiredAt: null }, data: { expiredAt: now } });
-    if (count === 0) continue;
-    const result = await bulkAction(caller, c.id, "delete", {});
-    counts.expired += result.queued.length;
-    await audit(db, system, { action: "class.expire", targetType: "class", targetId: c.id, result: "ok", detail: { queued: result.queued.length, skipped: result.skipped } });
+    const result = await expireClass(caller, c.id, now);
+    if (!result.expired) continue;
+    counts.expired += result.queued;
+    await audit(db, system, { action: "class.expire", targetType: "class", targetId: c.id, result: "ok", detail: { queued: result.queued, skipped: result.skipped } });
   }
   if (counts.started + counts.stopped + counts.frozen + counts.expired > 0) log.info(counts, "class schedules applied");
   return counts;

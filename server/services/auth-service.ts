@@ -18,14 +18,16 @@ import { config } from "../config.ts";
 export type AuthenticatedUser = Actor & {
   username: string;
   displayName: string;
+  /** Still on a temporary password: only procedures marked allowedBeforePasswordChange (server/api/trpc.ts). */
+  mustChangePassword?: boolean;
   /** Set when the caller authenticated with an API token: the token's id and expiry bound what it may mint. */
   token?: { id: string; expiresAt: Date };
 };
 
-const userSelect = { id: true, username: true, displayName: true, role: true, disabled: true, passwordHash: true, sessionVersion: true } as const;
+const userSelect = { id: true, username: true, displayName: true, role: true, disabled: true, passwordHash: true, sessionVersion: true, mustChangePassword: true } as const;
 
-function asAuthenticated(user: { id: string; username: string; displayName: string; role: string }): AuthenticatedUser {
-  return { id: user.id, username: user.username, displayName: user.displayName, role: user.role as Role, disabled: false };
+function asAuthenticated(user: { id: string; username: string; displayName: string; role: string; mustChangePassword: boolean }): AuthenticatedUser {
+  return { id: user.id, username: user.username, displayName: user.displayName, role: user.role as Role, disabled: false, mustChangePassword: user.mustChangePassword };
 }
 
 /**
@@ -80,11 +82,12 @@ export async function resolveApiToken(db: Db, secret: string, now = new Date()):
 /**
  * Ends every browser session and API token of `userId`: sessions carry the old sessionVersion, tokens
  * are revoked. Called in the transaction that resets a password, disables a user or changes a role, so
- * what was granted under the old terms never outlives them. Returns how many tokens were revoked.
+ * what was granted under the old terms never outlives them. `keepTokenId`: the token making an own
+ * password change, which has just proved it knows the password. Returns how many tokens were revoked.
  */
-export async function endSessionsAndTokens(tx: Db | Tx, userId: string, now = new Date()): Promise<number> {
+export async function endSessionsAndTokens(tx: Db | Tx, userId: string, now = new Date(), keepTokenId?: string): Promise<number> {
   await tx.user.update({ where: { id: userId }, data: { sessionVersion: { increment: 1 } } });
-  const { count } = await tx.apiToken.updateMany({ where: { userId, revokedAt: null }, data: { revokedAt: now } });
+  const { count } = await tx.apiToken.updateMany({ where: { userId, revokedAt: null, ...(keepTokenId ? { id: { not: keepTokenId } } : {}) }, data: { revokedAt: now } });
   return count;
 }
 

@@ -6,18 +6,19 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { Prisma } from "../../prisma/generated/client.ts";
-import { hashPassword, randomPassword } from "../auth/secrets.ts";
 import type { Tx } from "../db/client.ts";
 import { notifyVmChanged } from "../db/notify.ts";
-import { parseRoster, previewProvision, type HostCapacity } from "../domain/classroom.ts";
+import { describeRosterErrors, parseRoster, previewProvision, rosterTooLarge, type HostCapacity } from "../domain/classroom.ts";
 import { AppError } from "../domain/errors.ts";
 import { authorize, classScope, vmScope, type Target } from "../domain/policy.ts";
-import { vmCost, type ResourceAmounts } from "../domain/quota.ts";
+import { amountsDelta, budgetBelowUsage, resourceLabel, vmCost, ZERO_AMOUNTS, type ResourceAmounts } from "../domain/quota.ts";
 import { expiryWarning } from "../domain/schedule.ts";
 import { actionAllowed, type VmAction, type VmState } from "../domain/vm-state.ts";
 import { auditAs } from "./audit-service.ts";
 import type { ServiceContext } from "./context.ts";
+import { newRosterAccounts } from "./class-roster.ts";
 import { enqueueVmOperation } from "./operation-service.ts";
+import { moveTeachingLedger } from "./teaching-quota.ts";
 import { vmAccessSelect, vmTarget } from "./vm-access.ts";
 import { requestVmAction } from "./vm-service.ts";
 
@@ -114,18 +115,22 @@ export async function createClass(ctx: ServiceContext, input: TCreateClassInput)
   if (image.format === "iso") throw new AppError("BAD_REQUEST", "a lab template needs a disk image (student VMs are linked clones), not an ISO", { field: "imageId" });
   if (input.diskGiB < image.minDiskGiB) throw new AppError("BAD_REQUEST", `diskGiB must be at least ${image.minDiskGiB} for this image`, { field: "diskGiB" });
   const { budget, ...rest } = input;
-  const created = await ctx.db.class.create({
-    data: {
-      ...rest,
-      ownerId: ctx.actor.id,
-      maxVms: budget.vms,
-      maxVcpus: budget.vcpus,
-      maxMemoryMiB: budget.memoryMiB,
-      maxDiskGiB: budget.diskGiB,
-      joinCode: newJoinCode(),
-      teachers: { create: { userId: ctx.actor.id } },
-    },
-    select: { id: true },
+  // The budget is taken from the owner's teaching quota in the same transaction (409 when it does not fit).
+  const created = await ctx.db.$transaction(async (tx) => {
+    await moveTeachingLedger(tx, ctx.actor.id, budget);
+    return tx.class.create({
+      data: {
+        ...rest,
+        ownerId: ctx.actor.id,
+        maxVms: budget.vms,
+        maxVcpus: budget.vcpus,
+        maxMemoryMiB: budget.memoryMiB,
+        maxDiskGiB: budget.diskGiB,
+        joinCode: newJoinCode(),
+        teachers: { create: { userId: ctx.actor.id } },
+      },
+      select: { id: true },
+    });
   });
   await auditAs(ctx, { action: "class.create", targetType: "class", targetId: created.id, result: "ok", detail: { name: input.name } });
   return { id: created.id };
@@ -187,12 +192,62 @@ export async function getClass(ctx: ServiceContext, id: string, now = new Date()
 export async function updateClass(ctx: ServiceContext, id: string, input: TUpdateClassInput) {
   await loadClass(ctx, id, "class.manage");
   const { budget, ...rest } = input;
-  await ctx.db.class.update({
-    where: { id },
-    data: { ...rest, ...(budget ? { maxVms: budget.vms, maxVcpus: budget.vcpus, maxMemoryMiB: budget.memoryMiB, maxDiskGiB: budget.diskGiB } : {}) },
+  await ctx.db.$transaction(async (tx) => {
+    if (budget) await changeBudget(tx, id, budget);
+    await tx.class.update({
+      where: { id },
+      data: { ...rest, ...(budget ? { maxVms: budget.vms, maxVcpus: budget.vcpus, maxMemoryMiB: budget.memoryMiB, maxDiskGiB: budget.diskGiB } : {}) },
+    });
   });
   await auditAs(ctx, { action: "class.update", targetType: "class", targetId: id, result: "ok", detail: { ...input } as Record<string, unknown> });
   return getClass(ctx, id);
+}
+
+/**
+ * Moves the owner's teaching ledger from the class's current budget to `budget`, under the class row's
+ * lock (so two raises of one class cannot both count from the old budget). An expired class holds
+ * nothing and keeps its budget; a budget cannot shrink below what the class's VMs use.
+ */
+async function changeBudget(tx: Tx, id: string, budget: ResourceAmounts): Promise<void> {
+  const [c] = await tx.$queryRaw<Array<{ ownerId: string; expiredAt: Date | null; maxVms: number; maxVcpus: number; maxMemoryMiB: number; maxDiskGiB: number; usedVms: number; usedVcpus: number; usedMemoryMiB: number; usedDiskGiB: number }>>`
+    SELECT "ownerId", "expiredAt", "maxVms", "maxVcpus", "maxMemoryMiB", "maxDiskGiB", "usedVms", "usedVcpus", "usedMemoryMiB", "usedDiskGiB"
+    FROM "Class" WHERE "id" = ${id}::uuid FOR UPDATE`;
+  if (!c) throw new AppError("NOT_FOUND", "class not found");
+  if (c.expiredAt) throw new AppError("WRONG_STATE", "the class has expired: its budget can no longer change");
+  const used = { vms: c.usedVms, vcpus: c.usedVcpus, memoryMiB: c.usedMemoryMiB, diskGiB: c.usedDiskGiB };
+  const below = budgetBelowUsage(budget, used);
+  if (below.length) {
+    throw new AppError("CONFLICT", `the class's VMs already use more than that: ${below.map((r) => `${resourceLabel(r)} in use ${used[r]}, new budget ${budget[r]}`).join("; ")}`);
+  }
+  const current = { vms: c.maxVms, vcpus: c.maxVcpus, memoryMiB: c.maxMemoryMiB, diskGiB: c.maxDiskGiB };
+  await moveTeachingLedger(tx, c.ownerId, amountsDelta(current, budget));
+}
+
+/**
+ * Ends a class at its expiry: marks it expired and returns its budget to the owner's teaching quota in
+ * one transaction, guarded by `expiredAt` so it happens exactly once; then queues the deletion of its
+ * VMs. False when the class had already expired.
+ */
+export async function expireClass(caller: BulkCaller, id: string, now: Date): Promise<{ expired: boolean; queued: number; skipped: Array<{ username: string; reason: string }> }> {
+  const released = await caller.db.$transaction(async (tx) => {
+    const { count } = await tx.class.updateMany({ where: { id, expiredAt: null }, data: { expiredAt: now } });
+    if (count === 0) return false;
+    const c = await tx.class.findUniqueOrThrow({ where: { id }, select: { ownerId: true, maxVms: true, maxVcpus: true, maxMemoryMiB: true, maxDiskGiB: true } });
+    await moveTeachingLedger(tx, c.ownerId, amountsDelta({ vms: c.maxVms, vcpus: c.maxVcpus, memoryMiB: c.maxMemoryMiB, diskGiB: c.maxDiskGiB }, ZERO_AMOUNTS));
+    return true;
+  });
+  if (!released) return { expired: false, queued: 0, skipped: [] };
+  const result = await bulkAction(caller, id, "delete", {});
+  return { expired: true, queued: result.queued.length, skipped: result.skipped };
+}
+
+/** A teacher ends a class now, as its expiry would: VMs deleted, budget back to the teaching quota (once). */
+export async function endClass(ctx: ServiceContext, id: string, now = new Date()) {
+  await loadClass(ctx, id, "class.manage");
+  const result = await expireClass(asCaller(ctx), id, now);
+  if (!result.expired) throw new AppError("WRONG_STATE", "the class has already ended");
+  await auditAs(ctx, { action: "class.end", targetType: "class", targetId: id, result: "ok", detail: { queued: result.queued, skipped: result.skipped } });
+  return { id, queued: result.queued, skipped: result.skipped };
 }
 
 export async function addTeachers(ctx: ServiceContext, id: string, usernames: string[]) {
@@ -222,22 +277,24 @@ export async function addStudents(ctx: ServiceContext, id: string, input: TAddSt
   const c = await loadClass(ctx, id, "class.manage");
   const roster = input.csv ? parseRoster(input.csv) : { rows: [], errors: [] };
   if (roster.errors.length) {
-    throw new AppError("BAD_REQUEST", `roster: ${roster.errors.map((e) => `line ${e.line}: ${e.message}`).join("; ")}`, { field: "csv", errors: roster.errors });
+    throw new AppError("BAD_REQUEST", describeRosterErrors(roster.errors), { field: "csv", errors: roster.errors.slice(0, 100) });
   }
   const wanted = [...new Set([...(input.usernames ?? []), ...roster.rows.map((r) => r.username)])];
   if (wanted.length === 0) throw new AppError("BAD_REQUEST", "no students given", { field: "usernames" });
+  const tooLarge = rosterTooLarge(wanted.length);
+  if (tooLarge) throw new AppError("BAD_REQUEST", tooLarge, { field: "csv" });
   const existing = await ctx.db.user.findMany({ where: { username: { in: wanted } }, select: { id: true, username: true, role: true } });
   const unknownPlain = (input.usernames ?? []).filter((u) => !existing.some((e) => e.username === u) && !roster.rows.some((r) => r.username === u));
   if (unknownPlain.length) throw new AppError("BAD_REQUEST", `no such user: ${unknownPlain.join(", ")} (paste them as a roster to create accounts)`, { field: "usernames" });
   const staff = existing.filter((u) => u.role !== "tenant");
   if (staff.length) throw new AppError("BAD_REQUEST", `only tenant accounts can be students: ${staff.map((u) => u.username).join(", ")}`, { field: "usernames" });
 
-  const toCreate = roster.rows.filter((r) => !existing.some((e) => e.username === r.username));
-  const created = await Promise.all(toCreate.map(async (r) => ({ ...r, password: randomPassword(), id: randomUUID() })));
-  const hashed = await Promise.all(created.map((u) => hashPassword(u.password)));
+  const known = new Set(existing.map((e) => e.username));
+  const created = await newRosterAccounts(roster.rows.filter((r) => !known.has(r.username)));
   await ctx.db.$transaction(async (tx) => {
     if (created.length) {
-      await tx.user.createMany({ data: created.map((u, i) => ({ id: u.id, username: u.username, displayName: u.displayName, role: "tenant" as const, passwordHash: hashed[i]! })) });
+      // Roster accounts sign in with a temporary password once, then must choose their own.
+      await tx.user.createMany({ data: created.map((u) => ({ id: u.id, username: u.username, displayName: u.displayName, role: "tenant" as const, passwordHash: u.passwordHash, mustChangePassword: true })) });
       await tx.quota.createMany({ data: created.map((u) => ({ userId: u.id })) });
     }
     const ids = [...existing.map((e) => e.id), ...created.map((u) => u.id)];
@@ -328,6 +385,7 @@ export async function provision(ctx: ServiceContext, id: string, input: { userId
     const students = await studentsWithoutVm(tx, id, input.userIds);
     const preview = previewProvision({ count: students.length, template: fresh, budget: budgetOf(fresh), host: await hostCapacity(tx, fresh.image.hostId) });
     if (fresh.frozenAt) preview.reasons.push("the class is frozen");
+    if (fresh.expiredAt) preview.reasons.push("the class has expired");
     if (preview.reasons.length) throw new AppError("CONFLICT", `cannot provision: ${preview.reasons.join("; ")}`, { reasons: preview.reasons });
     if (students.length === 0) return { vms: 0, operations: [] as string[] };
     const cost = vmCost(fresh);

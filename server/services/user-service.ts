@@ -8,6 +8,8 @@ import { hashPassword, randomPassword, verifyPassword } from "../auth/secrets.ts
 import { auditAs } from "./audit-service.ts";
 import { endSessionsAndTokens } from "./auth-service.ts";
 import type { ServiceContext } from "./context.ts";
+import { limitSignIn } from "./rate-limit.ts";
+import { teachingQuotaView } from "./teaching-quota.ts";
 
 export const publicUserSelect = { id: true, username: true, displayName: true, role: true, disabled: true, createdAt: true } as const;
 
@@ -24,7 +26,7 @@ function quotaView(q: { maxVms: number; maxVcpus: number; maxMemoryMiB: number; 
 }
 
 export async function getMe(ctx: ServiceContext) {
-  const user = await ctx.db.user.findUnique({ where: { id: ctx.actor.id }, select: { ...publicUserSelect, quota: true } });
+  const user = await ctx.db.user.findUnique({ where: { id: ctx.actor.id }, select: { ...publicUserSelect, mustChangePassword: true, quota: true } });
   if (!user) throw new AppError("UNAUTHORIZED", "your account no longer exists");
   const { quota, ...rest } = user;
   return { ...rest, quota: quotaView(quota) };
@@ -37,8 +39,8 @@ export async function getOwnQuota(ctx: ServiceContext): Promise<QuotaView> {
 
 export async function listUsers(ctx: ServiceContext) {
   authorize(ctx.actor, "user.list");
-  const users = await ctx.db.user.findMany({ orderBy: { username: "asc" }, select: { ...publicUserSelect, quota: true } });
-  return users.map(({ quota, ...u }) => ({ ...u, quota: quotaView(quota) }));
+  const users = await ctx.db.user.findMany({ orderBy: { username: "asc" }, select: { ...publicUserSelect, mustChangePassword: true, quota: true, teachingQuota: true } });
+  return users.map(({ quota, teachingQuota, ...u }) => ({ ...u, quota: quotaView(quota), teachingQuota: teachingQuotaView(teachingQuota) }));
 }
 
 export async function createUser(ctx: ServiceContext, input: { username: string; password?: string; role: Role; displayName?: string }) {
@@ -51,6 +53,8 @@ export async function createUser(ctx: ServiceContext, input: { username: string;
         displayName: input.displayName ?? "",
         role: input.role,
         passwordHash: await hashPassword(password),
+        // A generated password was seen by the admin: like a roster account's, it is changed at first sign-in.
+        mustChangePassword: !input.password,
         quota: { create: {} },
       },
       select: publicUserSelect,
@@ -102,6 +106,32 @@ export async function setQuota(ctx: ServiceContext, userId: string, limits: Reso
   const quota = await ctx.db.quota.upsert({ where: { userId }, create: { userId, ...data }, update: data });
   await auditAs(ctx, { action: "quota.update", targetType: "user", targetId: userId, result: "ok", detail: { ...limits } });
   return quotaView(quota);
+}
+
+/**
+ * The caller changes their own password (the current one proves it is them, not a left-open session).
+ * Clears mustChangePassword, which is how a roster account leaves its temporary password behind, and
+ * ends every other session and token: whoever else knew the old password (the teacher who saw a
+ * roster's temporary ones) would otherwise pass the gate with this account's full rights. The calling
+ * token (`keepTokenId`) stays; a browser session signs in again with the new password (the change page
+ * does). The current password is a guess like a sign-in's, so it counts against the same limits.
+ */
+export async function changeOwnPassword(ctx: ServiceContext, input: { currentPassword: string; newPassword: string }, keepTokenId?: string) {
+  const user = await ctx.db.user.findUnique({ where: { id: ctx.actor.id }, select: { username: true, passwordHash: true } });
+  if (!user) throw new AppError("UNAUTHORIZED", "your account no longer exists");
+  await limitSignIn(ctx.db, user.username, ctx.ip);
+  if (!(await verifyPassword(user.passwordHash, input.currentPassword))) {
+    await auditAs(ctx, { action: "user.changePassword", targetType: "user", targetId: ctx.actor.id, result: "denied", detail: { reason: "wrong current password" } });
+    throw new AppError("FORBIDDEN", "the current password is not right");
+  }
+  if (input.newPassword === input.currentPassword) throw new AppError("BAD_REQUEST", "choose a new password, not the current one", { field: "newPassword" });
+  const passwordHash = await hashPassword(input.newPassword);
+  const tokensRevoked = await ctx.db.$transaction(async (tx) => {
+    await tx.user.update({ where: { id: ctx.actor.id }, data: { passwordHash, mustChangePassword: false } });
+    return endSessionsAndTokens(tx, ctx.actor.id, new Date(), keepTokenId);
+  });
+  await auditAs(ctx, { action: "user.changePassword", targetType: "user", targetId: ctx.actor.id, result: "ok", detail: { sessionsEnded: true, tokensRevoked } });
+  return { changed: true };
 }
 
 /** Creates or updates the bootstrap admin (used by the seed script). */

@@ -47,7 +47,8 @@ async function portalRun(): Promise<{ seconds: number; peakRssMb: number }> {
   try {
     const anon = restClient(portal.baseUrl);
     const admin = restClient(portal.baseUrl, (await expectStatus("admin token", anon("POST", "/auth/token", { username: "admin", password: BENCH_ADMIN_PASSWORD }), 201)).token);
-    await expectStatus("create teacher", admin("POST", "/users", { username: "bench-teacher", password: TEACHER_PASSWORD, role: "teacher" }), 201);
+    const createdTeacher = await expectStatus("create teacher", admin("POST", "/users", { username: "bench-teacher", password: TEACHER_PASSWORD, role: "teacher" }), 201);
+    await expectStatus("teaching quota", admin("PUT", `/users/${createdTeacher.id}/teaching-quota`, { vms: N, vcpus: N, memoryMiB: N * MEMORY_MIB, diskGiB: N }), 200);
     teacher = restClient(portal.baseUrl, (await expectStatus("teacher token", anon("POST", "/auth/token", { username: "bench-teacher", password: TEACHER_PASSWORD }), 201)).token);
     const api = teacher;
     classId = (

@@ -1,17 +1,19 @@
 /**
- * Classrooms end to end in chromium against the real portal and real guests: a teacher creates a
- * class, pastes a roster of three (creating their accounts), previews and provisions, watches the
- * progress bar reach 3/3 running, sees three live non-blank view-only thumbnails on the videowall and
- * takes control of one console explicitly; a student signs in with the temporary password shown and
- * sees only their own VM. The class's VMs are deleted at the end (through the page, and again by REST
+ * Classrooms end to end in chromium against the real portal and real guests: the admin grants the
+ * teacher a teaching quota on the users page; the teacher creates a class within it, pastes a roster of
+ * three (creating their accounts), previews and provisions, watches the progress bar reach 3/3 running,
+ * sees three live non-blank view-only thumbnails on the videowall and takes control of one console
+ * explicitly; a student signs in with the temporary password shown, is refused everything until they
+ * choose their own password on the page they are sent to, then sees only their own VM. The class's VMs are deleted at the end (through the page, and again by REST
  * as a safety net).
  */
+import { randomUUID } from "node:crypto";
 import type { Browser, Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db, disconnectDb } from "../../server/db/client.ts";
 import { createUser } from "../../server/services/user-service.ts";
 import { launchChromium, screenshot, signIn } from "../support/browser.ts";
-import { seedDatabase, serviceAs, waitFor } from "../support/harness.ts";
+import { ADMIN_PASSWORD, seedDatabase, serviceAs, waitFor } from "../support/harness.ts";
 import { restClient, startPortalServer, type RunningPortal } from "../support/server.ts";
 
 let portal: RunningPortal;
@@ -69,6 +71,25 @@ async function newPage(): Promise<Page> {
 }
 
 describe("classroom in the browser", () => {
+  it("the admin grants the teacher a teaching quota on the users page", async () => {
+    const page = await newPage();
+    await signIn(page, portal.baseUrl, "admin", ADMIN_PASSWORD);
+    await page.goto(`${portal.baseUrl}/admin/users`);
+    const cell = page.getByTestId(`teaching-quota-${TEACHER.username}`);
+    await expect.poll(() => cell.getByTestId("quota-usage-vms").getAttribute("data-limit"), { timeout: 30_000 }).toBe("0");
+    await page.getByTestId(`teaching-quota-edit-${TEACHER.username}`).click();
+    await page.getByTestId("teaching-quota-vms").fill("5");
+    await page.getByTestId("teaching-quota-vcpus").fill("5");
+    await page.getByTestId("teaching-quota-memory").fill("1024");
+    await page.getByTestId("teaching-quota-disk").fill("10");
+    await page.getByTestId("teaching-quota-save").click();
+    await expect.poll(() => cell.getByTestId("quota-usage-vms").getAttribute("data-limit"), { timeout: 15_000 }).toBe("5");
+    await screenshot(page, "admin-teaching-quota");
+    const granted = await db().teachingQuota.findFirstOrThrow({ where: { user: { username: TEACHER.username } } });
+    expect([granted.maxVms, granted.maxVcpus, granted.maxMemoryMiB, granted.maxDiskGiB]).toEqual([5, 5, 1024, 10]);
+    await page.close();
+  });
+
   it("teacher creates a class, adds a roster of 3, previews, provisions and watches the videowall", async () => {
     const page = await newPage();
     await signIn(page, portal.baseUrl, TEACHER.username, TEACHER.password);
@@ -85,6 +106,7 @@ describe("classroom in the browser", () => {
     await page.getByTestId("class-create-budget-vcpus").fill("5");
     await page.getByTestId("class-create-budget-memory").fill("1024");
     await page.getByTestId("class-create-budget-disk").fill("10");
+    await expect.poll(() => page.getByTestId("teaching-quota-left").getAttribute("data-vms"), { timeout: 15_000 }).toBe("5");
     await screenshot(page, "class-create");
     await page.getByTestId("class-create-submit").click();
     await page.waitForURL(/\/classes\/[0-9a-f-]{36}$/, { timeout: 15_000 });
@@ -164,11 +186,39 @@ describe("classroom in the browser", () => {
     await page.close();
   });
 
-  it("a student signs in with the temporary password and sees only their own VM", async () => {
+  it("a student signs in with the temporary password, must choose their own, then sees only their own VM", async () => {
     const page = await newPage();
-    await signIn(page, portal.baseUrl, "s1", passwords.get("s1")!);
+    const temporary = passwords.get("s1")!;
+    // Someone else who saw the roster signs in with the temporary password too.
+    const other = await newPage();
+    await signIn(other, portal.baseUrl, "s1", temporary);
+    await other.waitForURL(/\/change-password/);
+    await signIn(page, portal.baseUrl, "s1", temporary);
+    // Sent to the change page; every page leads back to it, and the API refuses all else.
+    await page.waitForURL(/\/change-password\?callbackUrl=%2F$/);
+    expect(await page.getByTestId("change-password-page").getAttribute("data-required")).toBe("true");
+    await page.goto(`${portal.baseUrl}/vms/${randomUUID()}`);
+    await page.waitForURL(/\/change-password/);
+    const refused = await page.request.get(`${portal.baseUrl}/api/v1/vms`);
+    expect(refused.status()).toBe(403);
+    expect(((await refused.json()) as { message: string }).message).toContain("PASSWORD_CHANGE_REQUIRED");
+    await screenshot(page, "class-student-change-password");
     await page.goto(`${portal.baseUrl}/`);
+    await page.waitForURL(/\/change-password\?callbackUrl=%2F$/);
+
+    await page.getByTestId("change-password-current").fill(temporary);
+    await page.getByTestId("change-password-new").fill("s1-own-password");
+    await page.getByTestId("change-password-confirm").fill("s1-own-password");
+    await page.getByTestId("change-password-submit").click();
     await page.getByTestId("vm-list").waitFor({ timeout: 15_000 });
+    expect(new URL(page.url()).pathname).toBe("/");
+    expect((await page.request.get(`${portal.baseUrl}/api/v1/vms`)).status()).toBe(200);
+    expect((await db().user.findUniqueOrThrow({ where: { username: "s1" }, select: { mustChangePassword: true } })).mustChangePassword).toBe(false);
+    // The change ended the other session instead of letting it through the gate.
+    expect((await other.request.get(`${portal.baseUrl}/api/v1/vms`)).status()).toBe(401);
+    await other.goto(`${portal.baseUrl}/`);
+    await other.waitForURL(/\/signin/);
+    await other.close();
     const own = await db().vm.findFirstOrThrow({ where: { classId: classId!, owner: { username: "s1" }, deletedAt: null }, select: { id: true } });
     await expect.poll(() => page.getByTestId("vm-card").count()).toBe(1);
     expect(await page.getByTestId("vm-card").getAttribute("data-vm-id")).toBe(own.id);

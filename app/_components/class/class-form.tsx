@@ -76,6 +76,8 @@ function wholeNumber(label: string, v: string, min: number): number {
 export function ClassForm({ kind, initial, pending, error, onSubmit, onCancel }: { kind: "create" | "edit"; initial?: ClassDetail; pending: boolean; error: unknown; onSubmit: (fields: ClassFields & { imageId?: string }) => void; onCancel?: () => void }) {
   const trpc = useTRPC();
   const images = useQuery({ ...trpc.image.list.queryOptions(), enabled: kind === "create" });
+  const teaching = useQuery(trpc.class.teachingQuota.queryOptions());
+  const me = useQuery(trpc.auth.me.queryOptions());
   const [v, setV] = useState<Values>(() => initialValues(initial));
   const [localError, setLocalError] = useState<string | null>(null);
   const diskImages = images.data?.filter((i) => i.format !== "iso") ?? [];
@@ -162,6 +164,7 @@ export function ClassForm({ kind, initial, pending, error, onSubmit, onCancel }:
         <Num label="vCPUs" value={v.budgetVcpus} onChange={set("budgetVcpus")} testId={t("budget-vcpus")} min={0} />
         <Num label="Memory (MiB)" value={v.budgetMemoryMiB} onChange={set("budgetMemoryMiB")} testId={t("budget-memory")} min={0} />
         <Num label="Disk (GiB)" value={v.budgetDiskGiB} onChange={set("budgetDiskGiB")} testId={t("budget-disk")} min={0} />
+        {teaching.data && me.data?.role === "teacher" ? <TeachingQuotaLeft quota={teaching.data} current={initial?.budget.limits} /> : null}
       </fieldset>
       <fieldset>
         <legend>Students may</legend>
@@ -215,5 +218,17 @@ function Num({ label, value, onChange, testId, min }: { label: string; value: st
       <span>{label}</span>
       <input type="number" inputMode="numeric" min={min} step={1} value={value} onChange={(e) => onChange(e.target.value)} data-testid={testId} />
     </label>
+  );
+}
+
+type Amounts = { vms: number; vcpus: number; memoryMiB: number; diskGiB: number };
+
+/** What the admin-granted teaching quota leaves for this class (an edited class's own budget counts as free). */
+function TeachingQuotaLeft({ quota, current }: { quota: { limits: Amounts; used: Amounts }; current?: Amounts }) {
+  const left = (k: keyof Amounts) => Math.max(0, quota.limits[k] - quota.used[k] + (current?.[k] ?? 0));
+  return (
+    <p className="muted" style={{ flexBasis: "100%", margin: 0 }} data-testid="teaching-quota-left" data-vms={left("vms")}>
+      Your teaching quota (granted by an admin, shared by all your classes) leaves {left("vms")} VMs, {left("vcpus")} vCPUs, {left("memoryMiB")} MiB and {left("diskGiB")} GiB for this budget.
+    </p>
   );
 }

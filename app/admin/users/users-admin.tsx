@@ -76,37 +76,40 @@ function CreateUserForm() {
               Temporary password (shown once): <code data-testid="user-temp-password">{create.data.temporaryPassword}</code>
             </>
           ) : null}{" "}
-          New users start with a zero quota: set one below.
+          New users start with a zero quota (teachers: a zero teaching quota too): set one below.
         </div>
       ) : null}
     </section>
   );
 }
 
-function QuotaEditor({ user, onDone }: { user: User; onDone: () => void }) {
+/** Edits a user's personal quota, or (`teaching`) the teaching quota their classes' budgets draw on. */
+function QuotaEditor({ user, onDone, teaching = false }: { user: User; onDone: () => void; teaching?: boolean }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
+  const current = teaching ? user.teachingQuota : user.quota;
   const [values, setValues] = useState({
-    vms: String(user.quota.limits.vms),
-    vcpus: String(user.quota.limits.vcpus),
-    memoryMiB: String(user.quota.limits.memoryMiB),
-    diskGiB: String(user.quota.limits.diskGiB),
+    vms: String(current.limits.vms),
+    vcpus: String(current.limits.vcpus),
+    memoryMiB: String(current.limits.memoryMiB),
+    diskGiB: String(current.limits.diskGiB),
   });
   const [localError, setLocalError] = useState<string | null>(null);
-  const save = useMutation(
-    trpc.user.setQuota.mutationOptions({
-      onSuccess: async () => {
-        await queryClient.invalidateQueries({ queryKey: trpc.user.list.queryKey() });
-        void queryClient.invalidateQueries({ queryKey: trpc.auth.pathKey() });
-        onDone();
-      },
-    }),
-  );
+  const onSuccess = async () => {
+    await queryClient.invalidateQueries({ queryKey: trpc.user.list.queryKey() });
+    void queryClient.invalidateQueries({ queryKey: trpc.auth.pathKey() });
+    void queryClient.invalidateQueries({ queryKey: trpc.class.teachingQuota.queryKey() });
+    onDone();
+  };
+  const savePersonal = useMutation(trpc.user.setQuota.mutationOptions({ onSuccess }));
+  const saveTeaching = useMutation(trpc.user.setTeachingQuota.mutationOptions({ onSuccess }));
+  const save = teaching ? saveTeaching : savePersonal;
+  const prefix = teaching ? "teaching-quota" : "quota";
   const fields = [
-    { key: "vms", label: "VMs", testId: "quota-vms" },
-    { key: "vcpus", label: "vCPUs", testId: "quota-vcpus" },
-    { key: "memoryMiB", label: "Memory (MiB)", testId: "quota-memory" },
-    { key: "diskGiB", label: "Disk (GiB)", testId: "quota-disk" },
+    { key: "vms", label: "VMs", testId: `${prefix}-vms` },
+    { key: "vcpus", label: "vCPUs", testId: `${prefix}-vcpus` },
+    { key: "memoryMiB", label: "Memory (MiB)", testId: `${prefix}-memory` },
+    { key: "diskGiB", label: "Disk (GiB)", testId: `${prefix}-disk` },
   ] as const;
 
   function onSubmit(e: FormEvent) {
@@ -119,17 +122,18 @@ function QuotaEditor({ user, onDone }: { user: User; onDone: () => void }) {
   }
 
   return (
-    <form className="quota-form" onSubmit={onSubmit} noValidate data-testid="quota-form" aria-label={`Quota for ${user.username}`}>
+    <form className="quota-form" onSubmit={onSubmit} noValidate data-testid={`${prefix}-form`} aria-label={`${teaching ? "Teaching quota" : "Quota"} for ${user.username}`}>
+      {teaching ? <p className="muted" style={{ flexBasis: "100%", margin: 0 }}>All of {user.username}&apos;s class budgets together stay within this grant.</p> : null}
       {fields.map((f) => (
         <label className="field" key={f.key}>
           <span>{f.label}</span>
           <input type="number" min={0} step={1} value={values[f.key]} onChange={(e) => setValues((v) => ({ ...v, [f.key]: e.target.value }))} data-testid={f.testId} />
         </label>
       ))}
-      <button type="submit" className="btn btn-primary" disabled={save.isPending} data-testid="quota-save">
-        {save.isPending ? "Saving…" : "Save quota"}
+      <button type="submit" className="btn btn-primary" disabled={save.isPending} data-testid={`${prefix}-save`}>
+        {save.isPending ? "Saving…" : teaching ? "Save teaching quota" : "Save quota"}
       </button>
-      <button type="button" className="btn" onClick={onDone} data-testid="quota-cancel">
+      <button type="button" className="btn" onClick={onDone} data-testid={`${prefix}-cancel`}>
         Cancel
       </button>
       <div style={{ flexBasis: "100%" }}>
@@ -142,7 +146,7 @@ function QuotaEditor({ user, onDone }: { user: User; onDone: () => void }) {
 function UserRow({ user, isSelf }: { user: User; isSelf: boolean }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
-  const [editing, setEditing] = useState(false);
+  const [editing, setEditing] = useState<"quota" | "teaching" | null>(null);
   const update = useMutation(
     trpc.user.update.mutationOptions({
       onSettled: () => void queryClient.invalidateQueries({ queryKey: trpc.user.list.queryKey() }),
@@ -179,12 +183,29 @@ function UserRow({ user, isSelf }: { user: User; isSelf: boolean }) {
         <td className="cell-quota">
           <QuotaBars quota={user.quota} compact />
         </td>
+        <td className="cell-quota" data-testid={`teaching-quota-${user.username}`}>
+          {user.role === "teacher" ? (
+            <QuotaBars quota={user.teachingQuota} compact />
+          ) : user.role === "admin" ? (
+            <span className="muted" title="Admins are not bounded by a teaching quota; their classes' budgets are still counted">
+              unbounded ({user.teachingQuota.used.vms} VMs in budgets)
+            </span>
+          ) : (
+            <span className="muted">—</span>
+          )}
+          {user.mustChangePassword ? <div className="muted" data-testid={`user-must-change-${user.username}`}>temporary password</div> : null}
+        </td>
         <td className="nowrap muted">{formatDateTime(user.createdAt)}</td>
         <td>
           <div className="row-actions">
-            <button type="button" className="btn btn-sm" onClick={() => setEditing((v) => !v)} data-testid={`quota-edit-${user.username}`} aria-expanded={editing}>
+            <button type="button" className="btn btn-sm" onClick={() => setEditing((v) => (v === "quota" ? null : "quota"))} data-testid={`quota-edit-${user.username}`} aria-expanded={editing === "quota"}>
               Edit quota
             </button>
+            {user.role === "teacher" ? (
+              <button type="button" className="btn btn-sm" onClick={() => setEditing((v) => (v === "teaching" ? null : "teaching"))} data-testid={`teaching-quota-edit-${user.username}`} aria-expanded={editing === "teaching"}>
+                Edit teaching quota
+              </button>
+            ) : null}
             <button
               type="button"
               className={user.disabled ? "btn btn-sm" : "btn btn-sm btn-danger-outline"}
@@ -200,8 +221,8 @@ function UserRow({ user, isSelf }: { user: User; isSelf: boolean }) {
       </tr>
       {editing ? (
         <tr className="row-edit">
-          <td colSpan={6}>
-            <QuotaEditor user={user} onDone={() => setEditing(false)} />
+          <td colSpan={7}>
+            <QuotaEditor key={editing} user={user} teaching={editing === "teaching"} onDone={() => setEditing(null)} />
           </td>
         </tr>
       ) : null}
@@ -233,6 +254,7 @@ export function UsersAdmin() {
                   <th>Role</th>
                   <th>Status</th>
                   <th>Quota (used / limit)</th>
+                  <th title="What a teacher's class budgets may take in all, granted here">Teaching quota</th>
                   <th>Created</th>
                   <th>Actions</th>
                 </tr>

@@ -28,9 +28,9 @@ export const authRouter = router({
     .output(ZCreatedScopedToken)
     .mutation(({ ctx, input }) => issueTokenForCredentials(db(), input, ctx.ip)),
   me: protectedProcedure
-    .meta(rest("GET", "/me", "the signed-in user with quota", { tags }))
+    .meta({ ...rest("GET", "/me", "the signed-in user with quota", { tags }), allowedBeforePasswordChange: true })
     .input(z.object({}).optional())
-    .output(ZUser.extend({ quota: ZQuotaView }))
+    .output(ZUser.extend({ quota: ZQuotaView, mustChangePassword: z.boolean() }))
     .query(({ ctx }) => getMe(ctx.svc)),
   quota: protectedProcedure
     .meta(rest("GET", "/me/quota", "your quota limits and usage", { tags }))

@@ -7,6 +7,7 @@ import {
   createCheckpoint,
   createClass,
   deleteSession,
+  endClass,
   freezeClass,
   getClass,
   joinClass,
@@ -18,7 +19,9 @@ import {
   unfreezeClass,
   updateClass,
 } from "../../services/class-service.ts";
-import { ZDateInput, ZName, ZQuotaLimits } from "../schemas.ts";
+import { ROSTER_MAX_CHARS, ROSTER_MAX_STUDENTS } from "../../domain/classroom.ts";
+import { getOwnTeachingQuota } from "../../services/teaching-quota.ts";
+import { ZDateInput, ZName, ZQuotaLimits, ZQuotaView } from "../schemas.ts";
 import { protectedProcedure, rest, router } from "../trpc.ts";
 
 const tags = ["classes"];
@@ -120,7 +123,7 @@ function bulk(action: "start" | "stop" | "reset" | "delete", path: string) {
 
 export const classRouter = router({
   create: protectedProcedure
-    .meta({ ...rest("POST", "/classes", "create a class (teachers, admins)", { tags }), successStatus: 201 })
+    .meta({ ...rest("POST", "/classes", "create a class (teachers, admins); its budget is taken from your teaching quota (409 when it does not fit)", { tags }), successStatus: 201 })
     .input(ZClassFields.extend({ imageId: z.string().uuid() }))
     .output(z.object({ id: z.string() }))
     .mutation(({ ctx, input }) => createClass(ctx.svc, input)),
@@ -129,19 +132,29 @@ export const classRouter = router({
     .input(z.object({}).optional())
     .output(z.array(ZClassSummary.extend({ studentCount: z.number() })))
     .query(({ ctx }) => listClasses(ctx.svc)),
+  teachingQuota: protectedProcedure
+    .meta(rest("GET", "/me/teaching-quota", "your teaching quota (granted by an admin) and what your classes' budgets take of it", { tags }))
+    .input(z.object({}).optional())
+    .output(ZQuotaView)
+    .query(({ ctx }) => getOwnTeachingQuota(ctx.svc)),
   get: protectedProcedure
     .meta(rest("GET", "/classes/{id}", "a class with its students and their VMs", { tags }))
     .input(ZClassId)
     .output(ZClassDetail)
     .query(({ ctx, input }) => getClass(ctx.svc, input.id)),
   update: protectedProcedure
-    .meta(rest("PATCH", "/classes/{id}", "change a class's settings, budget, schedule", { tags }))
+    .meta(rest("PATCH", "/classes/{id}", "change a class's settings, budget (within the owner's teaching quota), schedule", { tags }))
     .input(ZClassId.extend(ZClassFields.partial().shape))
     .output(ZClassDetail)
     .mutation(({ ctx, input }) => {
       const { id, ...rest } = input;
       return updateClass(ctx.svc, id, rest);
     }),
+  end: protectedProcedure
+    .meta({ ...rest("POST", "/classes/{id}/end", "end the class now, as its expiry would: its VMs are deleted and its budget returns to the owner's teaching quota", { tags }), successStatus: 202 })
+    .input(ZClassId)
+    .output(z.object({ id: z.string(), queued: z.number(), skipped: z.array(z.object({ username: z.string(), reason: z.string() })) }))
+    .mutation(({ ctx, input }) => endClass(ctx.svc, input.id)),
   addTeachers: protectedProcedure
     .meta(rest("POST", "/classes/{id}/teachers", "add co-teachers by username", { tags }))
     .input(ZClassId.extend({ usernames: z.array(z.string().min(1).max(64)).min(1).max(100) }))
@@ -149,7 +162,12 @@ export const classRouter = router({
     .mutation(({ ctx, input }) => addTeachers(ctx.svc, input.id, input.usernames)),
   addStudents: protectedProcedure
     .meta(rest("POST", "/classes/{id}/students", "add students: existing usernames and/or a pasted roster (username,name,email) that creates accounts", { tags }))
-    .input(ZClassId.extend({ usernames: z.array(z.string().min(1).max(64)).max(1000).optional(), csv: z.string().max(200_000).optional() }))
+    .input(
+      ZClassId.extend({
+        usernames: z.array(z.string().min(1).max(64)).max(ROSTER_MAX_STUDENTS, `at most ${ROSTER_MAX_STUDENTS} students per request`).optional(),
+        csv: z.string().max(ROSTER_MAX_CHARS, `a roster of at most ${ROSTER_MAX_CHARS} characters (${ROSTER_MAX_STUDENTS} students) per request`).optional(),
+      }),
+    )
     .output(
       z.object({
         added: z.array(z.string()),

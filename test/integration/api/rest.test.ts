@@ -344,6 +344,8 @@ describe("REST API /api/v1", () => {
     expect(Object.keys(doc.paths["/vms/{id}/start"].post.responses)).toEqual(expect.arrayContaining(["202", "404", "409", "412"]));
     expect(doc.paths["/vms/{id}/start"].post.responses["200"]).toBeUndefined();
     expect(Object.keys(doc.paths["/users"].post.responses)).toContain("201");
+    // The own password change checks a password like sign-in does, and is limited like it.
+    expect(Object.keys(doc.paths["/me/password"].post.responses)).toEqual(expect.arrayContaining(["200", "400", "401", "403", "429"]));
     // Error bodies are exactly {code, message, issues?}: what the API sends (checked on every response).
     const checker = new OpenApiChecker(doc);
     const bad = await restClient(portal.baseUrl, adminToken, { checkSpec: false })("POST", "/users", { username: "x" });

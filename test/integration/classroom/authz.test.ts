@@ -49,6 +49,7 @@ async function outcome(fn: () => Promise<unknown>): Promise<Outcome | string> {
 
 async function newStaff(role: "teacher"): Promise<AuthenticatedUser> {
   const u = await portal.caller(portal.admin).user.create({ username: `${role}${randomUUID().slice(0, 6)}`, password: "teacher-password-1", role });
+  await portal.caller(portal.admin).user.setTeachingQuota({ id: u.id, vms: 20, vcpus: 20, memoryMiB: 4096, diskGiB: 20 });
   return (await loadActiveUser(db(), u.id))!;
 }
 
@@ -127,6 +128,7 @@ interface Ids {
 const CLASS_PROCEDURES: Array<[string, [Outcome, Outcome, Outcome, Outcome, Outcome, Outcome, Outcome], (api: ReturnType<Portal["caller"]>, x: Ids) => Promise<unknown>]> = [
   ["create", [OK, OK, OK, OK, FB, FB, FB], (api, x) => api.class.create(classInput(`new by ${x.role}`))],
   ["list", [OK, OK, OK, OK, OK, OK, OK], (api) => api.class.list()],
+  ["teachingQuota", [OK, OK, OK, OK, OK, OK, OK], (api) => api.class.teachingQuota()],
   ["join", [FB, FB, FB, FB, OK, OK, OK], (api) => api.class.join({ code: joinCodeD })],
   ["get", [OK, OK, OK, NF, NF, NF, NF], (api, x) => api.class.get({ id: x.classId })],
   ["update", [OK, OK, OK, NF, NF, NF, NF], (api, x) => api.class.update({ id: x.classId, name: `M by ${x.role}` })],

@@ -16,6 +16,7 @@ beforeAll(async () => {
   portal = await startPortal("vmdesk_it_classroom");
   await ensureAdmin(db(), "teach", "teacher-password-1");
   const t = await db().user.update({ where: { username: "teach" }, data: { role: "teacher" } });
+  await portal.caller(portal.admin).user.setTeachingQuota({ id: t.id, vms: 50, vcpus: 50, memoryMiB: 8192, diskGiB: 50 });
   teacher = (await loadActiveUser(db(), t.id))!;
 }, 120_000);
 afterAll(async () => {
@@ -30,6 +31,14 @@ async function allStudents(classId: string, pred: (s: { state: string | null; op
     console.log(`[classroom] ${what}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return c;
   }, timeoutMs, 500);
+}
+
+/** A roster account after it replaced its temporary password (until then the API refuses it). */
+async function withOwnPassword(userId: string, created: Array<{ username: string; temporaryPassword: string }>): Promise<AuthenticatedUser> {
+  const before = (await loadActiveUser(db(), userId))!;
+  const temp = created.find((c) => c.username === before.username)!.temporaryPassword;
+  await portal.caller(before).user.changePassword({ currentPassword: temp, newPassword: `own-${temp}` });
+  return (await loadActiveUser(db(), userId))!;
 }
 
 const idle = (state: string) => (s: { state: string | null; operation: unknown }) => s.state === state && s.operation === null;
@@ -55,8 +64,8 @@ describe("a class of 10", () => {
     expect(running.budget.used).toEqual({ vms: N, vcpus: N, memoryMiB: N * 96, diskGiB: N });
     for (const s of running.students) expect(domainExists(`vmdesk-${s.vmId}`)).toBe(true);
 
-    // Students see their class VM among their own, and nothing else.
-    const student = (await loadActiveUser(db(), running.students[0]!.userId))!;
+    // Students see their class VM among their own, and nothing else (once their temporary password is replaced).
+    const student = await withOwnPassword(running.students[0]!.userId, added.created);
     const mine = await portal.caller(student).vm.list();
     expect(mine.map((v) => v.id)).toEqual([running.students[0]!.vmId]);
 
@@ -121,10 +130,10 @@ describe("what students see of their class", () => {
     const api = portal.caller(teacher);
     const expiresAt = new Date(Date.now() + 2 * 86_400_000);
     const { id } = await api.class.create({ name: "Expiring", imageId: portal.imageId, vcpus: 1, memoryMiB: 96, diskGiB: 1, budget: { vms: 1, vcpus: 1, memoryMiB: 96, diskGiB: 1 }, expiresAt });
-    await api.class.addStudents({ id, csv: "expiring1" });
+    const added = await api.class.addStudents({ id, csv: "expiring1" });
     await api.class.provision({ id });
     const c = await allStudents(id, idle("running"), "the VM running");
-    const student = (await loadActiveUser(db(), c.students[0]!.userId))!;
+    const student = await withOwnPassword(c.students[0]!.userId, added.created);
     const [vm] = await portal.caller(student).vm.list();
     expect(vm?.class).toMatchObject({ id, name: "Expiring", frozen: false, expiryWarning: expect.stringMatching(/will be deleted in 2 days/) });
     expect(c.expiryWarning).toMatch(/will be deleted in 2 days/);

@@ -39,6 +39,7 @@ beforeAll(async () => {
   process.env.VMDESK_SCHEDULER_INTERVAL_MS = "3600000";
   portal = await startPortal("vmdesk_it_class_schedules");
   const u = await portal.caller(portal.admin).user.create({ username: `teach${randomUUID().slice(0, 6)}`, password: "teacher-password-1", role: "teacher" });
+  await portal.caller(portal.admin).user.setTeachingQuota({ id: u.id, vms: 2, vcpus: 2, memoryMiB: 192, diskGiB: 2 });
   teacher = (await loadActiveUser(db(), u.id))!;
   const students = await Promise.all([0, 1].map(() => portal.newTenant({ vms: 0, vcpus: 0, memoryMiB: 0, diskGiB: 0 })));
   const t = portal.caller(teacher);
