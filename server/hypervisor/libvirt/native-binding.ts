@@ -65,6 +65,8 @@ export interface NativeConnection {
   defineDomain(xml: string): Promise<string>;
   /** "undefine" uses MANAGED_SAVE | SNAPSHOTS_METADATA | NVRAM | CHECKPOINTS_METADATA. */
   domainOp(name: string, op: NativeDomainOp): Promise<void>;
+  /** The running domain's CPU weight ("cpu_shares", live only) divided by `divisor`; the new value, 0 when the host has none. */
+  divideLiveCpuShares(name: string, divisor: number): Promise<number>;
   ensurePool(name: string, xml: string): Promise<NativePoolInfo>;
   /** Returns the new volume's path. */
   createVolume(pool: string, xml: string): Promise<string>;

@@ -4,7 +4,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HypervisorError, VIR_ERR, type HostEvent } from "../../../server/hypervisor/driver.ts";
 import { LibvirtHostConnection } from "../../../server/hypervisor/libvirt/libvirt-host.ts";
@@ -79,6 +79,10 @@ describe("LibvirtHostConnection (qemu:///system)", () => {
     await host?.close();
   }, 60_000);
 
+  /** The running domain's CPU weight as libvirt reports it (`virsh schedinfo --live`). */
+  const liveCpuShares = (name: string): number =>
+    Number(/^cpu_shares\s*:\s*(\d+)/m.exec(execFileSync("virsh", ["-c", "qemu:///system", "schedinfo", "--live", name], { encoding: "utf8" }))?.[1]);
+
   it("reports connected and sane host facts", { timeout: 30_000 }, async () => {
     expect(host.isConnected).toBe(true);
     expect(events[0]).toEqual({ type: "connected" });
@@ -107,7 +111,11 @@ describe("LibvirtHostConnection (qemu:///system)", () => {
     const started = await lifecycle("started");
     expect(started).toMatchObject({ uuid, detail: 0 }); // VIR_DOMAIN_EVENT_STARTED_BOOTED
     expect(await host.domainState(domainName)).toBe("running");
+    // A started guest runs at a quarter of the default CPU weight (cgroup v1 cpu.shares 1024, v2 cpu.weight 100).
+    const quarterWeight = existsSync("/sys/fs/cgroup/cgroup.controllers") ? 25 : 256;
+    expect(liveCpuShares(domainName)).toBe(quarterWeight);
     await host.startDomain(domainName); // already running: no-op
+    expect(liveCpuShares(domainName)).toBe(quarterWeight); // not divided again
     expect(await host.domainXml(domainName)).toMatch(/<graphics type='vnc' port='\d+'/);
 
     await host.suspendDomain(domainName);

@@ -1,6 +1,7 @@
 #include "connection.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <iterator>
 #include <map>
@@ -211,6 +212,7 @@ Napi::Function Connection::Define(Napi::Env env) {
                          InstanceMethod<&Connection::DomainXml>("domainXml"),
                          InstanceMethod<&Connection::DefineDomain>("defineDomain"),
                          InstanceMethod<&Connection::DomainOp>("domainOp"),
+                         InstanceMethod<&Connection::DivideLiveCpuShares>("divideLiveCpuShares"),
                          InstanceMethod<&Connection::EnsurePool>("ensurePool"),
                          InstanceMethod<&Connection::CreateVolume>("createVolume"),
                          InstanceMethod<&Connection::VolumePath>("volumePath"),
@@ -519,6 +521,37 @@ Napi::Value Connection::DomainOp(const Napi::CallbackInfo& info) {
   return Submit(info.Env(), [name, fn](virConnectPtr c) -> Completion {
     Check(fn(LookupDomain(c, name).get()));
     return Undefined();
+  });
+}
+
+// divideLiveCpuShares(name, divisor) -> the new value: the running domain's CPU weight divided by
+// `divisor`, live only (the persistent definition is left alone). Relative to what the domain started
+// with, because the unit differs: cgroup v1 cpu.shares (default 1024) or v2 cpu.weight (default 100),
+// which libvirt reports and sets as "cpu_shares" either way. Returns 0 when the host has no such knob.
+Napi::Value Connection::DivideLiveCpuShares(const Napi::CallbackInfo& info) {
+  std::string name = info[0].As<Napi::String>();
+  unsigned long long divisor = static_cast<unsigned long long>(std::max<int64_t>(1, info[1].As<Napi::Number>().Int64Value()));
+  return Submit(info.Env(), [name, divisor](virConnectPtr c) -> Completion {
+    auto dom = LookupDomain(c, name);
+    int n = 0;
+    char* type = virDomainGetSchedulerType(dom.get(), &n);
+    if (type == nullptr) ThrowLastError();
+    std::free(type);
+    std::vector<virTypedParameter> params(std::max(n, 1));
+    Check(virDomainGetSchedulerParametersFlags(dom.get(), params.data(), &n, VIR_DOMAIN_AFFECT_LIVE));
+    unsigned long long current = 0;
+    for (int i = 0; i < n; i++) {
+      if (std::string(params[i].field) == VIR_DOMAIN_SCHEDULER_CPU_SHARES && params[i].type == VIR_TYPED_PARAM_ULLONG) current = params[i].value.ul;
+    }
+    virTypedParamsClear(params.data(), n);
+    if (current == 0) return [](Napi::Env env) { return Napi::Number::New(env, 0); };
+    unsigned long long wanted = std::max<unsigned long long>(2, current / divisor);
+    virTypedParameter param{};
+    std::snprintf(param.field, VIR_TYPED_PARAM_FIELD_LENGTH, "%s", VIR_DOMAIN_SCHEDULER_CPU_SHARES);
+    param.type = VIR_TYPED_PARAM_ULLONG;
+    param.value.ul = wanted;
+    Check(virDomainSetSchedulerParametersFlags(dom.get(), &param, 1, VIR_DOMAIN_AFFECT_LIVE));
+    return [wanted](Napi::Env env) { return Napi::Number::New(env, double(wanted)); };
   });
 }
 

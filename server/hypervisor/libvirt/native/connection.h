@@ -93,6 +93,7 @@ class Connection : public Napi::ObjectWrap<Connection> {
   Napi::Value DomainXml(const Napi::CallbackInfo& info);
   Napi::Value DefineDomain(const Napi::CallbackInfo& info);
   Napi::Value DomainOp(const Napi::CallbackInfo& info);
+  Napi::Value DivideLiveCpuShares(const Napi::CallbackInfo& info);
   Napi::Value EnsurePool(const Napi::CallbackInfo& info);
   Napi::Value CreateVolume(const Napi::CallbackInfo& info);
   Napi::Value VolumePath(const Napi::CallbackInfo& info);

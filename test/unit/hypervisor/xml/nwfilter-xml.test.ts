@@ -26,16 +26,16 @@ describe("buildHostGuardFilterXml", () => {
     expect(f["@_chain"]).toBe("root");
     expect(f.uuid).toBe(UUID);
     expect(rules(xml)).toEqual([
-      "drop out 500 all dstipaddr=10.213.0.1",
-      "drop out 500 all dstipaddr=192.0.2.2",
-      "drop out 500 all-ipv6 dstipaddr=2001:db8::5",
-      "drop out 500 all-ipv6 dstipaddr=fe80::1",
+      "drop out -680 ip dstipaddr=10.213.0.1",
+      "drop out -680 ip dstipaddr=192.0.2.2",
+      "drop out -680 ipv6 dstipaddr=2001:db8::5",
+      "drop out -680 ipv6 dstipaddr=fe80::1",
     ]);
   });
 
   it("skips loopback and unspecified addresses (a guest cannot address them on the host)", () => {
     const xml = buildHostGuardFilterXml({ name: "g", uuid: UUID, hostAddresses: ["127.0.0.1", "::1", "0.0.0.0", "::", "10.0.0.1"] });
-    expect(rules(xml)).toEqual(["drop out 500 all dstipaddr=10.0.0.1"]);
+    expect(rules(xml)).toEqual(["drop out -680 ip dstipaddr=10.0.0.1"]);
   });
 
   it("is the same document for the same addresses in any order", () => {
@@ -58,17 +58,18 @@ describe("buildGuestFilterXml", () => {
   const spec = { name: "vmdesk-guest", uuid: UUID, hostGuardFilter: "vmdesk-no-host", network: { gateway: "10.213.0.1", address: "10.213.0.0", prefix: 24 } };
 
   it("references clean-traffic and the host guard, accepts DHCP/DNS to the gateway before dropping the subnet, broadcast and multicast", () => {
+    // Layer-2 rules only (no iptables chains per guest), all ordered before clean-traffic's IPv4 accept at -650.
     const xml = buildGuestFilterXml(spec);
     expect(XMLValidator.validate(xml)).toBe(true);
     expect(parse(xml).filterref).toEqual([{ "@_filter": "clean-traffic" }, { "@_filter": "vmdesk-no-host" }]);
     expect(rules(xml)).toEqual([
-      "accept out 100 udp dstipaddr=255.255.255.255 dstportstart=67",
-      "accept out 100 udp dstipaddr=10.213.0.1 dstportstart=67",
-      "accept out 100 udp dstipaddr=10.213.0.1 dstportstart=53",
-      "accept out 100 tcp dstipaddr=10.213.0.1 dstportstart=53",
-      "drop out 500 all dstipaddr=10.213.0.0 dstipmask=24",
-      "drop out 500 all dstipaddr=255.255.255.255",
-      "drop out 500 all dstipaddr=224.0.0.0 dstipmask=4",
+      "accept out -690 ip protocol=udp dstipaddr=255.255.255.255 dstportstart=67",
+      "accept out -690 ip protocol=udp dstipaddr=10.213.0.1 dstportstart=67",
+      "accept out -690 ip protocol=udp dstipaddr=10.213.0.1 dstportstart=53",
+      "accept out -690 ip protocol=tcp dstipaddr=10.213.0.1 dstportstart=53",
+      "drop out -680 ip dstipaddr=10.213.0.0 dstipmask=24",
+      "drop out -680 ip dstipaddr=255.255.255.255",
+      "drop out -680 ip dstipaddr=224.0.0.0 dstipmask=4",
     ]);
   });
 
@@ -101,7 +102,7 @@ describe("nwFilterDigest", () => {
 
 describe("vmdesk's guest networking objects", () => {
   it("always guard the NAT gateway, and the personal filter references the guard", () => {
-    expect(rules(hostGuardFilterXml([]))).toEqual([`drop out 500 all dstipaddr=${GUEST_NAT.gateway}`]);
+    expect(rules(hostGuardFilterXml([]))).toEqual([`drop out -680 ip dstipaddr=${GUEST_NAT.gateway}`]);
     expect(parse(guestFilterXml()).filterref.map((f: Record<string, string>) => f["@_filter"])).toEqual(["clean-traffic", "vmdesk-no-host"]);
   });
 });
