@@ -4,10 +4,10 @@
  * Rules with direction 'out' match traffic sent BY the guest. Every rule here is a layer-2 rule (`ip`,
  * `ipv6`: ebtables on the guest's tap, where each frame the guest sends passes before the bridge
  * delivers it to the host or forwards it), so one rule keeps the guest away from an address wherever
- * it sits, and libvirt instantiates no iptables or ip6tables chains at all. That is deliberate: with
- * layer-3 rules (`all`, `udp`, ...) libvirt ran two iptables families' worth of chain commands per
- * interface on every guest start, which doubled the start under load (measured: 4.2 s against 2.0 s per
- * `virsh start` with 4–16 guests booting; bench:classroom spent most of its time there).
+ * it sits, and libvirt instantiates no iptables or ip6tables chains for it. Layer-3 rules (`all`, `udp`,
+ * ...) add iptables and ip6tables chains per interface on every guest start. Measured with `virsh start`
+ * while earlier guests boot: the filter costs about 2 s of a 4.2 s start (2.0 s without any filter),
+ * and the host guard alone averaged 3.45 s as layer-2 rules against 4.24 s as layer-3 rules (noisy: 12 starts each).
  *
  * Rules are ordered by priority (lower first) across the filter and the filters it references, in one
  * root chain. `clean-traffic` accepts every IPv4 frame that passed its anti-spoofing chain at priority
