@@ -15,6 +15,7 @@ import { systemClock, type Clock } from "./clock.ts";
 import type { HostPool } from "./host-pool.ts";
 import { compensate, HANDLERS, type JobContext, type OperationRow } from "./operations/handlers.ts";
 import { classNetworkName } from "./vm-layout.ts";
+import { hostPreparations } from "./host-preparation.ts";
 
 export const MAX_ATTEMPTS = 5;
 
@@ -124,6 +125,8 @@ export class Worker {
       log.info("operation succeeded");
     } catch (err) {
       const message = errorText(err);
+      // Its retry, and every other operation on the host, asks the host again what it took as prepared.
+      if (ctx) hostPreparations.forget(ctx.conn);
       if (isTransient(err) && op.attempts < MAX_ATTEMPTS) {
         const delayMs = Math.min(30_000, 1_000 * 2 ** (op.attempts - 1));
         log.warn({ err: message, delayMs }, "operation hit a transient host failure; will retry");

@@ -18,6 +18,7 @@ import { buildIsolatedNetworkXml, parseDomainXml } from "../../hypervisor/xml/in
 import { hostAddresses } from "../host-addresses.ts";
 import { diskVolumeName, diskVolumeXml, domainXml, guestNetwork, type HostRow, type ImageRow, type VmRow } from "../vm-layout.ts";
 import { startSlots } from "../start-slots.ts";
+import { hostPreparations } from "../host-preparation.ts";
 
 export interface OperationRow {
   id: string;
@@ -77,7 +78,8 @@ async function ensureDisk(ctx: JobContext): Promise<string> {
 
 /** Makes sure the host's pool exists where the host row says; a same-named pool elsewhere is a misconfiguration. */
 async function ensurePool(ctx: JobContext): Promise<void> {
-  const pool = await ctx.conn.ensureDirPool(ctx.host.poolName, ctx.host.poolPath);
+  const { poolName, poolPath } = ctx.host;
+  const pool = await hostPreparations.ensure(ctx.conn, `pool ${poolName} ${poolPath}`, () => ctx.conn.ensureDirPool(poolName, poolPath));
   if (pool.path !== ctx.host.poolPath) {
     throw new Error(`storage pool "${ctx.host.poolName}" on this host is at ${pool.path}, not ${ctx.host.poolPath}: change the host's pool path or name`);
   }
@@ -89,8 +91,11 @@ async function ensurePool(ctx: JobContext): Promise<void> {
  * filter) and, for a class VM, the class's isolated network.
  */
 async function ensureNetwork(ctx: JobContext): Promise<void> {
-  await ensureGuestNetworking(ctx.conn, await hostAddresses(ctx.host.uri));
-  if (ctx.vm.networkName) await ctx.conn.ensureNetwork(ctx.vm.networkName, buildIsolatedNetworkXml({ name: ctx.vm.networkName }));
+  const addresses = await hostAddresses(ctx.host.uri);
+  // Keyed by the addresses: a host that gained one has its guard filter updated at the next create.
+  await hostPreparations.ensure(ctx.conn, `guest networking ${[...addresses].sort().join(",")}`, () => ensureGuestNetworking(ctx.conn, addresses));
+  const network = ctx.vm.networkName;
+  if (network) await hostPreparations.ensure(ctx.conn, `network ${network}`, () => ctx.conn.ensureNetwork(network, buildIsolatedNetworkXml({ name: network })));
 }
 
 /**
