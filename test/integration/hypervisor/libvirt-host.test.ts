@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HypervisorError, VIR_ERR, type HostEvent } from "../../../server/hypervisor/driver.ts";
-import { LibvirtHostConnection } from "../../../server/hypervisor/libvirt/libvirt-host.ts";
+import { LibvirtHostConnection, RUNNING_WEIGHT_DIVISOR } from "../../../server/hypervisor/libvirt/libvirt-host.ts";
 
 const URI = "qemu:///system";
 const suffix = randomBytes(4).toString("hex");
@@ -111,11 +111,14 @@ describe("LibvirtHostConnection (qemu:///system)", () => {
     const started = await lifecycle("started");
     expect(started).toMatchObject({ uuid, detail: 0 }); // VIR_DOMAIN_EVENT_STARTED_BOOTED
     expect(await host.domainState(domainName)).toBe("running");
-    // A started guest runs at a quarter of the default CPU weight (cgroup v1 cpu.shares 1024, v2 cpu.weight 100).
-    const quarterWeight = existsSync("/sys/fs/cgroup/cgroup.controllers") ? 25 : 256;
-    expect(liveCpuShares(domainName)).toBe(quarterWeight);
+    // A started guest runs at 1/64 of the default CPU weight (cgroup v1 cpu.shares 1024, v2 cpu.weight 100),
+    // never below 2.
+    const defaultWeight = existsSync("/sys/fs/cgroup/cgroup.controllers") ? 100 : 1024;
+    const runningWeight = Math.max(2, Math.floor(defaultWeight / 64));
+    expect(RUNNING_WEIGHT_DIVISOR).toBe(64);
+    expect(liveCpuShares(domainName)).toBe(runningWeight);
     await host.startDomain(domainName); // already running: no-op
-    expect(liveCpuShares(domainName)).toBe(quarterWeight); // not divided again
+    expect(liveCpuShares(domainName)).toBe(runningWeight); // not divided again
     expect(await host.domainXml(domainName)).toMatch(/<graphics type='vnc' port='\d+'/);
 
     await host.suspendDomain(domainName);
