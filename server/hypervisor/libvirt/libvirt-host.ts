@@ -195,7 +195,7 @@ export class LibvirtHostConnection implements HostConnection {
         if (!hasCode(e, VIR_ERR.OPERATION_INVALID) || !isActive(await c.domainState(name))) throw e;
         return;
       }
-      // Started guests run at a quarter of the CPU weight a domain starts with, so the one QEMU that is
+      // Started guests run at a fraction of the CPU weight a domain starts with, so the one QEMU that is
       // starting outweighs the guests still booting beside it (see RUNNING_WEIGHT_DIVISOR).
       try {
         await c.divideLiveCpuShares(name, RUNNING_WEIGHT_DIVISOR);
