@@ -16,6 +16,7 @@ import type { HostPool } from "./host-pool.ts";
 import { compensate, HANDLERS, type JobContext, type OperationRow } from "./operations/handlers.ts";
 import { classNetworkName } from "./vm-layout.ts";
 import { hostPreparations } from "./host-preparation.ts";
+import { isOperationKind } from "../domain/operation-kinds.ts";
 
 export const MAX_ATTEMPTS = 5;
 
@@ -115,8 +116,8 @@ export class Worker {
     let ctx: JobContext | null = null;
     try {
       ctx = await this.context(op, log);
+      if (!isOperationKind(op.kind)) throw new Error(`unknown operation kind ${op.kind}`);
       const handler = HANDLERS[op.kind];
-      if (!handler) throw new Error(`unknown operation kind ${op.kind}`);
       // Reclaimed by the reaper once too often: stop trying and clean up instead.
       if (op.attempts > MAX_ATTEMPTS) throw new Error(`gave up after ${MAX_ATTEMPTS} attempts`);
       log.info({ attempt: op.attempts }, "operation started");

@@ -7,11 +7,12 @@
 import { randomUUID } from "node:crypto";
 import type { Tx } from "../db/client.ts";
 import { AppError } from "../domain/errors.ts";
+import type { OperationKind } from "../domain/operation-kinds.ts";
 import { authorize, vmScope } from "../domain/policy.ts";
 import type { ServiceContext } from "./context.ts";
 import { vmAccessSelect, vmTarget } from "./vm-access.ts";
 
-export type OperationKind = "create" | "start" | "shutdown" | "poweroff" | "reboot" | "pause" | "resume" | "delete" | "reset" | "revert" | "snapshot" | "freeze";
+export type { OperationKind } from "../domain/operation-kinds.ts";
 
 export const operationSelect = {
   id: true,

@@ -9,6 +9,7 @@
 import type { HostConnection } from "../../hypervisor/driver.ts";
 import { HypervisorError, VIR_ERR } from "../../hypervisor/driver.ts";
 import { stateFromObserved } from "../../domain/vm-state.ts";
+import type { OperationKind } from "../../domain/operation-kinds.ts";
 import type { Db } from "../../db/client.ts";
 import { notifyVmChanged } from "../../db/notify.ts";
 import { releaseQuota } from "../../services/vm-service.ts";
@@ -279,7 +280,7 @@ const freeze: Handler = async (ctx) => {
   await recordObservedState(ctx);
 };
 
-export const HANDLERS: Record<string, Handler> = { create, start, shutdown, poweroff, reboot, pause, resume, delete: remove, reset, snapshot, revert, freeze };
+export const HANDLERS: Record<OperationKind, Handler> = { create, start, shutdown, poweroff, reboot, pause, resume, delete: remove, reset, snapshot, revert, freeze };
 
 /**
  * Runs after an operation has failed for good. A failed create must leave nothing behind: no domain,
