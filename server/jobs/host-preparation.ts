@@ -1,10 +1,10 @@
 /**
  * What a create asks of its host before the domain is defined — the storage pool, the guest networking
  * (filters and NAT network), the class network — is the same for every VM on that host. Provisioning
- * a class asked it once per student, all at the same moment: three to five libvirt calls each, and
- * the filter reads wait while libvirt applies that filter to a guest being started (it holds the
- * filter for the whole instantiation). In bench:classroom (30 students) the step "preparing storage
- * pool" took a median 2.6–3.2 s per VM, nearly all of it queueing.
+ * a class asked it once per student, all at the same moment: three to five libvirt calls each,
+ * queued on the host connection's threads and in libvirtd beside the starts in flight. In
+ * bench:classroom (30 students) the step "preparing storage pool" took a median 2.6–3.2 s per VM,
+ * nearly all of it waiting (a refresh of the 30-volume pool itself costs 40 ms).
  *
  * Here each preparation runs once per host connection and key at a time (callers share the one in flight) and is
  * taken as done for a short while after it succeeded. A failed preparation is not remembered, and a
