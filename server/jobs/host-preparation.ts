@@ -35,6 +35,9 @@ export class HostPreparations {
   ensure<T>(conn: object, key: string, prepare: () => Promise<T>): Promise<T> {
     let entries = this.byConnection.get(conn);
     if (!entries) this.byConnection.set(conn, (entries = new Map()));
+    // Keys name class networks, so a host sees new ones for as long as teachers make classes: only
+    // preparations still fresh or in flight are kept.
+    for (const [k, e] of entries) if (e.doneAt !== null && this.now() - e.doneAt >= this.freshMs) entries.delete(k);
     const known = entries.get(key);
     if (known && (known.doneAt === null || this.now() - known.doneAt < this.freshMs)) return known.promise as Promise<T>;
     const entry: Preparation = { doneAt: null, promise: Promise.resolve() };
@@ -50,6 +53,11 @@ export class HostPreparations {
     );
     entries.set(key, entry);
     return entry.promise as Promise<T>;
+  }
+
+  /** Preparations kept for a host (fresh or in flight). */
+  kept(conn: object): number {
+    return this.byConnection.get(conn)?.size ?? 0;
   }
 
   /** Forgets every finished preparation on a host (one in flight finishes for its waiters). */

@@ -12,8 +12,6 @@ import { authorize, vmScope } from "../domain/policy.ts";
 import type { ServiceContext } from "./context.ts";
 import { vmAccessSelect, vmTarget } from "./vm-access.ts";
 
-export type { OperationKind } from "../domain/operation-kinds.ts";
-
 export const operationSelect = {
   id: true,
   kind: true,

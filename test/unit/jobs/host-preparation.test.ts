@@ -69,4 +69,15 @@ describe("HostPreparations", () => {
     await prep.ensure(b, "pool", c.fast);
     expect(c.calls).toBe(4);
   });
+
+  it("keeps no expired preparations: a host that has seen 1 000 class networks holds only the fresh ones", async () => {
+    let now = 0;
+    const prep = new HostPreparations(15_000, () => now);
+    const conn = {};
+    const c = counter();
+    for (let i = 0; i < 1_000; i++) await prep.ensure(conn, `network vmdesk-class-${i}`, c.fast);
+    now += 15_000;
+    await prep.ensure(conn, "network vmdesk-class-new", c.fast);
+    expect(prep.kept(conn)).toBe(1);
+  });
 });
