@@ -70,7 +70,13 @@ running() {
       return 0
     fi
   fi
-  pgrep -x "$name" > /dev/null
+  # Lab hosts (npm run lab:hosts) run their own virtlogd and libvirtd in other network namespaces.
+  local own_net
+  own_net=$(readlink /proc/self/ns/net)
+  for pid in $(pgrep -x "$name"); do
+    [[ $(readlink "/proc/$pid/ns/net" 2>/dev/null) == "$own_net" ]] && return 0
+  done
+  return 1
 }
 
 if running virtlogd /run/virtlogd.pid; then

@@ -36,14 +36,17 @@ const ZEnv = z.object({
   /** Largest request body for REST and tRPC (bytes); sign-in routes have their own, smaller one. */
   VMDESK_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   VMDESK_AUTH_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(16 * 1024),
-  /** The only directory `keyfile=` in a host URI may name a file in; unset refuses key files. */
+  /**
+   * The only directory a host URI's credentials (`keyfile=`, `known_hosts=`, `pkipath=`) may lie in;
+   * default `<data dir>/host-credentials` (created 0700 by the scripts that put credentials there).
+   */
   VMDESK_HOST_KEYFILE_DIR: z.string().regex(/^\//, "must be an absolute path").optional(),
   /** Colon-separated directories images may be registered from (besides each host's pool). */
   VMDESK_IMAGE_DIRS: z.string().optional(),
   VMDESK_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 
-export type Config = z.infer<typeof ZEnv> & { dataDir: string; imageDirs: string[] };
+export type Config = z.infer<typeof ZEnv> & { dataDir: string; imageDirs: string[]; hostCredentialsDir: string };
 
 let cached: Config | undefined;
 
@@ -52,7 +55,8 @@ export function config(): Config {
     const parsed = ZEnv.parse(process.env);
     const dataDir = path.resolve(parsed.VMDESK_DATA_DIR);
     const imageDirs = parsed.VMDESK_IMAGE_DIRS ? parsed.VMDESK_IMAGE_DIRS.split(":").filter(Boolean).map((d) => path.resolve(d)) : [path.join(dataDir, "images")];
-    cached = { ...parsed, dataDir, imageDirs };
+    const hostCredentialsDir = parsed.VMDESK_HOST_KEYFILE_DIR ?? path.join(dataDir, "host-credentials");
+    cached = { ...parsed, dataDir, imageDirs, hostCredentialsDir };
   }
   return cached;
 }

@@ -2,7 +2,8 @@
  * Which libvirt connection URIs an admin may store for a host. The portal runs as root and opens these
  * URIs itself, and libvirt's remote driver turns some of them into programs, sockets and key files
  * (`qemu+ext:///system?command=…` runs any program; `?netcat=` names the remote command; `?socket=`
- * any local socket; `?no_verify=1` skips certificate checks; `?keyfile=` reads any file as an SSH key).
+ * any local socket; `?no_verify=1` skips certificate checks; `?keyfile=` reads any file as an SSH key,
+ * `?pkipath=` any directory as TLS credentials).
  * So the grammar here is an allow-list, stricter than libvirt's own: one transport from a short list,
  * plain ASCII only, no percent-encoding outside parameter values, each parameter at most once, and
  * parameter names compared case-insensitively after decoding (libvirt decodes and compares them so).
@@ -12,7 +13,7 @@ export const HOST_TRANSPORTS = ["qemu", "qemu+tls", "qemu+ssh", "qemu+tcp", "qem
 export type HostTransport = (typeof HOST_TRANSPORTS)[number];
 
 export interface HostUriRules {
-  /** Absolute directory that `keyfile=` (and `known_hosts=`) must lie inside; null refuses both. */
+  /** Absolute directory that `keyfile=`, `known_hosts=` and `pkipath=` must lie inside; null refuses them. */
   keyfileDir: string | null;
 }
 
@@ -40,7 +41,6 @@ const FORBIDDEN_PARAMS: Record<string, string> = {
   name: "passes a different URI to the remote daemon",
   proxy: "selects a different remote proxy program",
   mode: "selects a different remote daemon",
-  pkipath: "reads TLS credentials from an arbitrary directory",
 };
 /** Parameters accepted, and on which transports. */
 const ALLOWED_PARAMS: Record<string, readonly HostTransport[]> = {
@@ -49,8 +49,10 @@ const ALLOWED_PARAMS: Record<string, readonly HostTransport[]> = {
   no_tty: ["qemu+ssh"],
   sshauth: ["qemu+ssh"],
   tls_priority: ["qemu", "qemu+tls"],
+  pkipath: ["qemu+tls"],
 };
-const PATH_PARAMS = new Set(["keyfile", "known_hosts"]);
+/** Parameters naming a file or directory of credentials: only inside the configured directory. */
+const PATH_PARAMS = new Set(["keyfile", "known_hosts", "pkipath"]);
 
 const fail = (reason: string): HostUriResult => ({ ok: false, reason });
 
@@ -111,7 +113,7 @@ export function parseHostUri(raw: string, rules: HostUriRules): HostUriResult {
       if (!/^[\x21-\x7e]*$/.test(value)) return fail(`parameter "${name}" must be plain ASCII without spaces or control characters`);
       if (PATH_PARAMS.has(name)) {
         if (!rules.keyfileDir) return fail(`parameter "${name}" is not allowed: no key file directory is configured (VMDESK_HOST_KEYFILE_DIR)`);
-        if (!isPathInside(value, rules.keyfileDir)) return fail(`parameter "${name}" must name a file inside ${rules.keyfileDir}`);
+        if (!isPathInside(value, rules.keyfileDir)) return fail(`parameter "${name}" must lie inside ${rules.keyfileDir}`);
       }
       params[name] = value;
     }

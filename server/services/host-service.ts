@@ -39,7 +39,7 @@ export interface THostInput {
 /** Refuses URIs outside the allow-list (domain/host-uri) and pool paths that are not plain absolute paths. */
 function checkHostInput(input: Partial<THostInput>): void {
   if (input.uri !== undefined) {
-    const parsed = parseHostUri(input.uri, { keyfileDir: config().VMDESK_HOST_KEYFILE_DIR ?? null });
+    const parsed = parseHostUri(input.uri, { keyfileDir: config().hostCredentialsDir });
     if (!parsed.ok) throw new AppError("BAD_REQUEST", `uri: ${parsed.reason}`, { field: "uri" });
   }
   if (input.poolPath !== undefined && !isPathInside(input.poolPath.replace(/\/$/, ""), "/")) {

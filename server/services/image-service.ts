@@ -28,7 +28,7 @@ async function checkImagePath(file: string, host: { uri: string; poolPath: strin
   if (!dirs.some((d) => isPathInside(file, d))) {
     throw new AppError("BAD_REQUEST", `path must lie inside the host's storage pool or an image directory (${dirs.join(", ")})`, { field: "path" });
   }
-  const parsed = parseHostUri(host.uri, { keyfileDir: null });
+  const parsed = parseHostUri(host.uri, { keyfileDir: config().hostCredentialsDir });
   if (!parsed.ok || !parsed.uri.local) return;
   const real = await fs.promises.realpath(file).catch(() => null);
   if (real === null) return;

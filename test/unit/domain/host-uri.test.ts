@@ -16,6 +16,7 @@ describe("parseHostUri", () => {
     ["qemu+ssh://root@hv1.example.org:2222/system", { user: "root", port: 2222 }],
     ["qemu+ssh://root@[fd00::1]/system", { host: "[fd00::1]" }],
     ["qemu+ssh://root@hv1/system?keyfile=/etc/vmdesk/ssh/id_ed25519&no_tty=1", { params: { keyfile: "/etc/vmdesk/ssh/id_ed25519", no_tty: "1" } }],
+    ["qemu+tls://10.77.0.11/system?pkipath=/etc/vmdesk/ssh/lab-client", { params: { pkipath: "/etc/vmdesk/ssh/lab-client" } }],
   ])("accepts %s", (uri, expected) => {
     const r = check(uri);
     expect(r.ok ? r.uri : r.reason).toMatchObject(expected);
@@ -47,6 +48,11 @@ describe("parseHostUri", () => {
     ["qemu+ssh://host/system?proxy=native", /"proxy" is not allowed/],
     ["qemu+ssh://host/system?bogus=1", /"bogus" is not supported/],
     ["qemu+tcp://host/system?keyfile=/etc/vmdesk/ssh/k", /does not apply/],
+    // TLS credential directories: only inside the credentials directory, only on qemu+tls
+    ["qemu+tls://host/system?pkipath=/root/.pki", /"pkipath" must lie inside \/etc\/vmdesk\/ssh/],
+    ["qemu+tls://host/system?pkipath=/etc/vmdesk/ssh/../../../tmp", /inside/],
+    ["qemu+tls://host/system?PKIPATH=/tmp/evil", /inside/],
+    ["qemu+ssh://host/system?pkipath=/etc/vmdesk/ssh/lab", /does not apply/],
     // key files
     ["qemu+ssh://host/system?keyfile=/root/.ssh/id_rsa", /inside \/etc\/vmdesk\/ssh/],
     ["qemu+ssh://host/system?keyfile=/etc/vmdesk/ssh/../../shadow", /inside/],
