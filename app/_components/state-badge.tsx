@@ -26,7 +26,16 @@ export function StateBadge({ state, guestReadyAt }: { state: string; guestReadyA
 }
 
 export function StatusPill({ status }: { status: string }) {
-  const tone = status === "succeeded" || status === "ok" || status === "connected" ? "green" : status === "failed" || status === "error" || status === "denied" || status === "disconnected" ? "red" : status === "running" ? "blue" : "grey";
+  const tone =
+    status === "succeeded" || status === "ok" || status === "connected" || status === "up"
+      ? "green"
+      : status === "failed" || status === "error" || status === "denied" || status === "disconnected" || status === "down"
+        ? "red"
+        : status === "degraded"
+          ? "amber"
+          : status === "running"
+            ? "blue"
+            : "grey";
   return (
     <span className={`pill pill-${tone}`} data-testid="status-pill" data-status={status}>
       {status === "running" ? <Spinner /> : null}

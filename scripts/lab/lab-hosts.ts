@@ -222,8 +222,28 @@ function libvirtdConf(host: LabHost, caFile: string, server: { cert: string; key
   ].join("\n");
 }
 
+/**
+ * The directories the libvirt packages create under /var/lib, /var/log and /var/cache (and which the
+ * daemon expects to exist: virtlogd cannot create a guest's log in a missing /var/log/libvirt/qemu),
+ * copied one level deep with this machine's owners and modes.
+ */
+function mirrorPackageDirs(host: LabHost): void {
+  for (const [sub, target] of Object.entries(BIND_DIRS)) {
+    fs.mkdirSync(path.join(host.dir, sub), { recursive: true });
+    if (sub === "etc" || sub === "run" || !fs.existsSync(target)) continue;
+    for (const entry of fs.readdirSync(target, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      const dest = path.join(host.dir, sub, entry.name);
+      const st = fs.statSync(path.join(target, entry.name));
+      if (!fs.existsSync(dest)) fs.mkdirSync(dest);
+      fs.chownSync(dest, st.uid, st.gid);
+      fs.chmodSync(dest, st.mode & 0o7777);
+    }
+  }
+}
+
 function prepareHostDirs(paths: LabPaths, host: LabHost): void {
-  for (const sub of Object.keys(BIND_DIRS)) fs.mkdirSync(path.join(host.dir, sub), { recursive: true });
+  mirrorPackageDirs(host);
   const etc = path.join(host.dir, "etc");
   // This machine's QEMU settings (host-setup's `namespaces = [ ]`) and the stock filters; never its domains or networks.
   for (const file of ["qemu.conf", "virtlogd.conf"]) {

@@ -39,6 +39,7 @@ export const ZCreateVmInput = z.object({
   vcpus: z.number().int().min(1).max(64),
   memoryMiB: z.number().int().min(80, "guests need at least 80 MiB").max(1_048_576),
   diskGiB: z.number().int().min(1).max(65_536),
+  hostId: z.string().uuid("must be a UUID").optional().describe("admins only: put the VM on this host instead of where placement would (409 with the reason when it does not fit)"),
 });
 export type TCreateVmInput = z.infer<typeof ZCreateVmInput>;
 
@@ -85,11 +86,19 @@ const ZHostFields = z.object({
     .min(1)
     .max(1000)
     // Checked in full by host-service (domain/host-uri), after authorization, with the reason.
-    .describe("transports qemu, qemu+tls, qemu+ssh, qemu+tcp (unauthenticated: trusted networks only), qemu+unix; no command/netcat/socket/no_verify parameters; keyfile only inside VMDESK_HOST_KEYFILE_DIR"),
+    .describe("transports qemu, qemu+tls, qemu+ssh, qemu+tcp (unauthenticated: trusted networks only), qemu+unix; no command/netcat/socket/no_verify parameters; keyfile, known_hosts and pkipath only inside the host-credentials directory (VMDESK_HOST_KEYFILE_DIR)"),
   domainType: z.enum(["kvm", "qemu"]).describe("kvm on real hardware; qemu (TCG) where KVM is unusable"),
   cpuMode: z.enum(["host-passthrough", "host-model", "none"]),
   poolPath: z.string().min(1).max(4096).regex(/^\//, "must be an absolute path"),
   enabled: z.boolean().optional(),
+  cpuRatio: z.number().min(0.1).max(64).optional().describe("vCPUs placed per physical CPU (default 16)"),
+  memoryRatio: z.number().min(0.1).max(4).optional().describe("guest memory placed per MiB of host memory after the reserve (default 1.0: no overcommit)"),
+  reservedMemoryMiB: z.number().int().min(0).max(1_048_576).optional().describe("host memory never given to guests (default 512)"),
+  labels: z
+    .record(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, "label keys: lowercase letters, digits, . _ -, at most 63"), z.string().max(63).regex(/^[A-Za-z0-9._-]*$/, "label values: letters, digits, . _ -, at most 63"))
+    .refine((l) => Object.keys(l).length <= 32, "at most 32 labels")
+    .optional()
+    .describe("key=value labels placement can require"),
 });
 export const ZCreateHostInput = ZHostFields;
 export const ZUpdateHostInput = ZId.extend(ZHostFields.partial().shape);
@@ -162,7 +171,13 @@ export const ZHost = z.object({
   poolName: z.string(),
   poolPath: z.string(),
   enabled: z.boolean(),
-  state: z.enum(["unknown", "connected", "disconnected"]),
+  maintenance: z.boolean(),
+  cpuRatio: z.number(),
+  memoryRatio: z.number(),
+  reservedMemoryMiB: z.number(),
+  labels: z.record(z.string(), z.string()),
+  state: z.enum(["up", "degraded", "down", "maintenance", "disabled"]).describe("fleet state: disabled and maintenance are admin choices; down: not answering; degraded: answering but reporting a problem (lastError)"),
+  connection: z.enum(["unknown", "connected", "disconnected"]).describe("the monitor's last view of the libvirt connection"),
   lastSeenAt: z.date().nullable(),
   lastError: z.string().nullable(),
   hostname: z.string().nullable(),
@@ -172,7 +187,11 @@ export const ZHost = z.object({
   diskFreeGiB: z.number().nullable(),
   libvirtVersion: z.string().nullable(),
 });
-export const ZHostWithCount = ZHost.extend({ vmCount: z.number() });
+export const ZHostWithCount = ZHost.extend({
+  vmCount: z.number(),
+  capacity: z.object({ vcpus: z.number().nullable(), memoryMiB: z.number().nullable() }).describe("what placement may allocate: CPUs × cpuRatio, (memory − reserve) × memoryRatio; null until measured"),
+  allocated: z.object({ vms: z.number(), vcpus: z.number(), memoryMiB: z.number(), pendingDiskGiB: z.number() }).describe("what the host's live VMs hold"),
+});
 
 export const ZToken = z.object({ id: z.string(), name: z.string(), createdAt: z.date(), expiresAt: z.date(), lastUsedAt: z.date().nullable().optional() });
 export const ZCreatedToken = ZToken.extend({ token: z.string().describe("shown once; send as Authorization: Bearer <token>") });

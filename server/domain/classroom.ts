@@ -3,6 +3,7 @@
  * capacity, with a concrete reason for anything that will not fit), and what students may do to
  * their own class VM.
  */
+import type { PlacementResult } from "./placement.ts";
 import { describeExcess, quotaExcesses, sumCosts, type ResourceAmounts } from "./quota.ts";
 
 export interface RosterRow {
@@ -92,100 +93,75 @@ export interface VmTemplate {
   diskGiB: number;
 }
 
-export interface HostCapacity {
-  id: string;
-  name: string;
-  connected: boolean;
-  enabled: boolean;
-  cpus: number | null;
-  memoryMiB: number | null;
-  freeMemoryMiB: number | null;
-  diskFreeGiB: number | null;
-  /** vCPUs and memory of the VMs already placed on the host (running or not). */
-  committedVcpus: number;
-  committedMemoryMiB: number;
-}
-
-export interface OvercommitPolicy {
-  /** vCPUs per physical CPU. */
-  cpuRatio: number;
-  /** Memory committed per MiB of host memory (1.0 = no overcommit). */
-  memoryRatio: number;
-  /** Host memory kept for the host itself, MiB. */
-  reservedMemoryMiB: number;
-}
-
-// Lab guests idle most of the time: VDI deployments commonly run 8–16 vCPUs per core.
-export const DEFAULT_OVERCOMMIT: OvercommitPolicy = { cpuRatio: 16, memoryRatio: 1.0, reservedMemoryMiB: 512 };
-
 export interface ProvisionPreview {
   fits: boolean;
   /** VMs that would be created (students without one). */
   vms: number;
   cost: ResourceAmounts;
   budget: { limits: ResourceAmounts; used: ResourceAmounts; after: ResourceAmounts };
-  host: {
-    name: string;
-    vcpus: { committed: number; adding: number; capacity: number | null; ratioAfter: number | null };
-    memoryMiB: { committed: number; adding: number; capacity: number | null; free: number | null };
-    diskGiB: { adding: number; free: number | null };
-  } | null;
+  /** Where each student's VM would go (null: no host can take it). */
+  placements: { student: string; host: string | null }[];
+  /** What this run adds to each host that receives VMs. */
+  hosts: { name: string; vms: number; vcpus: number; memoryMiB: number; diskGiB: number }[];
+  /** Every host that refused a VM of this run, with its (first) reason. */
+  refusals: { host: string; reason: string }[];
   reasons: string[];
 }
 
 /**
- * Dry run of provisioning `count` VMs of `template` on `host` within the class budget. Linked clones
- * need only their overlay's worst case on disk. Every reason names the number that does not fit.
+ * Dry run of provisioning one VM of `template` per student within the class budget, with each VM's
+ * placement (domain/placement `placeMany`, one result per student, in the same order). Every reason
+ * names the number or the host that does not fit.
  */
 export function previewProvision(input: {
-  count: number;
+  students: readonly string[];
   template: VmTemplate;
   budget: { limits: ResourceAmounts; used: ResourceAmounts };
-  host: HostCapacity | null;
-  overcommit?: OvercommitPolicy;
+  placements: readonly PlacementResult[];
 }): ProvisionPreview {
-  const policy = input.overcommit ?? DEFAULT_OVERCOMMIT;
-  const cost = sumCosts(Array.from({ length: input.count }, () => input.template));
+  const cost = sumCosts(input.students.map(() => input.template));
   const reasons: string[] = [];
   for (const e of quotaExcesses(input.budget.limits, input.budget.used, cost)) {
     reasons.push(describeExcess(e).replace("quota exceeded", "class budget exceeded"));
   }
-  const h = input.host;
-  let host: ProvisionPreview["host"] = null;
-  if (!h) {
-    reasons.push("the lab image has no host");
-  } else {
-    if (!h.enabled) reasons.push(`host ${h.name} is disabled`);
-    if (!h.connected) reasons.push(`host ${h.name} is not connected`);
-    const cpuCapacity = h.cpus === null ? null : h.cpus * policy.cpuRatio;
-    const memCapacity = h.memoryMiB === null ? null : Math.floor((h.memoryMiB - policy.reservedMemoryMiB) * policy.memoryRatio);
-    const ratioAfter = h.cpus ? (h.committedVcpus + cost.vcpus) / h.cpus : null;
-    if (cpuCapacity !== null && h.committedVcpus + cost.vcpus > cpuCapacity) {
-      reasons.push(`host ${h.name}: ${h.committedVcpus + cost.vcpus} vCPUs on ${h.cpus} CPUs exceeds the ${policy.cpuRatio}:1 overcommit limit (${cpuCapacity})`);
-    }
-    if (memCapacity !== null && h.committedMemoryMiB + cost.memoryMiB > memCapacity) {
-      reasons.push(`host ${h.name}: ${h.committedMemoryMiB + cost.memoryMiB} MiB of guest memory exceeds the ${memCapacity} MiB the host can give`);
-    }
-    if (h.freeMemoryMiB !== null && cost.memoryMiB > h.freeMemoryMiB - policy.reservedMemoryMiB) {
-      reasons.push(`host ${h.name}: ${cost.memoryMiB} MiB needed but only ${Math.max(0, h.freeMemoryMiB - policy.reservedMemoryMiB)} MiB free now`);
-    }
-    if (h.diskFreeGiB !== null && cost.diskGiB > h.diskFreeGiB) {
-      reasons.push(`host ${h.name}: up to ${cost.diskGiB} GiB of disk needed, ${h.diskFreeGiB} GiB free`);
-    }
-    host = {
-      name: h.name,
-      vcpus: { committed: h.committedVcpus, adding: cost.vcpus, capacity: cpuCapacity, ratioAfter },
-      memoryMiB: { committed: h.committedMemoryMiB, adding: cost.memoryMiB, capacity: memCapacity, free: h.freeMemoryMiB },
-      diskGiB: { adding: cost.diskGiB, free: h.diskFreeGiB },
-    };
+  const placements = input.students.map((student, i) => {
+    const r = input.placements[i];
+    return { student, host: r?.ok ? r.hostName : null };
+  });
+  const unplaced = placements.filter((p) => p.host === null).map((p) => p.student);
+  const firstFailure = input.placements.find((r) => !r.ok);
+  if (unplaced.length > 0) {
+    const why = firstFailure && !firstFailure.ok ? `: ${firstFailure.message}` : "";
+    reasons.push(`no host can take the VM${unplaced.length === 1 ? "" : "s"} of ${unplaced.join(", ")}${why}`);
   }
+  const hosts = new Map<string, ProvisionPreview["hosts"][number]>();
+  for (const p of placements) {
+    if (p.host === null) continue;
+    const h = hosts.get(p.host) ?? { name: p.host, vms: 0, vcpus: 0, memoryMiB: 0, diskGiB: 0 };
+    h.vms += 1;
+    h.vcpus += input.template.vcpus;
+    h.memoryMiB += input.template.memoryMiB;
+    h.diskGiB += input.template.diskGiB;
+    hosts.set(p.host, h);
+  }
+  const refusals = new Map<string, string>();
+  for (const r of input.placements) for (const f of r.refusals) if (!refusals.has(f.hostName)) refusals.set(f.hostName, f.reason);
   const after = {
     vms: input.budget.used.vms + cost.vms,
     vcpus: input.budget.used.vcpus + cost.vcpus,
     memoryMiB: input.budget.used.memoryMiB + cost.memoryMiB,
     diskGiB: input.budget.used.diskGiB + cost.diskGiB,
   };
-  return { fits: reasons.length === 0, vms: input.count, cost, budget: { ...input.budget, after }, host, reasons };
+  return {
+    fits: reasons.length === 0,
+    vms: input.students.length,
+    cost,
+    budget: { ...input.budget, after },
+    placements,
+    hosts: [...hosts.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    refusals: [...refusals].map(([host, reason]) => ({ host, reason })).sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0)),
+    reasons,
+  };
 }
 
 export interface ClassRules {

@@ -52,6 +52,8 @@ export const ACTIONS = {
   "image.manage": "global",
   "host.list": "global",
   "host.manage": "global",
+  /** Choose the host of a new VM instead of letting placement choose (admins). */
+  "host.pin": "global",
   "user.list": "global",
   "user.manage": "global",
   "quota.manage": "global",

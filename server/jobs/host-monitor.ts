@@ -33,6 +33,8 @@ export class HostMonitor {
   private readonly busy = new Set<string>();
   private readonly subscribed = new Map<string, { conn: HostConnection; off: () => void }>();
   private readonly lastFacts = new Map<string, number>();
+  /** Problems a connected host has with itself (its storage pool), by host id: shown as `degraded`. */
+  private readonly hostProblems = new Map<string, string>();
 
   constructor(
     private readonly db: Db,
@@ -81,10 +83,15 @@ export class HostMonitor {
     this.subscribed.set(host.id, { conn, off });
   }
 
+  /**
+   * A connected host keeps reporting the last problem it has with itself (its storage pool) until
+   * the next facts round clears it: that is what makes it `degraded` rather than `up`.
+   */
   private async markHost(hostId: string, state: "connected" | "disconnected", error: string | null, facts: Record<string, unknown> = {}): Promise<void> {
+    const lastError = error ?? (state === "connected" ? (this.hostProblems.get(hostId) ?? null) : null);
     await this.db.host.update({
       where: { id: hostId },
-      data: { state, lastError: error, ...(state === "connected" ? { lastSeenAt: this.clock.now() } : {}), ...facts },
+      data: { state, lastError, ...(state === "connected" ? { lastSeenAt: this.clock.now() } : {}), ...facts },
     });
   }
 
@@ -113,7 +120,11 @@ export class HostMonitor {
     const last = this.lastFacts.get(host.id) ?? 0;
     if (this.clock.now().getTime() - last < HOST_FACTS_EVERY_MS) return {};
     const f = await conn.hostFacts();
-    const pool = await conn.ensureDirPool(host.poolName, host.poolPath).catch(() => null);
+    const pool = await conn.ensureDirPool(host.poolName, host.poolPath).catch((err: unknown) => {
+      this.hostProblems.set(host.id, `storage pool ${host.poolName} (${host.poolPath}) unusable: ${err instanceof Error ? err.message : String(err)}`);
+      return null;
+    });
+    if (pool) this.hostProblems.delete(host.id);
     this.lastFacts.set(host.id, this.clock.now().getTime());
     return {
       hostname: f.hostname,

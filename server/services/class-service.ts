@@ -8,8 +8,9 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { Prisma } from "../../prisma/generated/client.ts";
 import type { Tx } from "../db/client.ts";
 import { notifyVmChanged } from "../db/notify.ts";
-import { describeRosterErrors, parseRoster, previewProvision, rosterTooLarge, type HostCapacity } from "../domain/classroom.ts";
+import { describeRosterErrors, parseRoster, previewProvision, rosterTooLarge } from "../domain/classroom.ts";
 import { AppError } from "../domain/errors.ts";
+import { placeMany, type PlacementResult } from "../domain/placement.ts";
 import { authorize, classScope, vmScope, type Target } from "../domain/policy.ts";
 import { amountsDelta, budgetBelowUsage, resourceLabel, vmCost, ZERO_AMOUNTS, type ResourceAmounts } from "../domain/quota.ts";
 import { expiryWarning } from "../domain/schedule.ts";
@@ -17,6 +18,7 @@ import { actionAllowed, type VmAction, type VmState } from "../domain/vm-state.t
 import { auditAs } from "./audit-service.ts";
 import type { ServiceContext } from "./context.ts";
 import { newRosterAccounts } from "./class-roster.ts";
+import { HOLDING_STATES, loadFleet, lockPlacement } from "./fleet-service.ts";
 import { enqueueVmOperation } from "./operation-service.ts";
 import { moveTeachingLedger } from "./teaching-quota.ts";
 import { vmAccessSelect, vmTarget } from "./vm-access.ts";
@@ -71,7 +73,7 @@ const classSelect = {
   expiryWarnDays: true,
   expiredAt: true,
   createdAt: true,
-  image: { select: { id: true, name: true, hostId: true } },
+  image: { select: { id: true, name: true, hostId: true, shared: true } },
   teachers: { select: { user: { select: { id: true, username: true } } } },
 } as const;
 
@@ -339,22 +341,26 @@ export async function joinClass(ctx: ServiceContext, code: string) {
   return { classId: c.id, name: c.name };
 }
 
-async function hostCapacity(tx: Tx | ServiceContext["db"], hostId: string): Promise<HostCapacity | null> {
-  const host = await tx.host.findUnique({ where: { id: hostId }, select: { id: true, name: true, state: true, enabled: true, cpus: true, memoryMiB: true, freeMemoryMiB: true, diskFreeGiB: true } });
-  if (!host) return null;
-  const committed = await tx.vm.aggregate({ where: { hostId, deletedAt: null, state: { notIn: ["deleted", "error", "missing"] } }, _sum: { vcpus: true, memoryMiB: true } });
-  return {
-    id: host.id,
-    name: host.name,
-    connected: host.state !== "disconnected",
-    enabled: host.enabled,
-    cpus: host.cpus,
-    memoryMiB: host.memoryMiB,
-    freeMemoryMiB: host.freeMemoryMiB,
-    diskFreeGiB: host.diskFreeGiB,
-    committedVcpus: committed._sum.vcpus ?? 0,
-    committedMemoryMiB: committed._sum.memoryMiB ?? 0,
+/**
+ * Where the VMs of these students would go: one placement per student (placeMany), spread across the
+ * hosts that can reach the lab image, each class VM avoiding hosts that already hold more of the
+ * class (soft anti-affinity), so a class lands evenly and one host's loss takes only its share.
+ */
+async function placeStudents(tx: Tx | ServiceContext["db"], c: ClassRow, count: number): Promise<PlacementResult[]> {
+  if (count === 0) return [];
+  const fleet = await loadFleet(tx, c.image);
+  const members: Record<string, number> = {};
+  for (const row of await tx.vm.groupBy({ by: ["hostId"], where: { classId: c.id, deletedAt: null, state: { in: [...HOLDING_STATES] } }, _count: { _all: true } })) {
+    members[row.hostId] = row._count._all;
+  }
+  const request = {
+    vcpus: c.vcpus,
+    memoryMiB: c.memoryMiB,
+    diskGiB: c.diskGiB,
+    image: { id: c.image.id, name: c.image.name, copyable: false },
+    antiAffinity: { mode: "soft" as const, members, group: c.id },
   };
+  return placeMany(fleet, Array.from({ length: count }, () => request));
 }
 
 async function studentsWithoutVm(tx: Tx | ServiceContext["db"], classId: string, only?: string[]) {
@@ -367,7 +373,8 @@ async function studentsWithoutVm(tx: Tx | ServiceContext["db"], classId: string,
 export async function previewClass(ctx: ServiceContext, id: string, input: { userIds?: string[] } = {}) {
   const c = await loadClass(ctx, id, "class.manage");
   const students = await studentsWithoutVm(ctx.db, id, input.userIds);
-  const preview = previewProvision({ count: students.length, template: c, budget: budgetOf(c), host: await hostCapacity(ctx.db, c.image.hostId) });
+  const placements = await placeStudents(ctx.db, c, students.length);
+  const preview = previewProvision({ students: students.map((s) => s.username), template: c, budget: budgetOf(c), placements });
   if (c.frozenAt) preview.reasons.push("the class is frozen");
   return { ...preview, fits: preview.reasons.length === 0, students: students.map((s) => s.username) };
 }
@@ -383,7 +390,9 @@ export async function provision(ctx: ServiceContext, id: string, input: { userId
     await tx.$queryRaw`SELECT "id" FROM "Class" WHERE "id" = ${id}::uuid FOR UPDATE`;
     const fresh = await tx.class.findUniqueOrThrow({ where: { id }, select: classSelect });
     const students = await studentsWithoutVm(tx, id, input.userIds);
-    const preview = previewProvision({ count: students.length, template: fresh, budget: budgetOf(fresh), host: await hostCapacity(tx, fresh.image.hostId) });
+    await lockPlacement(tx);
+    const placements = await placeStudents(tx, fresh, students.length);
+    const preview = previewProvision({ students: students.map((s) => s.username), template: fresh, budget: budgetOf(fresh), placements });
     if (fresh.frozenAt) preview.reasons.push("the class is frozen");
     if (fresh.expiredAt) preview.reasons.push("the class has expired");
     if (preview.reasons.length) throw new AppError("CONFLICT", `cannot provision: ${preview.reasons.join("; ")}`, { reasons: preview.reasons });
@@ -399,7 +408,10 @@ export async function provision(ctx: ServiceContext, id: string, input: { userId
       },
     });
     const operations: string[] = [];
-    for (const s of students) {
+    for (const [i, s] of students.entries()) {
+      const placement = placements[i]!;
+      if (!placement.ok) throw new Error("unreachable: preview fits, so every student was placed");
+      const hostId = placement.hostId;
       const vmId = randomUUID();
       await tx.vm.create({
         data: {
@@ -407,7 +419,7 @@ export async function provision(ctx: ServiceContext, id: string, input: { userId
           name: `${fresh.name} — ${s.username}`,
           ownerId: s.id,
           classId: id,
-          hostId: fresh.image.hostId,
+          hostId,
           imageId: fresh.image.id,
           vcpus: fresh.vcpus,
           memoryMiB: fresh.memoryMiB,
@@ -416,7 +428,7 @@ export async function provision(ctx: ServiceContext, id: string, input: { userId
           state: "provisioning",
         },
       });
-      const op = await enqueueVmOperation(tx, { vmId, hostId: fresh.image.hostId, kind: "create", requestedById: ctx.actor.id });
+      const op = await enqueueVmOperation(tx, { vmId, hostId, kind: "create", requestedById: ctx.actor.id });
       operations.push(op.id);
       await notifyVmChanged(tx, { vmId, ownerId: s.id });
     }

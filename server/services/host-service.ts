@@ -2,10 +2,12 @@
 import { Prisma } from "../../prisma/generated/client.ts";
 import { config } from "../config.ts";
 import { AppError } from "../domain/errors.ts";
+import { fleetState } from "../domain/host-state.ts";
 import { isPathInside, parseHostUri } from "../domain/host-uri.ts";
 import { authorize } from "../domain/policy.ts";
 import { auditAs } from "./audit-service.ts";
 import type { ServiceContext } from "./context.ts";
+import { hostAllocations } from "./fleet-service.ts";
 
 export const hostSelect = {
   id: true,
@@ -16,6 +18,11 @@ export const hostSelect = {
   poolName: true,
   poolPath: true,
   enabled: true,
+  maintenance: true,
+  cpuRatio: true,
+  memoryRatio: true,
+  reservedMemoryMiB: true,
+  labels: true,
   state: true,
   lastSeenAt: true,
   lastError: true,
@@ -34,6 +41,10 @@ export interface THostInput {
   cpuMode: "host-passthrough" | "host-model" | "none";
   poolPath: string;
   enabled?: boolean;
+  cpuRatio?: number;
+  memoryRatio?: number;
+  reservedMemoryMiB?: number;
+  labels?: Record<string, string>;
 }
 
 /** Refuses URIs outside the allow-list (domain/host-uri) and pool paths that are not plain absolute paths. */
@@ -47,17 +58,37 @@ function checkHostInput(input: Partial<THostInput>): void {
   }
 }
 
+type HostRow = Prisma.HostGetPayload<{ select: typeof hostSelect }>;
+
+/** A host as the API shows it: the derived fleet state beside the monitor's connection state. */
+function hostView(h: HostRow) {
+  const { state, labels, ...rest } = h;
+  return { ...rest, state: fleetState(h), connection: state, labels: labels as Record<string, string> };
+}
+
+/** Every host with its fleet state, capacity as placement counts it, and what its live VMs hold. */
 export async function listHosts(ctx: ServiceContext) {
   authorize(ctx.actor, "host.list");
-  const hosts = await ctx.db.host.findMany({ orderBy: { name: "asc" }, select: { ...hostSelect, _count: { select: { vms: { where: { deletedAt: null } } } } } });
-  return hosts.map(({ _count, ...h }) => ({ ...h, vmCount: _count.vms }));
+  const [hosts, allocations] = await Promise.all([ctx.db.host.findMany({ orderBy: { name: "asc" }, select: hostSelect }), hostAllocations(ctx.db)]);
+  return hosts.map((h) => {
+    const a = allocations.get(h.id) ?? { vms: 0, vcpus: 0, memoryMiB: 0, pendingDiskGiB: 0 };
+    return {
+      ...hostView(h),
+      vmCount: a.vms,
+      capacity: {
+        vcpus: h.cpus === null ? null : Math.floor(h.cpus * h.cpuRatio),
+        memoryMiB: h.memoryMiB === null ? null : Math.floor(Math.max(0, h.memoryMiB - h.reservedMemoryMiB) * h.memoryRatio),
+      },
+      allocated: { vms: a.vms, vcpus: a.vcpus, memoryMiB: a.memoryMiB, pendingDiskGiB: a.pendingDiskGiB },
+    };
+  });
 }
 
 export async function createHost(ctx: ServiceContext, input: THostInput) {
   authorize(ctx.actor, "host.manage");
   checkHostInput(input);
   try {
-    const host = await ctx.db.host.create({ data: input, select: hostSelect });
+    const host = hostView(await ctx.db.host.create({ data: input, select: hostSelect }));
     await auditAs(ctx, { action: "host.create", targetType: "host", targetId: host.id, result: "ok", detail: { ...input } });
     return host;
   } catch (err) {
@@ -71,7 +102,7 @@ export async function updateHost(ctx: ServiceContext, id: string, input: Partial
   checkHostInput(input);
   const existing = await ctx.db.host.findUnique({ where: { id }, select: { id: true } });
   if (!existing) throw new AppError("NOT_FOUND", "host not found");
-  const host = await ctx.db.host.update({ where: { id }, data: input, select: hostSelect });
+  const host = hostView(await ctx.db.host.update({ where: { id }, data: input, select: hostSelect }));
   await auditAs(ctx, { action: "host.update", targetType: "host", targetId: id, result: "ok", detail: { ...input } });
   return host;
 }

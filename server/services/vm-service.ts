@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { AppError } from "../domain/errors.ts";
 import { authorize, vmScope } from "../domain/policy.ts";
+import { place } from "../domain/placement.ts";
 import { describeExcess, quotaExcesses, vmCost } from "../domain/quota.ts";
 import { expiryWarning } from "../domain/schedule.ts";
 import { assertActionAllowed, type VmAction, type VmState } from "../domain/vm-state.ts";
@@ -12,6 +13,7 @@ import { notifyVmChanged } from "../db/notify.ts";
 import type { Tx } from "../db/client.ts";
 import { auditAs } from "./audit-service.ts";
 import type { ServiceContext } from "./context.ts";
+import { chosenHostOrThrow, loadFleet, lockPlacement } from "./fleet-service.ts";
 import { enqueueVmOperation, operationSelect } from "./operation-service.ts";
 import { vmAccessSelect, vmTarget } from "./vm-access.ts";
 
@@ -48,6 +50,8 @@ export interface TCreateVm {
   vcpus: number;
   memoryMiB: number;
   diskGiB: number;
+  /** Admins only: this host instead of the one placement would choose (still checked for fit). */
+  hostId?: string;
 }
 
 export async function listVms(ctx: ServiceContext, input: { all?: boolean } = {}) {
@@ -135,9 +139,9 @@ export async function releaseQuota(tx: Tx, vmId: string): Promise<boolean> {
 
 export async function createVm(ctx: ServiceContext, input: TCreateVm) {
   authorize(ctx.actor, "vm.create");
-  const image = await ctx.db.image.findUnique({ where: { id: input.imageId }, select: { id: true, name: true, format: true, minDiskGiB: true, host: { select: { id: true, enabled: true, name: true } } } });
+  if (input.hostId !== undefined) authorize(ctx.actor, "host.pin");
+  const image = await ctx.db.image.findUnique({ where: { id: input.imageId }, select: { id: true, name: true, format: true, minDiskGiB: true, hostId: true, shared: true } });
   if (!image) throw new AppError("NOT_FOUND", "image not found");
-  if (!image.host.enabled) throw new AppError("WRONG_STATE", `host ${image.host.name} is disabled; no new VMs can be placed on it`);
   if (input.diskGiB < image.minDiskGiB) {
     throw new AppError("BAD_REQUEST", `diskGiB must be at least ${image.minDiskGiB} for image ${image.name}`, { field: "diskGiB" });
   }
@@ -146,12 +150,23 @@ export async function createVm(ctx: ServiceContext, input: TCreateVm) {
   try {
     const { vm, operation } = await ctx.db.$transaction(async (tx) => {
       await reserveQuota(tx, ctx.actor.id, cost);
+      await lockPlacement(tx);
+      const fleet = await loadFleet(tx, image);
+      const { hostId } = chosenHostOrThrow(
+        place(fleet, {
+          vcpus: input.vcpus,
+          memoryMiB: input.memoryMiB,
+          diskGiB: input.diskGiB,
+          image: { id: image.id, name: image.name, copyable: false },
+          pinnedHostId: input.hostId,
+        }),
+      );
       const vm = await tx.vm.create({
         data: {
           id,
           name: input.name,
           ownerId: ctx.actor.id,
-          hostId: image.host.id,
+          hostId,
           imageId: image.id,
           vcpus: input.vcpus,
           memoryMiB: input.memoryMiB,
@@ -161,7 +176,7 @@ export async function createVm(ctx: ServiceContext, input: TCreateVm) {
         },
         select: { id: true },
       });
-      const operation = await enqueueVmOperation(tx, { vmId: vm.id, hostId: image.host.id, kind: "create", requestedById: ctx.actor.id });
+      const operation = await enqueueVmOperation(tx, { vmId: vm.id, hostId, kind: "create", requestedById: ctx.actor.id });
       await notifyVmChanged(tx, { vmId: vm.id, ownerId: ctx.actor.id });
       return { vm, operation };
     });

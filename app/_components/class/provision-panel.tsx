@@ -9,17 +9,23 @@ import type { ClassDetail } from "./use-class";
 
 type Preview = RouterOutputs["class"]["preview"];
 
-function cap(n: number | null, format: (n: number) => string = String): string {
-  return n === null ? "unknown" : format(n);
-}
-
-/** The dry run's numbers: what would be created, the budget before/after, the host's headroom, and every reason it will not fit. */
+/** The dry run's numbers: what would be created, the budget before/after, where each VM goes, and every reason it will not fit. */
 function PreviewResult({ p }: { p: Preview }) {
   return (
     <div className={p.fits ? "preview preview-fits" : "preview preview-no"} data-testid="preview-result" data-fits={p.fits ? "true" : "false"} data-vms={p.vms}>
       <p className="preview-head">
         {p.fits ? (p.vms === 0 ? "Every student already has a VM." : `Fits: ${p.vms} VM${p.vms === 1 ? "" : "s"} to create`) : `Does not fit: nothing will be created`}
-        {p.students.length ? <span className="muted"> — for {p.students.join(", ")}</span> : null}
+        {p.placements.length ? (
+          <span className="muted" data-testid="preview-placements">
+            {" — "}
+            {p.placements.map((x, i) => (
+              <span key={x.student} data-testid="preview-placement" data-student={x.student} data-host={x.host ?? ""}>
+                {i > 0 ? ", " : ""}
+                {x.student} → {x.host ?? "no host"}
+              </span>
+            ))}
+          </span>
+        ) : null}
       </p>
       {p.reasons.length ? (
         <ul className="preview-reasons">
@@ -38,27 +44,44 @@ function PreviewResult({ p }: { p: Preview }) {
             After: {p.budget.after.vms}/{p.budget.limits.vms} VMs · {p.budget.after.vcpus}/{p.budget.limits.vcpus} vCPUs · {formatMiB(p.budget.after.memoryMiB)}/{formatMiB(p.budget.limits.memoryMiB)} · {p.budget.after.diskGiB}/{p.budget.limits.diskGiB} GiB
           </p>
         </div>
-        {p.host ? (
-          <div>
-            <h3>Host {p.host.name}</h3>
-            <dl className="props props-tight" data-testid="preview-host">
-              <dt>vCPUs</dt>
-              <dd>
-                {p.host.vcpus.committed} + {p.host.vcpus.adding} of {cap(p.host.vcpus.capacity)}
-                {p.host.vcpus.ratioAfter !== null ? <span className="muted"> · overcommit {p.host.vcpus.ratioAfter.toFixed(1)}:1 after</span> : null}
-              </dd>
-              <dt>Memory</dt>
-              <dd>
-                {formatMiB(p.host.memoryMiB.committed)} + {formatMiB(p.host.memoryMiB.adding)} of {cap(p.host.memoryMiB.capacity, formatMiB)}
-                {p.host.memoryMiB.free !== null ? <span className="muted"> · {formatMiB(p.host.memoryMiB.free)} free now</span> : null}
-              </dd>
-              <dt>Disk</dt>
-              <dd>
-                up to {p.host.diskGiB.adding} GiB · {cap(p.host.diskGiB.free, (n) => `${n} GiB`)} free
-              </dd>
-            </dl>
-          </div>
-        ) : null}
+        <div>
+          <h3>Hosts</h3>
+          {p.hosts.length ? (
+            <table className="table table-tight" data-testid="preview-hosts">
+              <thead>
+                <tr>
+                  <th>Host</th>
+                  <th className="num">VMs</th>
+                  <th className="num">vCPUs</th>
+                  <th className="num">Memory</th>
+                  <th className="num">Disk</th>
+                </tr>
+              </thead>
+              <tbody>
+                {p.hosts.map((h) => (
+                  <tr key={h.name} data-testid="preview-host" data-host={h.name} data-vms={h.vms}>
+                    <td>{h.name}</td>
+                    <td className="num">+{h.vms}</td>
+                    <td className="num">+{h.vcpus}</td>
+                    <td className="num">+{formatMiB(h.memoryMiB)}</td>
+                    <td className="num">up to {h.diskGiB} GiB</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          ) : (
+            <p className="muted">No VMs placed.</p>
+          )}
+          {p.refusals.length ? (
+            <ul className="preview-refusals muted" data-testid="preview-refusals">
+              {p.refusals.map((r) => (
+                <li key={r.host} data-testid="preview-refusal" data-host={r.host}>
+                  {r.reason}
+                </li>
+              ))}
+            </ul>
+          ) : null}
+        </div>
       </div>
     </div>
   );

@@ -86,6 +86,24 @@ function AddHostForm() {
   );
 }
 
+/** What the host's VMs hold against what placement may give out (CPUs × ratio, memory after the reserve × ratio). */
+function CapacityBar({ label, used, capacity, format, testId }: { label: string; used: number; capacity: number | null; format: (n: number) => string; testId: string }) {
+  const pct = capacity ? Math.min(100, (used / capacity) * 100) : 0;
+  return (
+    <div className="quota-row" data-testid={testId} data-used={used} data-capacity={capacity ?? ""}>
+      <div className="quota-label">
+        <span>{label}</span>
+        <span className="quota-num">
+          {format(used)} / {capacity === null ? "?" : format(capacity)}
+        </span>
+      </div>
+      <div className="quota-track" aria-hidden="true">
+        <div className={pct >= 90 ? "quota-used high" : "quota-used"} style={{ width: `${pct}%` }} />
+      </div>
+    </div>
+  );
+}
+
 function HostRow({ host }: { host: Host }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
@@ -105,7 +123,7 @@ function HostRow({ host }: { host: Host }) {
       </td>
       <td>
         <StatusPill status={host.state} />
-        {!host.enabled ? <div className="muted">disabled</div> : null}
+        {host.state !== "down" && host.connection !== "connected" ? <div className="muted">{host.connection}</div> : null}
       </td>
       <td className="nowrap" title={formatDateTime(host.lastSeenAt)}>
         {formatAgo(host.lastSeenAt)}
@@ -116,8 +134,20 @@ function HostRow({ host }: { host: Host }) {
         </span>
         <div className="muted">{host.cpuMode}</div>
       </td>
-      <td className="num">{host.cpus ?? "—"}</td>
-      <td className="nowrap">{memory}</td>
+      <td className="cell-quota">
+        <CapacityBar label="vCPUs" used={host.allocated.vcpus} capacity={host.capacity.vcpus} format={String} testId="host-vcpus" />
+        <CapacityBar label="Memory" used={host.allocated.memoryMiB} capacity={host.capacity.memoryMiB} format={formatMiB} testId="host-memory" />
+        <div className="muted nowrap">
+          {host.cpus ?? "—"} CPUs × {host.cpuRatio} · {memory}
+        </div>
+        {Object.keys(host.labels).length ? (
+          <div className="muted mono">
+            {Object.entries(host.labels)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(" ")}
+          </div>
+        ) : null}
+      </td>
       <td className="num nowrap">{host.diskFreeGiB !== null ? `${host.diskFreeGiB} GiB` : "—"}</td>
       <td>{host.libvirtVersion ?? "—"}</td>
       <td className="num">{host.vmCount}</td>
@@ -157,8 +187,7 @@ export function HostsAdmin() {
                   <th>State</th>
                   <th>Last seen</th>
                   <th>Type</th>
-                  <th className="num">CPUs</th>
-                  <th>Memory</th>
+                  <th>Allocated / capacity</th>
                   <th className="num">Disk free</th>
                   <th>libvirt</th>
                   <th className="num">VMs</th>

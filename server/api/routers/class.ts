@@ -102,14 +102,9 @@ const ZPreview = z.object({
   students: z.array(z.string()),
   cost: ZAmounts,
   budget: ZBudget.extend({ after: ZAmounts }),
-  host: z
-    .object({
-      name: z.string(),
-      vcpus: z.object({ committed: z.number(), adding: z.number(), capacity: z.number().nullable(), ratioAfter: z.number().nullable() }),
-      memoryMiB: z.object({ committed: z.number(), adding: z.number(), capacity: z.number().nullable(), free: z.number().nullable() }),
-      diskGiB: z.object({ adding: z.number(), free: z.number().nullable() }),
-    })
-    .nullable(),
+  placements: z.array(z.object({ student: z.string(), host: z.string().nullable() })).describe("where each student's VM would go (null: no host can take it)"),
+  hosts: z.array(z.object({ name: z.string(), vms: z.number(), vcpus: z.number(), memoryMiB: z.number(), diskGiB: z.number() })).describe("what this run adds to each host"),
+  refusals: z.array(z.object({ host: z.string(), reason: z.string() })).describe("each host that refused a VM, and why"),
   reasons: z.array(z.string()),
 });
 
@@ -187,7 +182,7 @@ export const classRouter = router({
     .output(z.object({ classId: z.string(), name: z.string() }))
     .mutation(({ ctx, input }) => joinClass(ctx.svc, input.code)),
   preview: protectedProcedure
-    .meta(rest("POST", "/classes/{id}/preview", "dry run of provisioning: VMs, budget impact, host capacity, reasons", { tags }))
+    .meta(rest("POST", "/classes/{id}/preview", "dry run of provisioning: VMs, budget impact, the host of each student's VM, reasons", { tags }))
     .input(ZClassId.extend({ userIds: ZUserIds }))
     .output(ZPreview)
     .mutation(({ ctx, input }) => previewClass(ctx.svc, input.id, { userIds: input.userIds })),

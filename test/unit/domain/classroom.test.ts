@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { parseRoster, previewProvision, studentMay, type HostCapacity } from "../../../server/domain/classroom.ts";
+import { parseRoster, previewProvision, studentMay } from "../../../server/domain/classroom.ts";
+import { placeMany, type PlacementHost } from "../../../server/domain/placement.ts";
 
 const none = { vms: 0, vcpus: 0, memoryMiB: 0, diskGiB: 0 };
-const host: HostCapacity = { id: "h", name: "local", connected: true, enabled: true, cpus: 2, memoryMiB: 24_000, freeMemoryMiB: 20_000, diskFreeGiB: 50, committedVcpus: 0, committedMemoryMiB: 0 };
 const template = { vcpus: 1, memoryMiB: 128, diskGiB: 1 };
 
 describe("parseRoster", () => {
@@ -27,31 +27,40 @@ describe("parseRoster", () => {
 });
 
 describe("previewProvision", () => {
-  it("fits within budget and host capacity, reporting the impact", () => {
-    const p = previewProvision({ count: 10, template, budget: { limits: { vms: 10, vcpus: 10, memoryMiB: 1280, diskGiB: 10 }, used: none }, host });
+  const budget = (limits: typeof none) => ({ limits, used: none });
+  const big = { vms: 99, vcpus: 99, memoryMiB: 99_999, diskGiB: 99 };
+  const host = (id: string, over: Partial<PlacementHost> = {}): PlacementHost => ({
+    id, name: id, state: "up", cpus: 2, memoryMiB: 24_000, diskFreeGiB: 50, cpuRatio: 16, memoryRatio: 1,
+    allocated: { vcpus: 0, memoryMiB: 0, diskGiB: 0 }, labels: {}, images: new Set(["img"]), ...over,
+  });
+  const request = { ...template, image: { id: "img", name: "lab", copyable: false }, antiAffinity: { mode: "soft" as const, members: {}, group: "class" } };
+  const students = (n: number) => Array.from({ length: n }, (_, i) => `s${i + 1}`);
+  const preview = (hosts: PlacementHost[], n: number, limits = big) =>
+    previewProvision({ students: students(n), template, budget: budget(limits), placements: placeMany(hosts, Array.from({ length: n }, () => request)) });
+
+  it("spreads a class of 9 over 3 hosts 3/3/3 and says where each student's VM goes", () => {
+    const p = preview([host("h1"), host("h2"), host("h3")], 9);
     expect(p.fits).toBe(true);
     expect(p.reasons).toEqual([]);
-    expect(p.cost).toEqual({ vms: 10, vcpus: 10, memoryMiB: 1280, diskGiB: 10 });
-    expect(p.budget.after).toEqual({ vms: 10, vcpus: 10, memoryMiB: 1280, diskGiB: 10 });
-    expect(p.host?.vcpus).toEqual({ committed: 0, adding: 10, capacity: 32, ratioAfter: 5 });
+    expect(p.cost).toEqual({ vms: 9, vcpus: 9, memoryMiB: 1152, diskGiB: 9 });
+    expect(p.hosts).toEqual(["h1", "h2", "h3"].map((name) => ({ name, vms: 3, vcpus: 3, memoryMiB: 384, diskGiB: 3 })));
+    expect(p.placements).toHaveLength(9);
+    expect(p.placements.every((x) => x.host !== null)).toBe(true);
   });
   it("names the budget limit that does not fit", () => {
-    const p = previewProvision({ count: 3, template, budget: { limits: { vms: 2, vcpus: 10, memoryMiB: 1000, diskGiB: 10 }, used: none }, host: { ...host, cpus: 8 } });
+    const p = preview([host("h1")], 3, { vms: 2, vcpus: 10, memoryMiB: 1000, diskGiB: 10 });
     expect(p.fits).toBe(false);
     expect(p.reasons).toEqual([expect.stringMatching(/^class budget exceeded: VM count limit 2, in use 0, requested 3/)]);
   });
-  it("names host memory, vCPU overcommit, free memory and disk shortfalls", () => {
-    const small: HostCapacity = { ...host, cpus: 1, memoryMiB: 1024, freeMemoryMiB: 600, diskFreeGiB: 2, committedVcpus: 3, committedMemoryMiB: 256 };
-    const p = previewProvision({ count: 3, template, budget: { limits: { vms: 9, vcpus: 9, memoryMiB: 9999, diskGiB: 99 }, used: none }, host: small, overcommit: { cpuRatio: 4, memoryRatio: 1, reservedMemoryMiB: 512 } });
+  it("lists the students no host can take, with every host's reason", () => {
+    const p = preview([host("h1", { cpus: 1, cpuRatio: 2 }), host("h2", { state: "down" })], 3);
     expect(p.fits).toBe(false);
-    expect(p.reasons.join("\n")).toMatch(/6 vCPUs on 1 CPUs exceeds the 4:1 overcommit limit \(4\)/);
-    expect(p.reasons.join("\n")).toMatch(/640 MiB of guest memory exceeds the 512 MiB/);
-    expect(p.reasons.join("\n")).toMatch(/384 MiB needed but only 88 MiB free now/);
-    expect(p.reasons.join("\n")).toMatch(/up to 3 GiB of disk needed, 2 GiB free/);
-  });
-  it("refuses a disconnected or disabled host and a missing one", () => {
-    expect(previewProvision({ count: 1, template, budget: { limits: { vms: 1, vcpus: 1, memoryMiB: 128, diskGiB: 1 }, used: none }, host: { ...host, connected: false, enabled: false } }).reasons).toEqual(["host local is disabled", "host local is not connected"]);
-    expect(previewProvision({ count: 1, template, budget: { limits: { vms: 1, vcpus: 1, memoryMiB: 128, diskGiB: 1 }, used: none }, host: null }).reasons).toEqual(["the lab image has no host"]);
+    expect(p.placements.map((x) => x.host)).toEqual(["h1", "h1", null]);
+    expect(p.reasons).toEqual([expect.stringMatching(/^no host can take the VM of s3: no host can take this VM: 2 hosts refused/)]);
+    expect(p.refusals).toEqual([
+      { host: "h1", reason: 'host "h1": vCPUs 0 free of 1 × 2.0 (needs 1)' },
+      { host: "h2", reason: 'host "h2" is down' },
+    ]);
   });
 });
 

@@ -30,6 +30,7 @@ const EXPECTED: Record<Action, Record<Role, "111" | "100" | "000">> = {
   "image.manage": { admin: "111", teacher: "000", tenant: "000" },
   "host.list": { admin: "111", teacher: "000", tenant: "000" },
   "host.manage": { admin: "111", teacher: "000", tenant: "000" },
+  "host.pin": { admin: "111", teacher: "000", tenant: "000" },
   "user.list": { admin: "111", teacher: "000", tenant: "000" },
   "user.manage": { admin: "111", teacher: "000", tenant: "000" },
   "quota.manage": { admin: "111", teacher: "000", tenant: "000" },
@@ -131,7 +132,7 @@ describe("policy: authorize", () => {
 
   it("denied global actions are FORBIDDEN, with or without a target, and the message names the action", () => {
     const adminOnly = ALL_ACTIONS.filter((a) => ACTIONS[a] === "global" && EXPECTED[a].tenant === "000");
-    expect(adminOnly.sort()).toEqual(["audit.read", "class.create", "host.list", "host.manage", "image.manage", "quota.manage", "system.reconcile", "user.list", "user.manage", "vm.listAll"]);
+    expect(adminOnly.sort()).toEqual(["audit.read", "class.create", "host.list", "host.manage", "host.pin", "image.manage", "quota.manage", "system.reconcile", "user.list", "user.manage", "vm.listAll"]);
     expect(codeOf(() => authorize(actor("teacher"), "class.create"))).toBeNull();
     for (const role of ["teacher", "tenant"] as const) {
       for (const action of adminOnly.filter((a) => !(role === "teacher" && a === "class.create"))) {
