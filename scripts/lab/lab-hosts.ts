@@ -32,7 +32,11 @@ const COMMAND_TIMEOUT_MS = 20_000;
 const DAEMON_READY_TIMEOUT_MS = 30_000;
 /** The DN every lab daemon requires of its clients (tls_allowed_dn_list). */
 const CLIENT_CN = "vmdesk-portal";
+/** The DN lab hosts present to each other (peer-to-peer live migration: the source daemon is the client). */
+const PEER_CN = "vmdesk-lab-host";
 const BIND_DIRS = {
+  // libvirt's default TLS client credentials: what a host's daemon presents to another (migration).
+  pki: "/etc/pki",
   etc: "/etc/libvirt",
   run: "/run/libvirt",
   lib: "/var/lib/libvirt",
@@ -158,8 +162,24 @@ function ensureClientCert(paths: LabPaths): void {
   fs.copyFileSync(path.join(paths.pki, "cacert.pem"), path.join(paths.clientPki, "cacert.pem"));
 }
 
+/**
+ * The host's client identity in its own /etc/pki (libvirt's default paths), for the connections its
+ * daemon opens to other lab hosts: peer-to-peer migration.
+ */
+function ensurePeerClientCert(paths: LabPaths, host: LabHost): void {
+  const etcPki = path.join(host.dir, "pki");
+  fs.mkdirSync(path.join(etcPki, "CA"), { recursive: true });
+  fs.mkdirSync(path.join(etcPki, "libvirt", "private"), { recursive: true, mode: 0o700 });
+  fs.copyFileSync(path.join(paths.pki, "cacert.pem"), path.join(etcPki, "CA", "cacert.pem"));
+  const cert = path.join(etcPki, "libvirt", "clientcert.pem");
+  const key = path.join(etcPki, "libvirt", "private", "clientkey.pem");
+  if (!fs.existsSync(cert) || !fs.existsSync(key)) {
+    signCert(paths, key, cert, `/CN=${PEER_CN}`, ["extendedKeyUsage=clientAuth", "keyUsage=digitalSignature,keyEncipherment"]);
+  }
+}
+
 function ensureServerCert(paths: LabPaths, host: LabHost): { cert: string; key: string } {
-  const pki = path.join(host.dir, "pki");
+  const pki = path.join(host.dir, "server-pki");
   fs.mkdirSync(pki, { recursive: true, mode: 0o700 });
   const cert = path.join(pki, "servercert.pem");
   const key = path.join(pki, "serverkey.pem");
@@ -212,7 +232,7 @@ function libvirtdConf(host: LabHost, caFile: string, server: { cert: string; key
     `listen_addr = ${q(host.address)}`,
     'auth_tls = "none"',
     "tls_no_verify_certificate = 0",
-    `tls_allowed_dn_list = [${q(`CN=${CLIENT_CN}`)}]`,
+    `tls_allowed_dn_list = [${q(`CN=${CLIENT_CN}`)}, ${q(`CN=${PEER_CN}`)}]`,
     `ca_file = ${q(caFile)}`,
     `cert_file = ${q(server.cert)}`,
     `key_file = ${q(server.key)}`,
@@ -230,7 +250,7 @@ function libvirtdConf(host: LabHost, caFile: string, server: { cert: string; key
 function mirrorPackageDirs(host: LabHost): void {
   for (const [sub, target] of Object.entries(BIND_DIRS)) {
     fs.mkdirSync(path.join(host.dir, sub), { recursive: true });
-    if (sub === "etc" || sub === "run" || !fs.existsSync(target)) continue;
+    if (sub === "etc" || sub === "run" || sub === "pki" || !fs.existsSync(target)) continue;
     for (const entry of fs.readdirSync(target, { withFileTypes: true })) {
       if (!entry.isDirectory()) continue;
       const dest = path.join(host.dir, sub, entry.name);
@@ -263,6 +283,9 @@ function prepareHostDirs(paths: LabPaths, host: LabHost): void {
   if (!fs.existsSync(uuidFile)) fs.writeFileSync(uuidFile, `${randomUUID()}\n`);
   const hostUuid = fs.readFileSync(uuidFile, "utf8").trim();
   const server = ensureServerCert(paths, host);
+  ensurePeerClientCert(paths, host);
+  // The mount point for the host's own /etc/pki (libvirt's default TLS location; absent on Debian).
+  fs.mkdirSync("/etc/pki", { recursive: true });
   fs.writeFileSync(path.join(etc, "libvirtd.conf"), libvirtdConf(host, path.join(paths.pki, "cacert.pem"), server, hostUuid));
 }
 

@@ -121,3 +121,23 @@ export function parseHostUri(raw: string, rules: HostUriRules): HostUriResult {
   const local = host === "" && transport !== "qemu+ssh" && transport !== "qemu+tls" && transport !== "qemu+tcp";
   return { ok: true, uri: { transport, user: user ?? null, host, port, path, params, local } };
 }
+
+/** Parameters naming credentials on the portal's own machine: meaningless to another host. */
+const PORTAL_CREDENTIAL_PARAMS = new Set(["pkipath", "keyfile", "known_hosts"]);
+
+/**
+ * How another host's daemon reaches this one for a peer-to-peer live migration: the host's URI
+ * without the portal's credential parameters (the source daemon presents its own identity: for TLS
+ * its /etc/pki client certificate, which the destination's allowed-DN list must admit), and the
+ * address the guest's state is sent to. Null for a URI that names no remote host.
+ */
+export function migrationTarget(uri: string): { peerUri: string; address: string } | null {
+  const m = /^([^:/?#]+):\/\/(?:[^@/?#]*@)?(\[[^\]]+\]|[^:/?#]*)(?::\d+)?(\/[^?#]*)(?:\?([^#]*))?$/.exec(uri);
+  const address = m?.[2];
+  if (!m || !address) return null;
+  const query = (m[4] ?? "")
+    .split(/[&;]/)
+    .filter((pair) => pair !== "" && !PORTAL_CREDENTIAL_PARAMS.has(decodeURIComponent(pair.split("=")[0] ?? "").toLowerCase()));
+  const base = uri.replace(/\?.*$/, "");
+  return { peerUri: query.length ? `${base}?${query.join("&")}` : base, address };
+}

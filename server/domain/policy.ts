@@ -47,6 +47,8 @@ export const ACTIONS = {
   "vm.reset": "vm",
   "vm.revert": "vm",
   "vm.snapshot": "vm",
+  /** Live-migrate to another host (admins: it spends fleet capacity, and drains use it). */
+  "vm.migrate": "vm",
   "operation.read": "vm",
   "image.list": "global",
   "image.manage": "global",

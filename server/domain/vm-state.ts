@@ -6,9 +6,9 @@
 import { AppError } from "./errors.ts";
 
 export type VmState = "provisioning" | "running" | "paused" | "stopped" | "error" | "deleting" | "missing" | "deleted";
-export type VmAction = "start" | "shutdown" | "poweroff" | "reboot" | "pause" | "resume" | "delete" | "reset" | "revert" | "snapshot";
+export type VmAction = "start" | "shutdown" | "poweroff" | "reboot" | "pause" | "resume" | "delete" | "reset" | "revert" | "snapshot" | "migrate";
 
-export const VM_ACTIONS: readonly VmAction[] = ["start", "shutdown", "poweroff", "reboot", "pause", "resume", "delete", "reset", "revert", "snapshot"];
+export const VM_ACTIONS: readonly VmAction[] = ["start", "shutdown", "poweroff", "reboot", "pause", "resume", "delete", "reset", "revert", "snapshot", "migrate"];
 
 const ALLOWED: Record<VmAction, readonly VmState[]> = {
   start: ["stopped"],
@@ -22,6 +22,8 @@ const ALLOWED: Record<VmAction, readonly VmState[]> = {
   reset: ["running", "paused", "stopped", "error"],
   revert: ["running", "paused", "stopped"],
   snapshot: ["running", "paused", "stopped"],
+  // Live migration moves a guest that runs (or is paused) with its memory.
+  migrate: ["running", "paused"],
 };
 
 export function actionAllowed(state: VmState, action: VmAction): boolean {
@@ -58,11 +60,15 @@ export function stateFromObserved(observed: string | null): VmState {
 
 /**
  * The state to record after observing the host. While an operation owns the VM (provisioning,
- * deleting) the operation decides; a VM whose creation failed stays in error until deleted.
+ * deleting, or its domain is gone from the host) the operation decides; a VM whose creation failed
+ * stays in error until deleted.
  */
 export function nextState(current: VmState, observed: string | null, hasActiveOperation: boolean): VmState {
   if (current === "deleted") return current;
   if (hasActiveOperation && (current === "provisioning" || current === "deleting")) return current;
+  // A domain that leaves its host while an operation owns the VM is that operation's doing (a live
+  // migration undefines it on the source before the row names the destination): it records the outcome.
+  if (hasActiveOperation && observed === null) return current;
   if (current === "error" && observed === null) return current;
   return stateFromObserved(observed);
 }

@@ -50,6 +50,23 @@ export interface SnapshotInfo {
   description?: string;
 }
 
+/** A migration's progress as libvirt reports it (virDomainGetJobInfo), or null when no job runs. */
+export interface DomainJob {
+  elapsedMs: number;
+  /** Bytes to move in all (memory and, with storage copy, disks) and moved so far; 0 when unknown. */
+  dataTotal: number;
+  dataProcessed: number;
+  dataRemaining: number;
+}
+
+/** Where a live migration goes: the destination's libvirt URI as hosts reach each other, and its address. */
+export interface MigrationTarget {
+  /** Peer-to-peer: the source host's daemon opens this URI with its own credentials. */
+  peerUri: string;
+  /** Where the source QEMU sends the guest's state (`tcp://ADDRESS`): the destination's name may not resolve there. */
+  address: string;
+}
+
 export interface NetworkFacts {
   name: string;
   /** Host bridge the network's guests are attached to (chosen by libvirt unless the XML names one). */
@@ -167,6 +184,17 @@ export interface HostConnection {
   ensureNwFilter(name: string, xml: string): Promise<"defined" | "updated" | "unchanged">;
   /** Undefines the filter; no-op when absent. Rejects while a defined domain or filter still references it. */
   deleteNwFilter(name: string): Promise<void>;
+  /**
+   * Live-migrates a running domain to another host, peer to peer (this host's daemon connects to the
+   * destination), defining it there and undefining it here. `copyStorage` moves the disks too
+   * (incrementally: each disk's backing image must already be at the same path on the destination,
+   * and its pool must exist there). Resolves when the guest runs on the destination; on any failure
+   * the guest keeps running here. After `timeoutMs` the job is aborted (it rolls back) and the call
+   * rejects with kind "timeout".
+   */
+  migrateDomain(name: string, target: MigrationTarget, opts: { copyStorage: boolean; timeoutMs: number }): Promise<void>;
+  /** The domain's running job (a migration), or null when none runs. */
+  domainJob(name: string): Promise<DomainJob | null>;
 
   close(): Promise<void>;
 }

@@ -168,6 +168,7 @@ export class Worker {
       host,
       image,
       conn: this.opts.hosts.get(host),
+      connect: (other) => this.opts.hosts.get(other),
       clock: this.clock,
       defaultShutdownTimeoutS: this.opts.defaultShutdownTimeoutS,
       sleep: (ms) => new Promise((r) => setTimeout(r, ms)),

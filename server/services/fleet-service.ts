@@ -42,7 +42,7 @@ export async function lockPlacement(tx: Tx): Promise<void> {
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('vmdesk.placement'))`;
 }
 
-/** What the live VMs on each host hold, one grouped query. */
+/** What the live VMs on each host hold (and those migrating to it), two grouped queries. */
 export async function hostAllocations(tx: Tx | Db, hostIds?: string[]): Promise<Map<string, HostAllocation>> {
   const rows = await tx.vm.groupBy({
     by: ["hostId", "state"],
@@ -50,7 +50,18 @@ export async function hostAllocations(tx: Tx | Db, hostIds?: string[]): Promise<
     _count: { _all: true },
     _sum: { vcpus: true, memoryMiB: true, diskGiB: true },
   });
+  // A VM on its way to another host holds capacity on both until it lands.
+  const incoming = await tx.vm.groupBy({
+    by: ["targetHostId"],
+    where: { deletedAt: null, state: { in: [...HOLDING_STATES] }, targetHostId: hostIds ? { in: hostIds } : { not: null } },
+    _count: { _all: true },
+    _sum: { vcpus: true, memoryMiB: true, diskGiB: true },
+  });
   const out = new Map<string, HostAllocation>();
+  for (const r of incoming) {
+    if (!r.targetHostId) continue;
+    out.set(r.targetHostId, { vms: r._count._all, vcpus: r._sum.vcpus ?? 0, memoryMiB: r._sum.memoryMiB ?? 0, pendingDiskGiB: r._sum.diskGiB ?? 0 });
+  }
   for (const r of rows) {
     const a = out.get(r.hostId) ?? { vms: 0, vcpus: 0, memoryMiB: 0, pendingDiskGiB: 0 };
     a.vms += r._count._all;

@@ -3,6 +3,7 @@ import type { VmAction } from "../../domain/vm-state.ts";
 import { listVmOperations } from "../../services/operation-service.ts";
 import { createVm, getVm, listVms, requestVmAction } from "../../services/vm-service.ts";
 import { revertVmToCheckpoint } from "../../services/class-service.ts";
+import { migrateVm } from "../../services/migration-service.ts";
 import { ZCreateVmInput, ZId, ZQueryBoolean, ZOperation, ZShutdownInput, ZVmDetail, ZVmWithOperation } from "../schemas.ts";
 import { protectedProcedure, rest, router } from "../trpc.ts";
 
@@ -57,6 +58,14 @@ export const vmRouter = router({
     .input(ZId.extend({ checkpointId: z.string().uuid() }))
     .output(ZVmWithOperation)
     .mutation(({ ctx, input }) => revertVmToCheckpoint(ctx.svc, input.id, input.checkpointId)),
+  migrate: protectedProcedure
+    .meta({
+      ...rest("POST", "/vms/{id}/migrate", "live-migrate a running VM to another host (admins); without hostId placement chooses; 409 with each host's reason when none can take it", { tags }),
+      successStatus: 202,
+    })
+    .input(ZId.extend({ hostId: z.string().uuid("must be a UUID").optional() }))
+    .output(ZVmWithOperation)
+    .mutation(({ ctx, input }) => migrateVm(ctx.svc, input.id, { hostId: input.hostId })),
   delete: protectedProcedure
     .meta({ ...rest("DELETE", "/vms/{id}", "delete a VM with its disk", { tags }), successStatus: 202 })
     .input(ZId)

@@ -12,6 +12,7 @@
 import {
   HypervisorError,
   VIR_ERR,
+  type DomainJob,
   type DomainRunState,
   type DomainSummary,
   type HostConnectOptions,
@@ -19,6 +20,7 @@ import {
   type HostEvent,
   type HostFacts,
   type HypervisorDriver,
+  type MigrationTarget,
   type NetworkFacts,
   type SnapshotInfo,
   type StoragePoolFacts,
@@ -62,6 +64,17 @@ const VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED = 1 << 1;
  * 51 s with a quarter of the weight, 44 s with 1/64 (1024 → 16), 47 s with the minimum.
  */
 export const RUNNING_WEIGHT_DIVISOR = 64;
+
+/** virDomainMigrateFlags (https://libvirt.org/html/libvirt-libvirt-domain.html#virDomainMigrateFlags). */
+const VIR_MIGRATE = {
+  LIVE: 1 << 0,
+  PEER2PEER: 1 << 1,
+  PERSIST_DEST: 1 << 3,
+  UNDEFINE_SOURCE: 1 << 4,
+  NON_SHARED_INC: 1 << 7,
+  CHANGE_PROTECTION: 1 << 8,
+  AUTO_CONVERGE: 1 << 13,
+} as const;
 const DEFAULT_KEEPALIVE = { intervalS: 5, count: 3 };
 
 export interface LibvirtConnectOptions extends HostConnectOptions {
@@ -368,6 +381,30 @@ export class LibvirtHostConnection implements HostConnection {
     const closing = native ? this.closeNative(native) : Promise.resolve();
     // An open still in flight closes its own connection when it settles (see open()).
     await this.withTimeout("close", closing, this.options.callTimeoutMs).catch(() => undefined);
+  }
+
+  migrateDomain(name: string, target: MigrationTarget, opts: { copyStorage: boolean; timeoutMs: number }): Promise<void> {
+    const flags =
+      VIR_MIGRATE.LIVE | VIR_MIGRATE.PEER2PEER | VIR_MIGRATE.PERSIST_DEST | VIR_MIGRATE.UNDEFINE_SOURCE | VIR_MIGRATE.CHANGE_PROTECTION | VIR_MIGRATE.AUTO_CONVERGE |
+      (opts.copyStorage ? VIR_MIGRATE.NON_SHARED_INC : 0);
+    const what = `migrateDomain ${name} → ${target.peerUri}`;
+    const migration = this.call(what, (c) => c.migrate(name, target.peerUri, `tcp://${target.address}`, flags), opts.timeoutMs);
+    // A migration that outlives its bound keeps a native thread and the guest's state in flight:
+    // abort it, so libvirt rolls back and the guest stays here.
+    return migration.catch(async (err: unknown) => {
+      if (err instanceof HypervisorError && err.kind === "timeout") {
+        await this.call(`abortJob ${name}`, (c) => c.abortJob(name)).catch(() => undefined);
+      }
+      throw err;
+    });
+  }
+
+  domainJob(name: string): Promise<DomainJob | null> {
+    return this.call(`domainJob ${name}`, async (c) => {
+      const job = await c.jobInfo(name);
+      if (job.type === 0) return null;
+      return { elapsedMs: job.elapsedMs, dataTotal: job.dataTotal, dataProcessed: job.dataProcessed, dataRemaining: job.dataRemaining };
+    });
   }
 
   /**

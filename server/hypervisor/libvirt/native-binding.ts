@@ -40,6 +40,17 @@ export interface NativePoolInfo {
   xml: string;
 }
 
+/** virDomainGetJobInfo; `type` is virDomainJobType (0 none, 1 bounded, 2 unbounded, 3 completed, 4 failed, 5 cancelled). */
+export interface NativeJobInfo {
+  type: number;
+  elapsedMs: number;
+  dataTotal: number;
+  dataProcessed: number;
+  dataRemaining: number;
+  memTotal: number;
+  memProcessed: number;
+}
+
 export type NativeDomainOp = "create" | "shutdown" | "destroy" | "reboot" | "suspend" | "resume" | "undefine";
 
 export interface NativeConnectionOptions {
@@ -92,6 +103,11 @@ export interface NativeConnection {
   defineNwFilter(xml: string): Promise<void>;
   /** virNWFilterUndefine; rejects with NO_NWFILTER when absent. */
   undefineNwFilter(name: string): Promise<void>;
+  /** virDomainMigrateToURI3 (peer to peer from this host); `migrationUri` may be "" (flags: virDomainMigrateFlags). */
+  migrate(name: string, destUri: string, migrationUri: string, flags: number): Promise<void>;
+  jobInfo(name: string): Promise<NativeJobInfo>;
+  /** virDomainAbortJob */
+  abortJob(name: string): Promise<void>;
 }
 
 interface NativeModule {

@@ -6,99 +6,16 @@
  * A handler either returns (the operation succeeded) or throws. `compensate` undoes a create that can
  * no longer succeed, leaving no domain, no disk and the quota returned.
  */
-import type { HostConnection } from "../../hypervisor/driver.ts";
-import { HypervisorError, VIR_ERR } from "../../hypervisor/driver.ts";
-import { stateFromObserved } from "../../domain/vm-state.ts";
 import type { OperationKind } from "../../domain/operation-kinds.ts";
-import type { Db } from "../../db/client.ts";
 import { notifyVmChanged } from "../../db/notify.ts";
 import { releaseQuota } from "../../services/vm-service.ts";
-import type { Clock } from "../clock.ts";
-import { ensureGuestNetworking } from "../../hypervisor/guest-network.ts";
-import { buildIsolatedNetworkXml, parseDomainXml } from "../../hypervisor/xml/index.ts";
-import { hostAddresses } from "../host-addresses.ts";
-import { diskVolumeName, diskVolumeXml, domainXml, guestNetwork, type HostRow, type ImageRow, type VmRow } from "../vm-layout.ts";
+import { parseDomainXml } from "../../hypervisor/xml/index.ts";
+import { diskVolumeName, domainXml, guestNetwork } from "../vm-layout.ts";
 import { startSlots } from "../start-slots.ts";
-import { hostPreparations } from "../host-preparation.ts";
+import { ensureDisk, ensureNetwork, ensurePool, recordObservedState, type Handler, type JobContext } from "./context.ts";
+import { abandonMigration, migrate } from "./migrate.ts";
 
-export interface OperationRow {
-  id: string;
-  kind: string;
-  vmId: string | null;
-  params: unknown;
-  attempts: number;
-}
-
-export interface JobContext {
-  db: Db;
-  op: OperationRow;
-  vm: VmRow & { hostId: string; imageId: string | null };
-  host: HostRow;
-  image: ImageRow | null;
-  conn: HostConnection;
-  clock: Clock;
-  /** Records progress (and doubles as a heartbeat). */
-  step(name: string, progress: number): Promise<void>;
-  sleep(ms: number): Promise<void>;
-  defaultShutdownTimeoutS: number;
-}
-
-export type Handler = (ctx: JobContext) => Promise<void>;
-
-/** Records what libvirt says now as the VM's observed and derived state. */
-export async function recordObservedState(ctx: JobContext): Promise<void> {
-  const observed = await ctx.conn.domainState(ctx.vm.domainName);
-  await ctx.db.vm.update({
-    where: { id: ctx.vm.id },
-    data: {
-      observedState: observed,
-      observedAt: ctx.clock.now(),
-      state: stateFromObserved(observed),
-      stateMessage: null,
-      ...(observed === "running" ? {} : { guestReadyAt: null }),
-    },
-  });
-  await notifyVmChanged(ctx.db, { vmId: ctx.vm.id, ownerId: ctx.vm.ownerId });
-}
-
-async function ensureDisk(ctx: JobContext): Promise<string> {
-  const pool = ctx.host.poolName;
-  const existing = await ctx.conn.volumePath(pool, diskVolumeName(ctx.vm));
-  if (existing) return existing;
-  try {
-    return await ctx.conn.createVolume(pool, diskVolumeXml(ctx.vm, ctx.image));
-  } catch (err) {
-    // Another attempt created it between our check and our create.
-    if (err instanceof HypervisorError && err.code === VIR_ERR.STORAGE_VOL_EXIST) {
-      const path = await ctx.conn.volumePath(pool, diskVolumeName(ctx.vm));
-      if (path) return path;
-    }
-    throw err;
-  }
-}
-
-/** Makes sure the host's pool exists where the host row says; a same-named pool elsewhere is a misconfiguration. */
-async function ensurePool(ctx: JobContext): Promise<void> {
-  const { poolName, poolPath } = ctx.host;
-  const pool = await hostPreparations.ensure(ctx.conn, `pool ${poolName} ${poolPath}`, () => ctx.conn.ensureDirPool(poolName, poolPath));
-  if (pool.path !== ctx.host.poolPath) {
-    throw new Error(`storage pool "${ctx.host.poolName}" on this host is at ${pool.path}, not ${ctx.host.poolPath}: change the host's pool path or name`);
-  }
-}
-
-/**
- * The networks and filters a VM's interface references must exist on the host before it is defined:
- * the host's guest networking (NAT network, host guard with the host's current addresses, personal
- * filter) and, for a class VM, the class's isolated network.
- */
-async function ensureNetwork(ctx: JobContext): Promise<void> {
-  const addresses = await hostAddresses(ctx.host.uri);
-  // Keyed by the addresses: a host that gained one has its guard filter updated at the next create.
-  await hostPreparations.ensure(ctx.conn, `guest networking ${[...addresses].sort().join(",")}`, () => ensureGuestNetworking(ctx.conn, addresses));
-  const network = ctx.vm.networkName;
-  if (network) await hostPreparations.ensure(ctx.conn, `network ${network}`, () => ctx.conn.ensureNetwork(network, buildIsolatedNetworkXml({ name: network })));
-}
-
+export type { Handler, JobContext, OperationRow } from "./context.ts";
 /**
  * Domains defined before guests were kept off the host (QEMU user-mode networking, or a class
  * network without the host guard) are redefined with the current layout before they start, so the
@@ -280,7 +197,7 @@ const freeze: Handler = async (ctx) => {
   await recordObservedState(ctx);
 };
 
-export const HANDLERS: Record<OperationKind, Handler> = { create, start, shutdown, poweroff, reboot, pause, resume, delete: remove, reset, snapshot, revert, freeze };
+export const HANDLERS: Record<OperationKind, Handler> = { create, start, shutdown, poweroff, reboot, pause, resume, delete: remove, reset, snapshot, revert, freeze, migrate };
 
 /**
  * Runs after an operation has failed for good. A failed create must leave nothing behind: no domain,
@@ -302,6 +219,8 @@ export async function compensate(ctx: JobContext, reason: string): Promise<void>
   } else if (ctx.op.kind === "delete") {
     await ctx.db.vm.update({ where: { id: ctx.vm.id }, data: { state: "error", stateMessage: `deletion failed: ${reason}` } });
     await notifyVmChanged(ctx.db, { vmId: ctx.vm.id, ownerId: ctx.vm.ownerId });
+  } else if (ctx.op.kind === "migrate") {
+    await abandonMigration(ctx, reason);
   } else {
     await recordObservedState(ctx).catch(() => undefined);
   }

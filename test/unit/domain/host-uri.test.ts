@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isPathInside, parseHostUri, type HostUriRules } from "../../../server/domain/host-uri.ts";
+import { isPathInside, migrationTarget, parseHostUri, type HostUriRules } from "../../../server/domain/host-uri.ts";
 
 const rules: HostUriRules = { keyfileDir: "/etc/vmdesk/ssh" };
 const check = (uri: string, r: HostUriRules = rules) => parseHostUri(uri, r);
@@ -110,5 +110,18 @@ describe("isPathInside", () => {
     ["/dev/sda", "/srv/images", false],
   ])("%s in %s → %s", (p, dir, expected) => {
     expect(isPathInside(p, dir)).toBe(expected);
+  });
+});
+
+describe("migrationTarget", () => {
+  it.each([
+    ["qemu+tls://10.77.0.12/system?pkipath=/var/lib/vmdesk/host-credentials/lab-client", { peerUri: "qemu+tls://10.77.0.12/system", address: "10.77.0.12" }],
+    ["qemu+ssh://root@hv2.example.org:2222/system?keyfile=/k/id&no_tty=1&known_hosts=/k/kh", { peerUri: "qemu+ssh://root@hv2.example.org:2222/system?no_tty=1", address: "hv2.example.org" }],
+    ["qemu+tls://[fd00::12]/system", { peerUri: "qemu+tls://[fd00::12]/system", address: "[fd00::12]" }],
+  ])("%s", (uri, expected) => {
+    expect(migrationTarget(uri)).toEqual(expected);
+  });
+  it("has no target for a local URI", () => {
+    expect(migrationTarget("qemu:///system")).toBeNull();
   });
 });

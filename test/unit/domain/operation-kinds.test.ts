@@ -9,7 +9,8 @@ describe("operation kinds", () => {
 
   it("recognises stored kinds and refuses others (rows written by another version)", () => {
     expect(isOperationKind("create")).toBe(true);
-    expect(isOperationKind("migrate")).toBe(false);
+    expect(isOperationKind("migrate")).toBe(true);
+    expect(isOperationKind("evacuate")).toBe(false);
     expect(isOperationKind("toString")).toBe(false);
     expect(isOperationKind("")).toBe(false);
   });

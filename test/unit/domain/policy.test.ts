@@ -42,6 +42,7 @@ const EXPECTED: Record<Action, Record<Role, "111" | "100" | "000">> = {
   "vm.reset": { admin: "111", teacher: "000", tenant: "000" },
   "vm.revert": { admin: "111", teacher: "000", tenant: "000" },
   "vm.snapshot": { admin: "111", teacher: "000", tenant: "000" },
+  "vm.migrate": { admin: "111", teacher: "000", tenant: "000" },
   "class.create": { admin: "111", teacher: "111", tenant: "000" },
   "class.list": { admin: "111", teacher: "111", tenant: "111" },
   "class.join": { admin: "111", teacher: "111", tenant: "111" },
@@ -50,7 +51,7 @@ const EXPECTED: Record<Action, Record<Role, "111" | "100" | "000">> = {
   "class.manage": { admin: "111", teacher: "000", tenant: "000" },
 };
 
-const OBJECT_ACTIONS: Action[] = ["vm.read", "vm.start", "vm.shutdown", "vm.poweroff", "vm.reboot", "vm.pause", "vm.resume", "vm.delete", "vm.console", "vm.reset", "vm.revert", "vm.snapshot", "operation.read"];
+const OBJECT_ACTIONS: Action[] = ["vm.read", "vm.start", "vm.shutdown", "vm.poweroff", "vm.reboot", "vm.pause", "vm.resume", "vm.delete", "vm.console", "vm.reset", "vm.revert", "vm.snapshot", "vm.migrate", "operation.read"];
 const CLASS_ACTIONS: Action[] = ["class.read", "class.manage"];
 const ALL_ACTIONS = Object.keys(ACTIONS) as Action[];
 
@@ -193,11 +194,13 @@ describe("policy: class relationships", () => {
   const classVm = (r = rules) => ({ ownerId: student.id, teacherIds: [teacher.id], classRules: r });
   const klass = { teacherIds: [teacher.id] };
 
-  it("a teacher may do everything to their class's VMs, including reset and revert; another teacher nothing (not found)", () => {
+  it("a teacher may do everything but migrate to their class's VMs, including reset and revert; another teacher nothing (not found)", () => {
     for (const action of OBJECT_ACTIONS) {
-      expect(can(teacher, action, classVm()), action).toBe(true);
+      expect(can(teacher, action, classVm()), action).toBe(action !== "vm.migrate");
       expect(codeOf(() => authorize(otherTeacher, action, classVm())), action).toBe("NOT_FOUND");
     }
+    // Moving VMs between hosts spends fleet capacity: admins only.
+    expect(codeOf(() => authorize(teacher, "vm.migrate", classVm()))).toBe("FORBIDDEN");
   });
 
   it("a tenant listed as a teacher gains nothing: only the teacher role teaches", () => {
@@ -220,7 +223,7 @@ describe("policy: class relationships", () => {
     const expected: Record<string, boolean> = {
       "vm.read": true, "operation.read": true, "vm.console": true,
       "vm.start": true, "vm.shutdown": true, "vm.poweroff": true, "vm.reboot": true, "vm.pause": true, "vm.resume": true,
-      "vm.reset": true, "vm.revert": false, "vm.delete": false, "vm.snapshot": false,
+      "vm.reset": true, "vm.revert": false, "vm.delete": false, "vm.snapshot": false, "vm.migrate": false,
     };
     for (const action of OBJECT_ACTIONS) expect(can(student, action, vm), action).toBe(expected[action]);
     expect(can(student, "vm.start", classVm({ ...rules, studentsMayPower: false }))).toBe(false);

@@ -7,8 +7,8 @@ const STATES: VmState[] = ["provisioning", "running", "paused", "stopped", "erro
 /** Written out by hand: which actions each state allows. */
 const ALLOWED: Record<VmState, VmAction[]> = {
   provisioning: [],
-  running: ["shutdown", "poweroff", "reboot", "pause", "delete", "reset", "revert", "snapshot"],
-  paused: ["poweroff", "resume", "delete", "reset", "revert", "snapshot"],
+  running: ["shutdown", "poweroff", "reboot", "pause", "delete", "reset", "revert", "snapshot", "migrate"],
+  paused: ["poweroff", "resume", "delete", "reset", "revert", "snapshot", "migrate"],
   stopped: ["start", "delete", "reset", "revert", "snapshot"],
   error: ["delete", "reset"],
   deleting: [],
@@ -31,7 +31,7 @@ const OBSERVED: Array<[string | null, VmState]> = [
 
 describe("actionAllowed", () => {
   it("knows exactly these actions", () => {
-    expect([...VM_ACTIONS].sort()).toEqual(["delete", "pause", "poweroff", "reboot", "reset", "resume", "revert", "shutdown", "snapshot", "start"]);
+    expect([...VM_ACTIONS].sort()).toEqual(["delete", "migrate", "pause", "poweroff", "reboot", "reset", "resume", "revert", "shutdown", "snapshot", "start"]);
   });
 
   for (const state of STATES) {
@@ -117,13 +117,19 @@ describe("nextState", () => {
     expect(nextState("error", "crashed", false)).toBe("error");
   });
 
-  it("settled states follow the host, even during an operation (start, shutdown, ...)", () => {
+  it("settled states follow the host, even during an operation (start, shutdown, ...), unless the domain left it", () => {
     for (const current of ["running", "paused", "stopped", "missing"] as const) {
       for (const [observed, derived] of OBSERVED) {
         expect(nextState(current, observed, false), `${current} ${observed}`).toBe(derived);
-        expect(nextState(current, observed, true), `${current} ${observed} active`).toBe(derived);
+        expect(nextState(current, observed, true), `${current} ${observed} active`).toBe(observed === null ? current : derived);
       }
     }
+  });
+
+  it("a domain leaving its host during an operation (a live migration) leaves the state to the operation", () => {
+    expect(nextState("running", null, true)).toBe("running");
+    expect(nextState("paused", null, true)).toBe("paused");
+    expect(nextState("running", null, false)).toBe("missing");
   });
 
   it("a vanished domain turns a running VM missing, and a reappearing one brings it back", () => {

@@ -227,6 +227,9 @@ Napi::Function Connection::Define(Napi::Env env) {
                          InstanceMethod<&Connection::NwFilterXml>("nwFilterXml"),
                          InstanceMethod<&Connection::DefineNwFilter>("defineNwFilter"),
                          InstanceMethod<&Connection::UndefineNwFilter>("undefineNwFilter"),
+                         InstanceMethod<&Connection::Migrate>("migrate"),
+                         InstanceMethod<&Connection::JobInfo>("jobInfo"),
+                         InstanceMethod<&Connection::AbortJob>("abortJob"),
                      });
 }
 
@@ -475,6 +478,63 @@ Napi::Value Connection::DomainState(const Napi::CallbackInfo& info) {
     int state = 0, reason = 0;
     Check(virDomainGetState(LookupDomain(c, name).get(), &state, &reason, 0));
     return [state](Napi::Env env) { return Napi::Number::New(env, state); };
+  });
+}
+
+// migrate(name, destUri, migrationUri, flags): virDomainMigrateToURI3 on this (the source) host.
+// `destUri` is the destination daemon as the source daemon reaches it (peer-to-peer); `migrationUri`
+// (VIR_MIGRATE_PARAM_URI, may be empty) where the source QEMU sends the guest's state, so the
+// destination's own hostname need not resolve from the source. Returns when the guest runs on the
+// destination; on failure libvirt leaves it running here. Blocks one of this connection's threads
+// for the whole migration (seconds to minutes): callers bound it and abort with abortJob.
+// https://libvirt.org/html/libvirt-libvirt-domain.html#virDomainMigrateToURI3
+Napi::Value Connection::Migrate(const Napi::CallbackInfo& info) {
+  std::string name = info[0].As<Napi::String>();
+  std::string destUri = info[1].As<Napi::String>();
+  std::string migrationUri = info[2].As<Napi::String>();
+  unsigned flags = info[3].As<Napi::Number>().Uint32Value();
+  return Submit(info.Env(), [name, destUri, migrationUri, flags](virConnectPtr c) -> Completion {
+    auto dom = LookupDomain(c, name);
+    virTypedParameterPtr params = nullptr;
+    int n = 0, max = 0;
+    if (!migrationUri.empty() && virTypedParamsAddString(&params, &n, &max, VIR_MIGRATE_PARAM_URI, migrationUri.c_str()) < 0) {
+      virTypedParamsFree(params, n);
+      ThrowLastError();
+    }
+    int rc = virDomainMigrateToURI3(dom.get(), destUri.c_str(), params, n, flags);
+    virTypedParamsFree(params, n);
+    Check(rc);
+    return Undefined();
+  });
+}
+
+// jobInfo(name) -> { type, elapsedMs, dataTotal, dataProcessed, dataRemaining, memTotal, memProcessed }
+// (virDomainGetJobInfo; type is virDomainJobType: 0 none, 1 bounded, 2 unbounded, 3 completed, 4 failed, 5 cancelled)
+Napi::Value Connection::JobInfo(const Napi::CallbackInfo& info) {
+  std::string name = info[0].As<Napi::String>();
+  return Submit(info.Env(), [name](virConnectPtr c) -> Completion {
+    virDomainJobInfo job{};
+    Check(virDomainGetJobInfo(LookupDomain(c, name).get(), &job));
+    return [job](Napi::Env env) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("type", job.type);
+      o.Set("elapsedMs", static_cast<double>(job.timeElapsed));
+      o.Set("dataTotal", static_cast<double>(job.dataTotal));
+      o.Set("dataProcessed", static_cast<double>(job.dataProcessed));
+      o.Set("dataRemaining", static_cast<double>(job.dataRemaining));
+      o.Set("memTotal", static_cast<double>(job.memTotal));
+      o.Set("memProcessed", static_cast<double>(job.memProcessed));
+      return o;
+    };
+  });
+}
+
+// abortJob(name): virDomainAbortJob (a migration in progress rolls back; the guest keeps running here).
+Napi::Value Connection::AbortJob(const Napi::CallbackInfo& info) {
+  std::string name = info[0].As<Napi::String>();
+  return Submit(info.Env(), [name](virConnectPtr c) -> Completion {
+    Check(virDomainAbortJob(LookupDomain(c, name).get()));
+    return Undefined();
   });
 }
 

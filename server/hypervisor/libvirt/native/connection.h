@@ -108,6 +108,9 @@ class Connection : public Napi::ObjectWrap<Connection> {
   Napi::Value NwFilterXml(const Napi::CallbackInfo& info);
   Napi::Value DefineNwFilter(const Napi::CallbackInfo& info);
   Napi::Value UndefineNwFilter(const Napi::CallbackInfo& info);
+  Napi::Value Migrate(const Napi::CallbackInfo& info);
+  Napi::Value JobInfo(const Napi::CallbackInfo& info);
+  Napi::Value AbortJob(const Napi::CallbackInfo& info);
 
   std::shared_ptr<Workers> workers_;
   std::shared_ptr<Sink> sink_;

@@ -1,0 +1,145 @@
+/**
+ * Live migration through the portal between two lab hosts (real libvirt daemons over qemu+tls,
+ * peer to peer, scripts/lab): a running guest that prints a counter on its serial console every
+ * second moves to the other host with its disk, and the counter carries on there without a reboot;
+ * the VM's row names the new host, the old host keeps nothing. A tenant may not migrate; a VM that
+ * is not running is refused with 412.
+ */
+import { execFileSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { config } from "../../../server/config.ts";
+import { db } from "../../../server/db/client.ts";
+import { labDown, labPaths, labUp, type LabHost, type LabPaths } from "../../../scripts/lab/lab-hosts.ts";
+import { registerLabHosts } from "../../../scripts/lab/register.ts";
+import { demoImageDir, startPortal, waitFor, type Portal } from "../../support/harness.ts";
+
+let portal: Portal;
+let paths: LabPaths;
+let lab: LabHost[] = [];
+let imageId = "";
+
+const serialLog = (host: LabHost, domain: string) => path.join(host.dir, "log", "qemu", `${domain}-serial.log`);
+const readLog = (file: string) => (existsSync(file) ? readFileSync(file, "utf8") : "");
+const ticks = (text: string) => [...text.matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
+
+function domainsOn(host: LabHost): string[] {
+  return execFileSync("virsh", ["-c", host.uri, "list", "--all", "--name"], { encoding: "utf8", timeout: 15_000 })
+    .split("\n")
+    .map((s) => s.trim())
+    .filter((s) => s.startsWith("vmdesk-"));
+}
+
+/** Types a line into the guest's serial console (QEMU's socket on that host, one client at a time). */
+async function typeOnSerial(host: LabHost, domain: string, line: string): Promise<void> {
+  const socket = path.join(host.dir, "lib", "qemu", `${domain}.serial.sock`);
+  await new Promise<void>((resolve, reject) => {
+    const s = net.createConnection(socket, () => {
+      s.write(`\r\n${line}\r\n`, () => setTimeout(() => s.destroy(), 300));
+    });
+    s.on("close", () => resolve());
+    s.on("error", reject);
+  });
+}
+
+beforeAll(async () => {
+  portal = await startPortal("vmdesk_it_migration");
+  const cfg = config();
+  paths = labPaths(cfg.dataDir, cfg.hostCredentialsDir);
+  lab = await labUp(paths, 2);
+  const rows = await registerLabHosts(db(), lab, cfg.hostCredentialsDir);
+  await db().host.update({ where: { id: portal.hostId }, data: { enabled: false } });
+  mkdirSync(paths.shared, { recursive: true });
+  const file = path.join(paths.shared, "vmdesk-demo.qcow2");
+  copyFileSync(path.join(demoImageDir, "vmdesk-demo.qcow2"), file);
+  imageId = (await db().image.create({ data: { name: "lab demo (shared)", path: file, format: "qcow2", minDiskGiB: 1, shared: true, hostId: rows[0]!.id } })).id;
+  await waitFor("the lab hosts up", async () => {
+    const hosts = await portal.caller(portal.admin).host.list();
+    return hosts.filter((h) => h.name.startsWith("lab") && h.state === "up" && h.capacity.vcpus !== null).length === 2 ? true : null;
+  }, 60_000);
+}, 180_000);
+
+afterAll(async () => {
+  await portal?.close();
+  if (paths) labDown(paths);
+}, 120_000);
+
+describe("live migration", () => {
+  it("moves a running guest with its disk; its serial counter carries on without a reboot", { timeout: 300_000 }, async () => {
+    const admin = portal.caller(portal.admin);
+    const hosts = await admin.host.list();
+    const [lab1, lab2] = [hosts.find((h) => h.name === "lab1")!, hosts.find((h) => h.name === "lab2")!];
+    const created = await admin.vm.create({ name: "mover", imageId, vcpus: 1, memoryMiB: 128, diskGiB: 1, hostId: lab1.id });
+    const domain = created.vm.domainName;
+    await waitFor("the VM running on lab1", async () => {
+      const vm = await db().vm.findUniqueOrThrow({ where: { id: created.vm.id } });
+      return vm.state === "running" && vm.activeOperationId === null ? vm : null;
+    }, 120_000, 500);
+    const before = serialLog(lab[0]!, domain);
+    await waitFor("the guest's login shell", async () => (readLog(before).includes("vmdesk-demo-ready") ? true : null), 60_000, 250);
+    await new Promise((r) => setTimeout(r, 1_000));
+    await typeOnSerial(lab[0]!, domain, 'i=0; while :; do echo "tick $i"; i=$((i+1)); sleep 1; done &');
+    await waitFor("the counter ticking on lab1", async () => (ticks(readLog(before)).some((n) => n >= 3) ? true : null), 30_000, 250);
+
+    // Refusals first: a tenant may not migrate, a pinned host must be another one.
+    const tenant = await portal.newTenant({ vms: 1, vcpus: 1, memoryMiB: 256, diskGiB: 1 });
+    await expect(portal.caller(tenant).vm.migrate({ id: created.vm.id })).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(admin.vm.migrate({ id: created.vm.id, hostId: lab1.id })).rejects.toMatchObject({ code: "BAD_REQUEST" });
+
+    const t0 = Date.now();
+    const { operation } = await admin.vm.migrate({ id: created.vm.id });
+    expect(operation.kind).toBe("migrate");
+    expect((await db().vm.findUniqueOrThrow({ where: { id: created.vm.id } })).targetHostId).toBe(lab2.id);
+    const done = await waitFor("the migration finished", async () => {
+      const op = await db().operation.findUniqueOrThrow({ where: { id: operation.id } });
+      return op.status === "succeeded" || op.status === "failed" ? op : null;
+    }, 180_000, 1000);
+    console.log(`[migration] ${((Date.now() - t0) / 1000).toFixed(1)} s through the portal, attempts ${done.attempts}`);
+    expect(done).toMatchObject({ status: "succeeded", error: null, progress: 100 });
+
+    const vm = await db().vm.findUniqueOrThrow({ where: { id: created.vm.id } });
+    expect(vm).toMatchObject({ hostId: lab2.id, targetHostId: null, state: "running" });
+    expect(domainsOn(lab[0]!)).toEqual([]);
+    expect(domainsOn(lab[1]!)).toEqual([domain]);
+    // Running guests keep their reduced CPU weight after the move (see RUNNING_WEIGHT_DIVISOR).
+    expect(execFileSync("virsh", ["-c", lab[1]!.uri, "schedinfo", domain], { encoding: "utf8", timeout: 10_000 })).toMatch(/cpu_shares\s*:\s*16\b/);
+
+    const lastOnLab1 = Math.max(...ticks(readLog(before)));
+    const after = serialLog(lab[1]!, domain);
+    await waitFor("the counter ticking on lab2", async () => (ticks(readLog(after)).some((n) => n >= lastOnLab1 + 3) ? true : null), 30_000, 250);
+    const onLab2 = ticks(readLog(after));
+    // The same shell loop, continued: no boot banner, and the count goes on from where it was.
+    expect(readLog(after)).not.toContain("vmdesk-demo-ready");
+    expect(onLab2[0]).toBeGreaterThan(lastOnLab1 - 3);
+    expect(onLab2[0]).toBeLessThanOrEqual(lastOnLab1 + 2);
+
+    await admin.vm.delete({ id: created.vm.id });
+    await waitFor("the VM deleted", async () => ((await db().vm.findUniqueOrThrow({ where: { id: created.vm.id } })).deletedAt ? true : null), 120_000, 500);
+    expect(domainsOn(lab[1]!)).toEqual([]);
+  });
+
+  it("refuses a VM that is not running (412) and one no other host can take (409)", async () => {
+    const admin = portal.caller(portal.admin);
+    const hosts = await admin.host.list();
+    const lab1 = hosts.find((h) => h.name === "lab1")!;
+    const created = await admin.vm.create({ name: "stayer", imageId, vcpus: 1, memoryMiB: 96, diskGiB: 1, hostId: lab1.id });
+    await waitFor("the VM running", async () => {
+      const vm = await db().vm.findUniqueOrThrow({ where: { id: created.vm.id } });
+      return vm.state === "running" && vm.activeOperationId === null ? vm : null;
+    }, 120_000, 500);
+    const lab2 = hosts.find((h) => h.name === "lab2")!;
+    await db().host.update({ where: { id: lab2.id }, data: { enabled: false } });
+    await expect(admin.vm.migrate({ id: created.vm.id })).rejects.toMatchObject({ code: "CONFLICT", message: expect.stringContaining('host "lab2" is disabled') });
+    await db().host.update({ where: { id: lab2.id }, data: { enabled: true } });
+    await admin.vm.poweroff({ id: created.vm.id });
+    await waitFor("the VM stopped", async () => {
+      const vm = await db().vm.findUniqueOrThrow({ where: { id: created.vm.id } });
+      return vm.state === "stopped" && vm.activeOperationId === null ? vm : null;
+    }, 60_000, 500);
+    await expect(admin.vm.migrate({ id: created.vm.id })).rejects.toMatchObject({ code: "PRECONDITION_FAILED" });
+    await admin.vm.delete({ id: created.vm.id });
+    await waitFor("the VM deleted", async () => ((await db().vm.findUniqueOrThrow({ where: { id: created.vm.id } })).deletedAt ? true : null), 120_000, 500);
+  });
+});
