@@ -18,7 +18,8 @@ import { reconcileOnce } from "./reconciler.ts";
 import { runSchedules } from "./scheduler.ts";
 import { Worker } from "./worker.ts";
 
-const LEADER_LOCK_KEY = 0x766d_6465; // "vmde"
+/** The session-level advisory lock whose holder leads (visible in pg_locks: classid 0, objid this). */
+export const LEADER_LOCK_KEY = 0x766d_6465; // "vmde"
 const RECONCILE_EVERY_MS = 60_000;
 const HOUSEKEEPING_EVERY_MS = 60_000;
 
