@@ -190,7 +190,8 @@ export const ZHost = z.object({
 export const ZHostWithCount = ZHost.extend({
   vmCount: z.number(),
   capacity: z.object({ vcpus: z.number().nullable(), memoryMiB: z.number().nullable() }).describe("what placement may allocate: CPUs × cpuRatio, (memory − reserve) × memoryRatio; null until measured"),
-  allocated: z.object({ vms: z.number(), vcpus: z.number(), memoryMiB: z.number(), pendingDiskGiB: z.number() }).describe("what the host's live VMs hold"),
+  allocated: z.object({ vms: z.number(), vcpus: z.number(), memoryMiB: z.number(), pendingDiskGiB: z.number() }).describe("what the host's live VMs hold (and those migrating to it)"),
+  migratingAway: z.number().describe("VMs on this host being live-migrated elsewhere (a drain's progress)"),
 });
 
 export const ZToken = z.object({ id: z.string(), name: z.string(), createdAt: z.date(), expiresAt: z.date(), lastUsedAt: z.date().nullable().optional() });

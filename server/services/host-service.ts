@@ -69,7 +69,12 @@ function hostView(h: HostRow) {
 /** Every host with its fleet state, capacity as placement counts it, and what its live VMs hold. */
 export async function listHosts(ctx: ServiceContext) {
   authorize(ctx.actor, "host.list");
-  const [hosts, allocations] = await Promise.all([ctx.db.host.findMany({ orderBy: { name: "asc" }, select: hostSelect }), hostAllocations(ctx.db)]);
+  const [hosts, allocations, leaving] = await Promise.all([
+    ctx.db.host.findMany({ orderBy: { name: "asc" }, select: hostSelect }),
+    hostAllocations(ctx.db),
+    ctx.db.vm.groupBy({ by: ["hostId"], where: { deletedAt: null, targetHostId: { not: null } }, _count: { _all: true } }),
+  ]);
+  const migratingAway = new Map(leaving.map((r) => [r.hostId, r._count._all]));
   return hosts.map((h) => {
     const a = allocations.get(h.id) ?? { vms: 0, vcpus: 0, memoryMiB: 0, pendingDiskGiB: 0 };
     return {
@@ -80,6 +85,7 @@ export async function listHosts(ctx: ServiceContext) {
         memoryMiB: h.memoryMiB === null ? null : Math.floor(Math.max(0, h.memoryMiB - h.reservedMemoryMiB) * h.memoryRatio),
       },
       allocated: { vms: a.vms, vcpus: a.vcpus, memoryMiB: a.memoryMiB, pendingDiskGiB: a.pendingDiskGiB },
+      migratingAway: migratingAway.get(h.id) ?? 0,
     };
   });
 }

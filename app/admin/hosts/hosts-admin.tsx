@@ -108,6 +108,8 @@ function HostRow({ host }: { host: Host }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const update = useMutation(trpc.host.update.mutationOptions({ onSettled: () => void queryClient.invalidateQueries({ queryKey: trpc.host.list.queryKey() }) }));
+  const maintenance = useMutation(trpc.host.maintenance.mutationOptions({ onSettled: () => void queryClient.invalidateQueries({ queryKey: trpc.host.list.queryKey() }) }));
+  const inMaintenance = host.state === "maintenance";
   const memory = host.memoryMiB !== null ? `${formatMiB(host.freeMemoryMiB)} free / ${formatMiB(host.memoryMiB)}` : "—";
   return (
     <tr data-testid="host-row" data-host-name={host.name} data-state={host.state}>
@@ -123,6 +125,11 @@ function HostRow({ host }: { host: Host }) {
       </td>
       <td>
         <StatusPill status={host.state} />
+        {inMaintenance ? (
+          <div className="muted" data-testid="host-drain" data-remaining={host.vmCount} data-moving={host.migratingAway}>
+            {host.vmCount === 0 ? "drained" : `draining: ${host.vmCount} VM${host.vmCount === 1 ? "" : "s"} left, ${host.migratingAway} moving`}
+          </div>
+        ) : null}
         {host.state !== "down" && host.connection !== "connected" ? <div className="muted">{host.connection}</div> : null}
       </td>
       <td className="nowrap" title={formatDateTime(host.lastSeenAt)}>
@@ -156,7 +163,27 @@ function HostRow({ host }: { host: Host }) {
         <button type="button" className="btn btn-sm" disabled={update.isPending} onClick={() => update.mutate({ id: host.id, enabled: !host.enabled })} data-testid={`host-toggle-${host.name}`}>
           {host.enabled ? "Disable" : "Enable"}
         </button>
+        <button
+          type="button"
+          className="btn btn-sm"
+          disabled={maintenance.isPending || !host.enabled}
+          onClick={() => maintenance.mutate({ id: host.id, enabled: !inMaintenance })}
+          data-testid={`host-maintenance-${host.name}`}
+          title={inMaintenance ? "Take new VMs again" : "Take no new VMs and live-migrate every running VM away"}
+        >
+          {inMaintenance ? "End maintenance" : "Maintenance"}
+        </button>
+        {maintenance.data && maintenance.data.staying.length ? (
+          <ul className="cell-error" data-testid="host-drain-staying">
+            {maintenance.data.staying.map((v) => (
+              <li key={v.vmId}>
+                {v.name}: {v.reason}
+              </li>
+            ))}
+          </ul>
+        ) : null}
         <FormError error={update.error} />
+        <FormError error={maintenance.error} />
       </td>
     </tr>
   );

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { createHost, listHosts, updateHost } from "../../services/host-service.ts";
-import { ZCreateHostInput, ZHost, ZHostWithCount, ZUpdateHostInput } from "../schemas.ts";
+import { setHostMaintenance } from "../../services/migration-service.ts";
+import { ZCreateHostInput, ZHost, ZHostWithCount, ZId, ZUpdateHostInput } from "../schemas.ts";
 import { protectedProcedure, rest, router } from "../trpc.ts";
 
 const tags = ["admin"];
@@ -16,6 +17,22 @@ export const hostRouter = router({
     .input(ZCreateHostInput)
     .output(ZHost)
     .mutation(({ ctx, input }) => createHost(ctx.svc, input)),
+  maintenance: protectedProcedure
+    .meta({
+      ...rest("POST", "/hosts/{id}/maintenance", "maintenance on: no new VMs, and every running VM is live-migrated away (the others are listed with why they stay); off: re-open (admin)", { tags }),
+      successStatus: 202,
+    })
+    .input(ZId.extend({ enabled: z.boolean() }))
+    .output(
+      z.object({
+        host: z.object({ id: z.string(), name: z.string() }),
+        maintenance: z.boolean(),
+        queued: z.array(z.object({ vmId: z.string(), name: z.string(), operationId: z.string(), to: z.string() })).describe("migrations queued by this request"),
+        moving: z.array(z.object({ vmId: z.string(), name: z.string() })).describe("VMs already on their way"),
+        staying: z.array(z.object({ vmId: z.string(), name: z.string(), reason: z.string() })).describe("VMs that cannot move, and why"),
+      }),
+    )
+    .mutation(({ ctx, input }) => setHostMaintenance(ctx.svc, input.id, input.enabled)),
   update: protectedProcedure
     .meta(rest("PATCH", "/hosts/{id}", "change a host's settings (admin)", { tags }))
     .input(ZUpdateHostInput)

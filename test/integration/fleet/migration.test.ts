@@ -3,7 +3,8 @@
  * peer to peer, scripts/lab): a running guest that prints a counter on its serial console every
  * second moves to the other host with its disk, and the counter carries on there without a reboot;
  * the VM's row names the new host, the old host keeps nothing. A tenant may not migrate; a VM that
- * is not running is refused with 412.
+ * is not running is refused with 412. A host put in maintenance drains to empty (a stopped VM is
+ * listed with why it stays) and takes no new VMs until maintenance ends.
  */
 import { execFileSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
@@ -141,5 +142,53 @@ describe("live migration", () => {
     await expect(admin.vm.migrate({ id: created.vm.id })).rejects.toMatchObject({ code: "PRECONDITION_FAILED" });
     await admin.vm.delete({ id: created.vm.id });
     await waitFor("the VM deleted", async () => ((await db().vm.findUniqueOrThrow({ where: { id: created.vm.id } })).deletedAt ? true : null), 120_000, 500);
+  });
+
+  it("a host in maintenance drains: running VMs move away, a stopped one is listed, nothing new lands", { timeout: 300_000 }, async () => {
+    const admin = portal.caller(portal.admin);
+    const hosts = await admin.host.list();
+    const [lab1, lab2] = [hosts.find((h) => h.name === "lab1")!, hosts.find((h) => h.name === "lab2")!];
+    const vms: Array<{ id: string; domainName: string }> = [];
+    for (const name of ["drain-a", "drain-b", "drain-stopped"]) vms.push((await admin.vm.create({ name, imageId, vcpus: 1, memoryMiB: 96, diskGiB: 1, hostId: lab1.id })).vm);
+    const idle = async (id: string, state: string) =>
+      waitFor(`VM ${id} ${state}`, async () => {
+        const vm = await db().vm.findUniqueOrThrow({ where: { id } });
+        return vm.state === state && vm.activeOperationId === null ? vm : null;
+      }, 120_000, 500);
+    for (const vm of vms) await idle(vm.id, "running");
+    const stopped = vms[2]!;
+    await admin.vm.poweroff({ id: stopped.id });
+    await idle(stopped.id, "stopped");
+
+    const drain = await admin.host.maintenance({ id: lab1.id, enabled: true });
+    expect(drain.queued.map((q) => [q.name, q.to]).sort()).toEqual([["drain-a", "lab2"], ["drain-b", "lab2"]]);
+    expect(drain.staying).toEqual([{ vmId: stopped.id, name: "drain-stopped", reason: expect.stringContaining("stopped") }]);
+    // Asking again while they move queues nothing twice.
+    const again = await admin.host.maintenance({ id: lab1.id, enabled: true });
+    expect(again.queued).toEqual([]);
+    expect(again.moving.length + again.staying.length).toBe(3);
+    expect((await admin.host.list()).find((h) => h.id === lab1.id)).toMatchObject({ state: "maintenance" });
+
+    // While in maintenance, placement sends new VMs elsewhere (and refuses a pin on it).
+    const fresh = await admin.vm.create({ name: "drain-new", imageId, vcpus: 1, memoryMiB: 96, diskGiB: 1 });
+    expect(fresh.vm.host.name).toBe("lab2");
+    await expect(admin.vm.create({ name: "drain-pinned", imageId, vcpus: 1, memoryMiB: 96, diskGiB: 1, hostId: lab1.id })).rejects.toMatchObject({
+      code: "CONFLICT",
+      message: expect.stringContaining('host "lab1" is in maintenance'),
+    });
+
+    await waitFor("lab1 drained of running VMs", async () => {
+      const h = (await admin.host.list()).find((x) => x.id === lab1.id)!;
+      return h.vmCount === 1 && h.migratingAway === 0 ? h : null;
+    }, 180_000, 1000);
+    for (const vm of vms.slice(0, 2)) expect(await db().vm.findUniqueOrThrow({ where: { id: vm.id } })).toMatchObject({ hostId: lab2.id, state: "running" });
+    expect(domainsOn(lab[0]!)).toEqual([stopped.domainName]);
+
+    await admin.host.maintenance({ id: lab1.id, enabled: false });
+    expect((await admin.host.list()).find((h) => h.id === lab1.id)).toMatchObject({ state: "up" });
+
+    for (const vm of [...vms, fresh.vm]) await idle(vm.id, vm.id === stopped.id ? "stopped" : "running");
+    for (const vm of [...vms, fresh.vm]) await admin.vm.delete({ id: vm.id });
+    await waitFor("the drain test's VMs deleted", async () => ((await db().vm.count({ where: { id: { in: [...vms, fresh.vm].map((v) => v.id) }, deletedAt: null } })) === 0 ? true : null), 120_000, 500);
   });
 });
