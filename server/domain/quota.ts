@@ -1,6 +1,6 @@
 /**
- * Quota arithmetic (pure). The services apply it under a row lock on the user's Quota row, in the same
- * transaction that inserts or removes the VM, so concurrent requests cannot overshoot a limit.
+ * Quota arithmetic (pure). services/quota-service.ts applies it under a row lock on the ledger row, in
+ * the same transaction that inserts or removes the VM, so concurrent requests cannot overshoot a limit.
  */
 export const QUOTA_RESOURCES = ["vms", "vcpus", "memoryMiB", "diskGiB"] as const;
 export type QuotaResource = (typeof QUOTA_RESOURCES)[number];
@@ -106,4 +106,32 @@ export function budgetBelowUsage(budget: ResourceAmounts, classUsed: ResourceAmo
 
 export function resourceLabel(r: QuotaResource): string {
   return LABEL[r];
+}
+
+/** A ledger row whose recorded usage differs from what its holders actually take (the reconciler's finding). */
+export interface QuotaDrift {
+  userId: string;
+  recorded: ResourceAmounts;
+  actual: ResourceAmounts;
+}
+
+/** Pure: which users' recorded usage differs from the sum of their quota-holding VMs. */
+export function diffQuotaUsage(
+  recorded: Array<{ userId: string; used: ResourceAmounts }>,
+  holdingVms: Array<{ ownerId: string; vcpus: number; memoryMiB: number; diskGiB: number }>,
+): QuotaDrift[] {
+  const byOwner = new Map<string, typeof holdingVms>();
+  for (const vm of holdingVms) byOwner.set(vm.ownerId, [...(byOwner.get(vm.ownerId) ?? []), vm]);
+  return recorded
+    .map((r) => ({ userId: r.userId, recorded: r.used, actual: sumCosts(byOwner.get(r.userId) ?? []) }))
+    .filter((d) => !sameAmounts(d.recorded, d.actual));
+}
+
+/** Pure: which teachers' recorded teaching usage differs from the sum of their live classes' budgets. */
+export function diffTeachingUsage(recorded: Array<{ userId: string; used: ResourceAmounts }>, liveBudgets: Array<{ ownerId: string; budget: ResourceAmounts }>): QuotaDrift[] {
+  const byOwner = new Map<string, ResourceAmounts>();
+  for (const c of liveBudgets) byOwner.set(c.ownerId, addAmounts(byOwner.get(c.ownerId) ?? ZERO_AMOUNTS, c.budget));
+  return recorded
+    .map((r) => ({ userId: r.userId, recorded: r.used, actual: byOwner.get(r.userId) ?? ZERO_AMOUNTS }))
+    .filter((d) => !sameAmounts(d.recorded, d.actual));
 }

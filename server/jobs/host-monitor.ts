@@ -8,9 +8,9 @@ import type { Db } from "../db/client.ts";
 import { notifyVmChanged } from "../db/notify.ts";
 import { nextState, type VmState } from "../domain/vm-state.ts";
 import type { DomainRunState, HostConnection } from "../hypervisor/driver.ts";
+import type { HostPool } from "../hypervisor/host-pool.ts";
 import { log } from "../log.ts";
 import type { Clock } from "./clock.ts";
-import type { HostPool } from "./host-pool.ts";
 import { serialLogPath } from "./vm-layout.ts";
 
 const HOST_FACTS_EVERY_MS = 30_000;

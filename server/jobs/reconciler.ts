@@ -1,43 +1,18 @@
 /**
- * Repairs drift between the database and the hosts, as a pure diff (below) applied by a runner.
- * - Quota usage is recomputed from the VMs that hold quota; differences are fixed and reported.
+ * Repairs drift between the database and the hosts, as pure diffs applied by a runner.
+ * - Quota usage is recomputed from the VMs that hold quota; differences are fixed and reported (the
+ *   diffs are in domain/quota.ts, the ledger SQL in services/quota-service.ts).
  * - Teaching-quota usage is recomputed from the budgets of each teacher's live (unexpired) classes.
  * - Domains of VMs that were deleted (row state "deleted") but still exist on a host are removed
  *   with their disks. Unknown `vmdesk-` domains are reported, never touched: they may belong to
  *   another installation sharing the host.
  */
 import type { Db } from "../db/client.ts";
-import { addAmounts, sameAmounts, sumCosts, ZERO_AMOUNTS, type ResourceAmounts } from "../domain/quota.ts";
+import type { QuotaDrift } from "../domain/quota.ts";
+import type { HostPool } from "../hypervisor/host-pool.ts";
 import { log } from "../log.ts";
 import { audit } from "../services/audit-service.ts";
-import type { HostPool } from "./host-pool.ts";
-
-export interface QuotaDrift {
-  userId: string;
-  recorded: ResourceAmounts;
-  actual: ResourceAmounts;
-}
-
-/** Pure: which users' recorded usage differs from the sum of their quota-holding VMs. */
-export function diffQuotaUsage(
-  recorded: Array<{ userId: string; used: ResourceAmounts }>,
-  holdingVms: Array<{ ownerId: string; vcpus: number; memoryMiB: number; diskGiB: number }>,
-): QuotaDrift[] {
-  const byOwner = new Map<string, typeof holdingVms>();
-  for (const vm of holdingVms) byOwner.set(vm.ownerId, [...(byOwner.get(vm.ownerId) ?? []), vm]);
-  return recorded
-    .map((r) => ({ userId: r.userId, recorded: r.used, actual: sumCosts(byOwner.get(r.userId) ?? []) }))
-    .filter((d) => !sameAmounts(d.recorded, d.actual));
-}
-
-/** Pure: which teachers' recorded teaching usage differs from the sum of their live classes' budgets. */
-export function diffTeachingUsage(recorded: Array<{ userId: string; used: ResourceAmounts }>, liveBudgets: Array<{ ownerId: string; budget: ResourceAmounts }>): QuotaDrift[] {
-  const byOwner = new Map<string, ResourceAmounts>();
-  for (const c of liveBudgets) byOwner.set(c.ownerId, addAmounts(byOwner.get(c.ownerId) ?? ZERO_AMOUNTS, c.budget));
-  return recorded
-    .map((r) => ({ userId: r.userId, recorded: r.used, actual: byOwner.get(r.userId) ?? ZERO_AMOUNTS }))
-    .filter((d) => !sameAmounts(d.recorded, d.actual));
-}
+import { recountLedgers } from "../services/quota-service.ts";
 
 export interface DomainDrift {
   /** Domains whose VM row is deleted: remove them. */
@@ -59,40 +34,9 @@ export function diffDomains(domainNames: string[], rows: Array<{ domainName: str
   };
 }
 
+/** Recounts the quota, class and teaching ledgers in one transaction (quota-service owns the SQL). */
 export async function reconcileQuotas(db: Db): Promise<QuotaDrift[]> {
-  return db.$transaction(async (tx) => {
-    // Lock every ledger row so no create/delete interleaves with the recount.
-    const quotas = await tx.$queryRaw<Array<{ userId: string; usedVms: number; usedVcpus: number; usedMemoryMiB: number; usedDiskGiB: number }>>`
-      SELECT "userId", "usedVms", "usedVcpus", "usedMemoryMiB", "usedDiskGiB" FROM "Quota" FOR UPDATE`;
-    const classes = await tx.$queryRaw<Array<{ id: string; usedVms: number; usedVcpus: number; usedMemoryMiB: number; usedDiskGiB: number }>>`
-      SELECT "id", "usedVms", "usedVcpus", "usedMemoryMiB", "usedDiskGiB" FROM "Class" FOR UPDATE`;
-    const holding = await tx.vm.findMany({ where: { quotaHeld: true }, select: { ownerId: true, classId: true, vcpus: true, memoryMiB: true, diskGiB: true } });
-    const amounts = (r: { usedVms: number; usedVcpus: number; usedMemoryMiB: number; usedDiskGiB: number }) => ({ vms: r.usedVms, vcpus: r.usedVcpus, memoryMiB: r.usedMemoryMiB, diskGiB: r.usedDiskGiB });
-    // Personal VMs count against their owner's quota; class VMs against their class's budget.
-    const userDrift = diffQuotaUsage(
-      quotas.map((q) => ({ userId: q.userId, used: amounts(q) })),
-      holding.filter((v) => v.classId === null),
-    );
-    const classDrift = diffQuotaUsage(
-      classes.map((c) => ({ userId: c.id, used: amounts(c) })),
-      holding.filter((v) => v.classId !== null).map((v) => ({ ...v, ownerId: v.classId! })),
-    );
-    const data = (d: QuotaDrift) => ({ usedVms: d.actual.vms, usedVcpus: d.actual.vcpus, usedMemoryMiB: d.actual.memoryMiB, usedDiskGiB: d.actual.diskGiB });
-    for (const d of userDrift) await tx.quota.update({ where: { userId: d.userId }, data: data(d) });
-    for (const d of classDrift) await tx.class.update({ where: { id: d.userId }, data: data(d) });
-    // Teaching ledgers (locked after the classes, the order class-service uses): the budgets of each
-    // owner's live classes. An owner with classes but no row gets one, so no budget goes unrecorded.
-    await tx.$executeRaw`INSERT INTO "TeachingQuota" ("userId", "updatedAt") SELECT DISTINCT "ownerId", now() FROM "Class" WHERE "expiredAt" IS NULL ON CONFLICT DO NOTHING`;
-    const ledgers = await tx.$queryRaw<Array<{ userId: string; usedVms: number; usedVcpus: number; usedMemoryMiB: number; usedDiskGiB: number }>>`
-      SELECT "userId", "usedVms", "usedVcpus", "usedMemoryMiB", "usedDiskGiB" FROM "TeachingQuota" FOR UPDATE`;
-    const liveBudgets = await tx.class.findMany({ where: { expiredAt: null }, select: { ownerId: true, maxVms: true, maxVcpus: true, maxMemoryMiB: true, maxDiskGiB: true } });
-    const teachingDrift = diffTeachingUsage(
-      ledgers.map((l) => ({ userId: l.userId, used: amounts(l) })),
-      liveBudgets.map((c) => ({ ownerId: c.ownerId, budget: { vms: c.maxVms, vcpus: c.maxVcpus, memoryMiB: c.maxMemoryMiB, diskGiB: c.maxDiskGiB } })),
-    );
-    for (const d of teachingDrift) await tx.teachingQuota.update({ where: { userId: d.userId }, data: data(d) });
-    return [...userDrift, ...classDrift.map((d) => ({ ...d, userId: `class:${d.userId}` })), ...teachingDrift.map((d) => ({ ...d, userId: `teaching:${d.userId}` }))];
-  });
+  return db.$transaction((tx) => recountLedgers(tx));
 }
 
 export async function reconcileHostDomains(db: Db, hosts: HostPool): Promise<Record<string, DomainDrift>> {

@@ -8,7 +8,8 @@ import type { Db } from "../db/client.ts";
 import { dueSessionActions } from "../domain/schedule.ts";
 import { log } from "../log.ts";
 import { audit } from "../services/audit-service.ts";
-import { applyFreeze, bulkAction, expireClass } from "../services/class-service.ts";
+import { applyFreeze, bulkAction } from "../services/class-bulk.ts";
+import { expireClass } from "../services/class-service.ts";
 import type { Clock } from "./clock.ts";
 
 export async function runSchedules(db: Db, clock: Clock): Promise<{ started: number; stopped: number; frozen: number; expired: number }> {

@@ -6,15 +6,15 @@ import { randomUUID } from "node:crypto";
 import { AppError } from "../domain/errors.ts";
 import { authorize, vmScope } from "../domain/policy.ts";
 import { place } from "../domain/placement.ts";
-import { describeExcess, quotaExcesses, vmCost } from "../domain/quota.ts";
+import { vmCost } from "../domain/quota.ts";
 import { expiryWarning } from "../domain/schedule.ts";
 import { assertActionAllowed, type VmAction, type VmState } from "../domain/vm-state.ts";
 import { notifyVmChanged } from "../db/notify.ts";
-import type { Tx } from "../db/client.ts";
 import { auditAs } from "./audit-service.ts";
 import type { ServiceContext } from "./context.ts";
 import { chosenHostOrThrow, loadFleet, lockPlacement } from "./fleet-service.ts";
 import { enqueueVmOperation, operationSelect } from "./operation-service.ts";
+import { reserveQuota } from "./quota-service.ts";
 import { vmAccessSelect, vmTarget } from "./vm-access.ts";
 
 export const vmSelect = {
@@ -78,63 +78,6 @@ export async function getVm(ctx: ServiceContext, id: string) {
     ? await ctx.db.operation.findUnique({ where: { id: vm.activeOperationId }, select: operationSelect })
     : null;
   return { ...vm, activeOperation };
-}
-
-/** Locks the owner's quota row, checks the request against it and reserves it. Throws QUOTA_EXCEEDED naming the limit. */
-async function reserveQuota(tx: Tx, userId: string, cost: ReturnType<typeof vmCost>): Promise<void> {
-  await tx.$executeRaw`INSERT INTO "Quota" ("userId", "updatedAt") VALUES (${userId}::uuid, now()) ON CONFLICT DO NOTHING`;
-  const rows = await tx.$queryRaw<
-    Array<{ maxVms: number; maxVcpus: number; maxMemoryMiB: number; maxDiskGiB: number; usedVms: number; usedVcpus: number; usedMemoryMiB: number; usedDiskGiB: number }>
-  >`SELECT "maxVms", "maxVcpus", "maxMemoryMiB", "maxDiskGiB", "usedVms", "usedVcpus", "usedMemoryMiB", "usedDiskGiB" FROM "Quota" WHERE "userId" = ${userId}::uuid FOR UPDATE`;
-  const q = rows[0];
-  if (!q) throw new Error("quota row vanished");
-  const excesses = quotaExcesses(
-    { vms: q.maxVms, vcpus: q.maxVcpus, memoryMiB: q.maxMemoryMiB, diskGiB: q.maxDiskGiB },
-    { vms: q.usedVms, vcpus: q.usedVcpus, memoryMiB: q.usedMemoryMiB, diskGiB: q.usedDiskGiB },
-    cost,
-  );
-  if (excesses.length > 0) {
-    throw new AppError("QUOTA_EXCEEDED", excesses.map(describeExcess).join("; "), { excesses });
-  }
-  await tx.quota.update({
-    where: { userId },
-    data: {
-      usedVms: { increment: cost.vms },
-      usedVcpus: { increment: cost.vcpus },
-      usedMemoryMiB: { increment: cost.memoryMiB },
-      usedDiskGiB: { increment: cost.diskGiB },
-    },
-  });
-}
-
-/**
- * Returns a VM's reservation to its owner's quota, exactly once (guarded by Vm.quotaHeld), inside the
- * caller's transaction. Used by delete and by failed provisioning.
- */
-export async function releaseQuota(tx: Tx, vmId: string): Promise<boolean> {
-  const vm = await tx.vm.findUnique({ where: { id: vmId }, select: { ownerId: true, classId: true, vcpus: true, memoryMiB: true, diskGiB: true } });
-  if (!vm) return false;
-  const { count } = await tx.vm.updateMany({ where: { id: vmId, quotaHeld: true }, data: { quotaHeld: false } });
-  if (count === 0) return false;
-  if (vm.classId) {
-    // Class VMs are paid from the class budget, not the student's quota.
-    await tx.$executeRaw`UPDATE "Class" SET
-        "usedVms" = GREATEST(0, "usedVms" - 1),
-        "usedVcpus" = GREATEST(0, "usedVcpus" - ${vm.vcpus}),
-        "usedMemoryMiB" = GREATEST(0, "usedMemoryMiB" - ${vm.memoryMiB}),
-        "usedDiskGiB" = GREATEST(0, "usedDiskGiB" - ${vm.diskGiB}),
-        "updatedAt" = now()
-      WHERE "id" = ${vm.classId}::uuid`;
-    return true;
-  }
-  await tx.$executeRaw`UPDATE "Quota" SET
-      "usedVms" = GREATEST(0, "usedVms" - 1),
-      "usedVcpus" = GREATEST(0, "usedVcpus" - ${vm.vcpus}),
-      "usedMemoryMiB" = GREATEST(0, "usedMemoryMiB" - ${vm.memoryMiB}),
-      "usedDiskGiB" = GREATEST(0, "usedDiskGiB" - ${vm.diskGiB}),
-      "updatedAt" = now()
-    WHERE "userId" = ${vm.ownerId}::uuid`;
-  return true;
 }
 
 export async function createVm(ctx: ServiceContext, input: TCreateVm) {

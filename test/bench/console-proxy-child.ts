@@ -14,7 +14,7 @@ import { PgConsoleStore } from "../../server/console/pg-store.ts";
 import { ConsoleProxy } from "../../server/console/proxy.ts";
 import { databaseUrl } from "../../server/db/url.ts";
 import type { HostConnection, HypervisorDriver } from "../../server/hypervisor/driver.ts";
-import { HostPool } from "../../server/jobs/host-pool.ts";
+import { HostPool } from "../../server/hypervisor/host-pool.ts";
 
 const sourcePort = Number(process.env.BENCH_SOURCE_PORT);
 const liveXml = (name: string) =>

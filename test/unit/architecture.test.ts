@@ -68,6 +68,17 @@ const show = (e: Edge) => `${e.from}: ${e.typeOnly ? "import type" : e.dynamic ?
 
 /** Server components that check the session before rendering: the only app/ files outside app/api/ that may load next-auth's options. */
 const SESSION_GATES = ["app/_lib/session.ts"];
+/** The one module that changes the ledgers' usage columns (usedVms, usedVcpus, usedMemoryMiB, usedDiskGiB). */
+const LEDGER_OWNER = "server/services/quota-service.ts";
+
+/** Writes to a ledger usage column in `src`: SQL `"usedVms" = …`, or a Prisma `usedVms: …` that is not a select (true), a type or a rename. */
+function ledgerWrites(src: string): string[] {
+  const code = stripComments(src);
+  const sql = code.match(/"used(?:Vms|Vcpus|MemoryMiB|DiskGiB)"\s*=(?!=)/g) ?? [];
+  const prisma = code.match(/\bused(?:Vms|Vcpus|MemoryMiB|DiskGiB)\s*:(?!\s*(?:true\b|false\b|number\b|_))\s*[^,;}\n]*/g) ?? [];
+  return [...sql, ...prisma];
+}
+
 const SERVER_INTERNALS = ["server/db", "server/services", "server/jobs", "server/hypervisor", "server/console", "prisma"];
 const DB_PACKAGES = /^(@prisma\/|prisma$|pg$|pg\/|@electric-sql\/)/;
 
@@ -104,6 +115,23 @@ describe("the scanner", () => {
       { spec: "./side-effect.css", typeOnly: false, dynamic: false },
       { spec: "./m.ts", typeOnly: false, dynamic: true },
     ]);
+  });
+
+  it("recognises ledger writes, and not selects, types, renames or reads", () => {
+    expect(ledgerWrites(`await tx.$executeRaw\`UPDATE "Quota" SET "usedVms" = GREATEST(0, "usedVms" - 1)\`;`)).toHaveLength(1);
+    expect(ledgerWrites("data: { usedVcpus: { increment: cost.vcpus } }")).toHaveLength(1);
+    expect(ledgerWrites("data: { usedMemoryMiB: u.memoryMiB, usedDiskGiB: 0 }")).toHaveLength(2);
+    expect(ledgerWrites("const data = (d) => ({ usedVms: d.actual.vms });")).toHaveLength(1);
+    expect(
+      ledgerWrites(`
+        const select = { usedVms: true, usedVcpus: true };
+        type Row = { usedMemoryMiB: number; usedDiskGiB?: number };
+        const { usedVms: _uv, ...rest } = c;
+        const used = { vms: c.usedVms, vcpus: q?.usedVcpus ?? 0 };
+        // usedVms: { increment: 1 } in a comment
+        await tx.$queryRaw\`SELECT "usedVms", "usedVcpus" FROM "Quota" FOR UPDATE\`;
+      `),
+    ).toEqual([]);
   });
 
   it("finds the tree's imports (guards against scanning nothing)", () => {
@@ -207,5 +235,25 @@ describe("import rules", () => {
           ["prisma", "server/db", "server/services", "server/api", "server/jobs", "server/auth", "app"].some((d) => under(e.target, d))),
     );
     expect(bad.map(show)).toEqual([]);
+  });
+
+  it("HostPool is the hypervisor layer's: server/ reaches it only at server/hypervisor/host-pool.ts", () => {
+    expect(fs.existsSync(path.join(root, "server/hypervisor/host-pool.ts"))).toBe(true);
+    const bad = edges.filter((e) => e.from.startsWith("server/") && e.target === "server/jobs/host-pool");
+    expect(bad.map(show)).toEqual([]);
+    expect(edges.filter((e) => e.target === "server/hypervisor/host-pool").map((e) => e.from)).toEqual(expect.arrayContaining(["server/console/proxy.ts", "server/jobs/background.ts"]));
+  });
+
+  it("server/console takes host connections from server/hypervisor: of server/jobs it imports only the Clock type", () => {
+    const bad = edges.filter((e) => e.from.startsWith("server/console/") && under(e.target, "server/jobs") && !(e.typeOnly && e.target === "server/jobs/clock"));
+    expect(bad.map(show)).toEqual([]);
+  });
+});
+
+describe("one owner per rule", () => {
+  it(`only ${LEDGER_OWNER} writes the quota, class-budget and teaching ledgers' usage columns`, () => {
+    expect(ledgerWrites(sourceOf(LEDGER_OWNER)).length).toBeGreaterThan(0);
+    const bad = files.filter((f) => f.startsWith("server/") && f !== LEDGER_OWNER).flatMap((f) => ledgerWrites(sourceOf(f)).map((w) => `${f}: ${w}`));
+    expect(bad).toEqual([]);
   });
 });

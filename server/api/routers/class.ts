@@ -1,24 +1,8 @@
 import { z } from "zod";
-import {
-  addSession,
-  addStudents,
-  addTeachers,
-  classAction,
-  createCheckpoint,
-  createClass,
-  deleteSession,
-  endClass,
-  freezeClass,
-  getClass,
-  joinClass,
-  listClasses,
-  previewClass,
-  provision,
-  removeStudent,
-  revertCheckpoint,
-  unfreezeClass,
-  updateClass,
-} from "../../services/class-service.ts";
+import { classAction, createCheckpoint, freezeClass, revertCheckpoint, unfreezeClass } from "../../services/class-bulk.ts";
+import { previewClass, provision } from "../../services/class-provisioning.ts";
+import { addStudents, addTeachers, joinClass, removeStudent } from "../../services/class-roster-service.ts";
+import { addSession, createClass, deleteSession, endClass, getClass, listClasses, updateClass } from "../../services/class-service.ts";
 import { ROSTER_MAX_CHARS, ROSTER_MAX_STUDENTS } from "../../domain/classroom.ts";
 import { getOwnTeachingQuota } from "../../services/teaching-quota.ts";
 import { ZDateInput, ZName, ZQuotaLimits, ZQuotaView } from "../schemas.ts";

@@ -8,7 +8,7 @@
  */
 import type { OperationKind } from "../../domain/operation-kinds.ts";
 import { notifyVmChanged } from "../../db/notify.ts";
-import { releaseQuota } from "../../services/vm-service.ts";
+import { releaseQuota } from "../../services/quota-service.ts";
 import { parseDomainXml } from "../../hypervisor/xml/index.ts";
 import { diskVolumeName, domainXml, guestNetwork } from "../vm-layout.ts";
 import { startSlots } from "../start-slots.ts";

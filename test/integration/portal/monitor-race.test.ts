@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db } from "../../../server/db/client.ts";
 import type { HostConnection } from "../../../server/hypervisor/driver.ts";
 import { HostMonitor } from "../../../server/jobs/host-monitor.ts";
-import type { HostPool } from "../../../server/jobs/host-pool.ts";
+import type { HostPool } from "../../../server/hypervisor/host-pool.ts";
 import type { AuthenticatedUser } from "../../../server/services/auth-service.ts";
 import { settle, startPortal, type Portal } from "../../support/harness.ts";
 

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { amountsDelta, applyLedgerDelta, budgetBelowUsage, describeLedgerExcess, ZERO_AMOUNTS } from "../../../server/domain/quota.ts";
-import { diffTeachingUsage } from "../../../server/jobs/reconciler.ts";
+import { amountsDelta, applyLedgerDelta, budgetBelowUsage, describeLedgerExcess, diffTeachingUsage, ZERO_AMOUNTS } from "../../../server/domain/quota.ts";
 
 const a = (vms: number, vcpus: number, memoryMiB: number, diskGiB: number) => ({ vms, vcpus, memoryMiB, diskGiB });
 

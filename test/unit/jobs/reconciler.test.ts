@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { diffDomains, diffQuotaUsage } from "../../../server/jobs/reconciler.ts";
+import { diffQuotaUsage } from "../../../server/domain/quota.ts";
+import { diffDomains } from "../../../server/jobs/reconciler.ts";
 
 const used = (vms: number, vcpus: number, memoryMiB: number, diskGiB: number) => ({ vms, vcpus, memoryMiB, diskGiB });
 const ZERO = used(0, 0, 0, 0);

@@ -2,7 +2,7 @@
  * One live connection per host, created on first use and replaced when a host's URI changes. Only
  * jobs and the console use it: requests never talk to hosts.
  */
-import type { HostConnection, HypervisorDriver } from "../hypervisor/driver.ts";
+import type { HostConnection, HypervisorDriver } from "./driver.ts";
 
 export interface HostRef {
   id: string;
