@@ -43,6 +43,13 @@ export const ZCreateVmInput = z.object({
 });
 export type TCreateVmInput = z.infer<typeof ZCreateVmInput>;
 
+/** Pages by keyset: the next page's cursor is the id of the last VM received; a shorter page is the last. */
+export const ZListVmsInput = z.object({
+  all: ZQueryBoolean.optional().describe("admins: everyone's VMs"),
+  limit: ZQueryInt(1, 100).optional().describe("at most this many VMs (oldest first); without it, all of them"),
+  cursor: z.string().uuid("must be a UUID").optional().describe("the id of the last VM of the previous page: this page starts after it"),
+});
+
 export const ZShutdownInput = ZId.extend({
   force: z.boolean().optional().describe("power off after the timeout if the guest has not shut down"),
   timeoutS: z.number().int().min(1).max(3600).optional(),

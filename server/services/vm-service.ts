@@ -54,10 +54,33 @@ export interface TCreateVm {
   hostId?: string;
 }
 
-export async function listVms(ctx: ServiceContext, input: { all?: boolean } = {}) {
+export interface TListVms {
+  all?: boolean;
+  /** At most this many VMs; without it, all of them (the portal's live VM list still reads them all). */
+  limit?: number;
+  /** The id of the last VM of the previous page: the page starts after it. */
+  cursor?: string;
+}
+
+/**
+ * The actor's VMs (admins with `all`: everyone's), oldest first, ties by id: a total order, so a page
+ * started after `cursor` neither repeats nor skips a VM. The cursor is looked up in the same scope as
+ * the list, deleted VMs included (one deleted between two pages still marks the place), and a cursor
+ * outside it is refused like an unknown one, so it tells nothing about other people's VMs.
+ */
+export async function listVms(ctx: ServiceContext, input: TListVms = {}) {
   authorize(ctx.actor, input.all ? "vm.listAll" : "vm.list");
   const scope = input.all ? vmScope(ctx.actor) : { ownerId: ctx.actor.id };
-  const vms = await ctx.db.vm.findMany({ where: { ...scope, deletedAt: null }, orderBy: { createdAt: "asc" }, select: vmSelect });
+  const after = input.cursor ? await ctx.db.vm.findFirst({ where: { id: input.cursor, ...scope }, select: { id: true, createdAt: true } }) : null;
+  if (input.cursor && !after) throw new AppError("BAD_REQUEST", "cursor is not a VM of this list", { field: "cursor" });
+  // (createdAt, id) > the cursor's, spelled out; the `gte` bound lets the index scan start at the page.
+  const page = after ? { createdAt: { gte: after.createdAt }, OR: [{ createdAt: { gt: after.createdAt } }, { id: { gt: after.id } }] } : {};
+  const vms = await ctx.db.vm.findMany({
+    where: { AND: [scope, page], deletedAt: null },
+    orderBy: [{ createdAt: "asc" }, { id: "asc" }],
+    take: input.limit,
+    select: vmSelect,
+  });
   const activeIds = vms.map((v) => v.activeOperationId).filter((id): id is string => id !== null);
   const ops = activeIds.length ? await ctx.db.operation.findMany({ where: { id: { in: activeIds } }, select: operationSelect }) : [];
   const byId = new Map(ops.map((o) => [o.id, o]));

@@ -4,7 +4,7 @@ import { listVmOperations } from "../../services/operation-service.ts";
 import { createVm, getVm, listVms, requestVmAction } from "../../services/vm-service.ts";
 import { revertVmToCheckpoint } from "../../services/class-service.ts";
 import { migrateVm } from "../../services/migration-service.ts";
-import { ZCreateVmInput, ZId, ZQueryBoolean, ZOperation, ZShutdownInput, ZVmDetail, ZVmWithOperation } from "../schemas.ts";
+import { ZCreateVmInput, ZId, ZListVmsInput, ZOperation, ZShutdownInput, ZVmDetail, ZVmWithOperation } from "../schemas.ts";
 import { protectedProcedure, rest, router } from "../trpc.ts";
 
 const tags = ["vms"];
@@ -19,10 +19,10 @@ function actionProcedure(action: Exclude<VmAction, "delete" | "shutdown">) {
 
 export const vmRouter = router({
   list: protectedProcedure
-    .meta(rest("GET", "/vms", "list your VMs (admins: all=true lists everyone's)", { tags }))
-    .input(z.object({ all: ZQueryBoolean.optional() }).optional())
+    .meta(rest("GET", "/vms", "list your VMs, oldest first (admins: all=true lists everyone's); limit and cursor page the list", { tags }))
+    .input(ZListVmsInput.optional())
     .output(z.array(ZVmDetail))
-    .query(({ ctx, input }) => listVms(ctx.svc, { all: input?.all })),
+    .query(({ ctx, input }) => listVms(ctx.svc, input)),
   get: protectedProcedure
     .meta(rest("GET", "/vms/{id}", "one VM (404 if it is not yours)", { tags }))
     .input(ZId)

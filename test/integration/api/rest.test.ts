@@ -2,11 +2,12 @@
  * The REST API over real HTTP against the real portal process (Next + tRPC + trpc-to-openapi +
  * in-process worker), real PostgreSQL and real libvirt.
  */
+import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { disconnectDb } from "../../../server/db/client.ts";
+import { db, disconnectDb } from "../../../server/db/client.ts";
 import { OpenApiChecker } from "../../support/openapi-check.ts";
 import { dataDir, demoImageDir, seedDatabase, waitFor } from "../../support/harness.ts";
 import { restClient, startPortalServer, type RunningPortal } from "../../support/server.ts";
@@ -42,6 +43,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await portal?.stop();
+  await disconnectDb();
 });
 
 describe("REST API /api/v1", () => {
@@ -166,6 +168,71 @@ describe("REST API /api/v1", () => {
     expect(audit.status).toBe(200);
     const actions = audit.body.items.map((e: { action: string }) => e.action);
     for (const a of ["user.create", "quota.update", "vm.create", "vm.pause", "vm.delete", "user.update"]) expect(actions).toContain(a);
+  });
+
+  it("pages the VM list by limit and cursor: no VM twice or missed (ties in createdAt too), scoped cursors, all without a limit", async () => {
+    const admin = restClient(portal.baseUrl, adminToken);
+    const anon = restClient(portal.baseUrl);
+    const tenantIds: string[] = [];
+    for (const username of ["pagetenant", "pageother"]) {
+      expect((await admin("POST", "/users", { username, password: "tenant-password-1", role: "tenant" })).status).toBe(201);
+      tenantIds.push((await db().user.findUniqueOrThrow({ where: { username }, select: { id: true } })).id);
+    }
+    const [mine, other] = tenantIds as [string, string];
+    const tenantToken = (await anon("POST", "/auth/token", { username: "pagetenant", password: "tenant-password-1" })).body.token;
+    const tenant = restClient(portal.baseUrl, tenantToken);
+    // Rows only (no domains, no quota held): 7 of the tenant's, 3 of another's, interleaved; several
+    // share a createdAt to the millisecond, as VMs created in one transaction do.
+    const at = (minute: number) => new Date(Date.UTC(2026, 0, 1, 0, minute));
+    const rows = [0, 0, 0, 1, 2, 2, 2, 2, 3, 3].map((minute, i) => {
+      const id = randomUUID();
+      return { id, name: `page-${i}`, ownerId: i % 3 === 1 ? other : mine, hostId: seededHostId, vcpus: 1, memoryMiB: 96, diskGiB: 1, domainName: `vmdesk-${id}`, state: "stopped" as const, quotaHeld: false, createdAt: at(minute) };
+    });
+    await db().vm.createMany({ data: rows });
+    const ids = (vms: Array<{ id: string }>) => vms.map((v) => v.id);
+    const walk = async (client: typeof tenant, query: string, limit: number) => {
+      const pages: string[][] = [];
+      let cursor = "";
+      for (;;) {
+        const page = await client("GET", `/vms?${query}limit=${limit}${cursor ? `&cursor=${cursor}` : ""}`);
+        expect(page.status).toBe(200);
+        pages.push(ids(page.body));
+        if (page.body.length < limit) return pages;
+        cursor = page.body.at(-1).id;
+      }
+    };
+
+    // Without a limit, every VM (as before); pages of 3 give the same VMs in the same order.
+    const ordered = ids((await tenant("GET", "/vms")).body);
+    expect([...ordered].sort()).toEqual(rows.filter((r) => r.ownerId === mine).map((r) => r.id).sort());
+    const pages = await walk(tenant, "", 3);
+    expect(pages.map((p) => p.length)).toEqual([3, 3, 1]);
+    expect(pages.flat()).toEqual(ordered);
+    const allOrdered = ids((await admin("GET", "/vms?all=true")).body);
+    expect(allOrdered).toEqual(expect.arrayContaining(rows.map((r) => r.id)));
+    expect((await walk(admin, "all=true&", 4)).flat()).toEqual(allOrdered);
+    expect(ids((await admin("GET", "/vms?all=true&limit=100")).body)).toEqual(allOrdered.slice(0, 100));
+
+    // A VM deleted between two pages still marks the place.
+    const first = ids((await tenant("GET", "/vms?limit=3")).body);
+    await db().vm.update({ where: { id: first[2]! }, data: { deletedAt: new Date(), state: "deleted" } });
+    expect(ids((await tenant("GET", `/vms?limit=3&cursor=${first[2]}`)).body)).toEqual(ordered.slice(3, 6));
+
+    // Limits 1..100, whole numbers; a cursor is a UUID of a VM in the same list: another tenant's VM
+    // is refused exactly like one that does not exist.
+    for (const q of ["limit=0", "limit=101", "limit=abc", "limit=2.5", "limit=-1", "cursor=nope"]) expect((await tenant("GET", `/vms?${q}`)).status, q).toBe(400);
+    const foreign = await tenant("GET", `/vms?limit=3&cursor=${rows[1]!.id}`);
+    const unknown = await tenant("GET", `/vms?limit=3&cursor=${randomUUID()}`);
+    expect(foreign.status).toBe(400);
+    expect(foreign.body).toEqual(unknown.body);
+    expect(foreign.body.message).toMatch(/cursor/);
+    expect((await admin("GET", `/vms?all=true&limit=3&cursor=${rows[1]!.id}`)).status).toBe(200);
+
+    // tRPC takes the same input.
+    const input = encodeURIComponent(JSON.stringify({ json: { limit: 2, cursor: ordered[1] } }));
+    const viaTrpc = await fetch(`${portal.baseUrl}/api/trpc/vm.list?input=${input}`, { headers: { authorization: `Bearer ${tenantToken}` } });
+    expect(viaTrpc.status).toBe(200);
+    expect(ids((await viaTrpc.json()).result.data.json)).toEqual(ordered.slice(3, 5));
   });
 
   it("refuses cookie-session mutations from another site", async () => {
