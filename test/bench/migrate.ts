@@ -58,6 +58,7 @@ const cfg = config();
 const paths = labPaths(cfg.dataDir, cfg.hostCredentialsDir);
 let portal: RunningPortal | null = null;
 let baselineName = "";
+const scratch: string[] = [];
 let lab: LabHost[] = [];
 const onExit = () => {
   void portal?.stop();
@@ -100,10 +101,12 @@ try {
     .replaceAll(domain, baselineName)
     .replace(/<uuid>[^<]*<\/uuid>/, `<uuid>${randomUUID()}</uuid>`);
   const volFile = path.join(paths.root, `${baselineName}.vol.xml`);
+  scratch.push(volFile);
   fs.writeFileSync(volFile, buildVolumeXml({ name: `${baselineName}.qcow2`, capacityBytes: 1024 ** 3, format: "qcow2", backing: { path: base, format: "qcow2" } }));
   const overlay = (host: LabHost) => virsh(host.uri, "vol-create", "vmdesk", volFile);
   overlay(lab[0]!);
   const xmlFile = path.join(paths.root, `${baselineName}.xml`);
+  scratch.push(xmlFile);
   fs.writeFileSync(xmlFile, xml);
   virsh(lab[0]!.uri, "define", xmlFile);
   virsh(lab[0]!.uri, "start", baselineName);
@@ -160,6 +163,7 @@ try {
 } finally {
   await portal?.stop();
   labDown(paths);
+  for (const f of scratch) fs.rmSync(f, { force: true });
   await disconnectDb();
 }
 process.exit(0);
