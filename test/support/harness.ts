@@ -6,6 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { createEmbeddedDatabase, startEmbeddedPostgres } from "../../server/db/embedded-postgres.ts";
 import { db, disconnectDb } from "../../server/db/client.ts";
@@ -82,8 +83,23 @@ export async function seedDatabase(dbName: string, opts: { poolSuffix?: string; 
   resetConfigForTests();
   const client = db();
   const suffix = opts.poolSuffix ? `-${opts.poolSuffix}` : "";
+  // Recorded as the host monitor would after its first look at this machine, so placement can use
+  // the host before (or without) a monitor in this process: an unmeasured host takes no VMs.
   const host = await client.host.create({
-    data: { name: "local", uri: "qemu:///system", domainType: "qemu", cpuMode: "none", poolName: `${testPoolName}${suffix}`, poolPath: path.join(dataDir, `pool${suffix}`) },
+    data: {
+      name: "local",
+      uri: "qemu:///system",
+      domainType: "qemu",
+      cpuMode: "none",
+      poolName: `${testPoolName}${suffix}`,
+      poolPath: path.join(dataDir, `pool${suffix}`),
+      state: "connected",
+      lastSeenAt: new Date(),
+      cpus: os.cpus().length,
+      memoryMiB: Math.floor(os.totalmem() / 1024 ** 2),
+      freeMemoryMiB: Math.floor(os.freemem() / 1024 ** 2),
+      diskFreeGiB: Math.floor((fs.statfsSync(dataDir).bavail * fs.statfsSync(dataDir).bsize) / 1024 ** 3),
+    },
   });
   const qcow = path.join(demoImageDir, "vmdesk-demo.qcow2");
   const iso = path.join(demoImageDir, "vmdesk-demo.iso");

@@ -84,6 +84,9 @@ describe("resilience", () => {
       if (!portal.background) await portal.startBackground({ staleMs: 30_000 });
       const dead = await portal.caller(portal.admin).host.create({ name: "silent", uri: `qemu+tcp://127.0.0.1:${port}/system`, domainType: "qemu", cpuMode: "none", poolPath: "/var/lib/vmdesk-silent" });
       const deadImage = await portal.caller(portal.admin).image.register({ name: "on-silent-host", path: "/var/lib/vmdesk-silent/base.qcow2", format: "qcow2", minDiskGiB: 1, hostId: dead.id });
+      // The host answered until just now (as the monitor last recorded it), so placement still takes
+      // it: the create is placed there and then meets a host that no longer answers.
+      await db().host.update({ where: { id: dead.id }, data: { state: "connected", lastSeenAt: new Date(), cpus: 2, memoryMiB: 4096, diskFreeGiB: 100 } });
       const tenant = await portal.newTenant({ vms: 2, vcpus: 2, memoryMiB: 256, diskGiB: 2 });
       const api = portal.caller(tenant);
 
