@@ -17,6 +17,11 @@ export function CreateVmDialog({ open, onClose, onCreated }: { open: boolean; on
   const queryClient = useQueryClient();
   const images = useQuery({ ...trpc.image.list.queryOptions(), enabled: open });
   const quota = useQuery({ ...trpc.auth.quota.queryOptions(), enabled: open });
+  const me = useQuery({ ...trpc.auth.me.queryOptions(), enabled: open });
+  const isAdmin = me.data?.role === "admin";
+  // Admins may pin the host; everyone else's VM goes where placement says (the VM page shows where).
+  const hosts = useQuery({ ...trpc.host.list.queryOptions(), enabled: open && isAdmin });
+  const [hostId, setHostId] = useState("");
   const [name, setName] = useState("");
   const [imageId, setImageId] = useState("");
   const [vcpus, setVcpus] = useState("1");
@@ -66,7 +71,7 @@ export function CreateVmDialog({ open, onClose, onCreated }: { open: boolean; on
     if (!Number.isInteger(v) || v < 1) return setLocalError("vCPUs must be a whole number of at least 1");
     if (!Number.isInteger(m) || m < MIN_MEMORY_MIB) return setLocalError(`Memory must be at least ${MIN_MEMORY_MIB} MiB (guests need it to boot)`);
     if (!Number.isInteger(d) || d < minDisk) return setLocalError(`Disk must be at least ${minDisk} GiB for this image`);
-    create.mutate({ name: name.trim(), imageId, vcpus: v, memoryMiB: m, diskGiB: d });
+    create.mutate({ name: name.trim(), imageId, vcpus: v, memoryMiB: m, diskGiB: d, ...(hostId ? { hostId } : {}) });
   }
 
   const adding = { vms: 1, vcpus: toInt(vcpus) || 0, memoryMiB: toInt(memory) || 0, diskGiB: toInt(disk) || 0 };
@@ -113,6 +118,19 @@ export function CreateVmDialog({ open, onClose, onCreated }: { open: boolean; on
             </label>
           </div>
           <p className="hint">Memory at least {MIN_MEMORY_MIB} MiB; disk at least {minDisk} GiB for this image.</p>
+          {isAdmin && hosts.data ? (
+            <label className="field">
+              <span>Host</span>
+              <select value={hostId} onChange={(e) => setHostId(e.target.value)} data-testid="create-vm-host">
+                <option value="">where placement chooses</option>
+                {hosts.data.map((h) => (
+                  <option key={h.id} value={h.id}>
+                    {h.name} ({h.state}; {h.allocated.vcpus}/{h.capacity.vcpus ?? "?"} vCPUs)
+                  </option>
+                ))}
+              </select>
+            </label>
+          ) : null}
           <section aria-label="Quota" className="dialog-quota">
             <h3>Your quota: in use + this VM / limit</h3>
             {quota.data ? <QuotaBars quota={quota.data} adding={adding} compact /> : quota.error ? <FormError error={quota.error} testId="quota-error" /> : <Loading what="quota" />}

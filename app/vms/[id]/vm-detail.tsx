@@ -8,6 +8,7 @@ import { LiveIndicator } from "../../_components/live-indicator";
 import { StateBadge, StatusPill } from "../../_components/state-badge";
 import { ConfirmDialog, FormError, Loading, ProgressBar } from "../../_components/ui";
 import { useLiveVm } from "../../_components/use-live";
+import { MigrateControl } from "./migrate-control";
 import { domainTypeLabel, formatAgo, formatDateTime, formatDuration, formatMiB } from "../../_lib/format";
 import { errorCode, useTRPC, useTRPCClient, type Operation, type VmDetail } from "../../_lib/trpc";
 
@@ -241,6 +242,7 @@ export function VmDetailView({ id }: { id: string }) {
               <span className={v.host.domainType === "kvm" ? "tag tag-kvm" : "tag tag-tcg"} data-testid="vm-host-domain-type">
                 {domainTypeLabel(v.host.domainType)}
               </span>
+              <MigrateControl vm={v} />
             </dd>
             <dt>Image</dt>
             <dd data-testid="vm-image">{v.image ? `${v.image.name} (${v.image.format})` : "—"}</dd>
