@@ -19,6 +19,7 @@ packages=(
   busybox-static linux-image-cloud-amd64 isolinux syslinux syslinux-common mtools dosfstools xorriso cpio
   kmod iproute2 fonts-dejavu-core dnsmasq-base
   iptables libvirt-daemon-config-nwfilter
+  openssl
 )
 
 if [[ ${VMDESK_SKIP_APT:-0} == 1 ]]; then

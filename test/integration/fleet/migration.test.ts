@@ -7,15 +7,14 @@
  * listed with why it stays) and takes no new VMs until maintenance ends.
  */
 import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { config } from "../../../server/config.ts";
 import { db } from "../../../server/db/client.ts";
-import { labDown, labPaths, labUp, type LabHost, type LabPaths } from "../../../scripts/lab/lab-hosts.ts";
-import { registerLabHosts } from "../../../scripts/lab/register.ts";
-import { demoImageDir, startPortal, waitFor, type Portal } from "../../support/harness.ts";
+import type { LabHost, LabPaths } from "../../../scripts/lab/lab-hosts.ts";
+import { waitFor, type Portal } from "../../support/harness.ts";
+import { startLabFleet, stopLabFleet } from "../../support/lab-fleet.ts";
 
 let portal: Portal;
 let paths: LabPaths;
@@ -46,25 +45,11 @@ async function typeOnSerial(host: LabHost, domain: string, line: string): Promis
 }
 
 beforeAll(async () => {
-  portal = await startPortal("vmdesk_it_migration");
-  const cfg = config();
-  paths = labPaths(cfg.dataDir, cfg.hostCredentialsDir);
-  lab = await labUp(paths, 2);
-  const rows = await registerLabHosts(db(), lab, cfg.hostCredentialsDir);
-  await db().host.update({ where: { id: portal.hostId }, data: { enabled: false } });
-  mkdirSync(paths.shared, { recursive: true });
-  const file = path.join(paths.shared, "vmdesk-demo.qcow2");
-  copyFileSync(path.join(demoImageDir, "vmdesk-demo.qcow2"), file);
-  imageId = (await db().image.create({ data: { name: "lab demo (shared)", path: file, format: "qcow2", minDiskGiB: 1, shared: true, hostId: rows[0]!.id } })).id;
-  await waitFor("the lab hosts up", async () => {
-    const hosts = await portal.caller(portal.admin).host.list();
-    return hosts.filter((h) => h.name.startsWith("lab") && h.state === "up" && h.capacity.vcpus !== null).length === 2 ? true : null;
-  }, 60_000);
+  ({ portal, paths, lab, imageId } = await startLabFleet("vmdesk_it_migration", 2));
 }, 180_000);
 
 afterAll(async () => {
-  await portal?.close();
-  if (paths) labDown(paths);
+  await stopLabFleet({ portal, paths });
 }, 120_000);
 
 describe("live migration", () => {

@@ -4,17 +4,14 @@
  * storage, so every lab host reaches it. A class of 9 spreads 3/3/3 (preview and reality agree); a
  * personal VM that fits nowhere is refused with every host's reason; only an admin may pin a host.
  */
-import { copyFileSync, mkdirSync } from "node:fs";
 import { execFileSync } from "node:child_process";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db } from "../../../server/db/client.ts";
-import { config } from "../../../server/config.ts";
 import { ensureAdmin } from "../../../server/services/user-service.ts";
 import { loadActiveUser, type AuthenticatedUser } from "../../../server/services/auth-service.ts";
-import { labDown, labPaths, labUp, type LabHost, type LabPaths } from "../../../scripts/lab/lab-hosts.ts";
-import { registerLabHosts } from "../../../scripts/lab/register.ts";
-import { demoImageDir, startPortal, waitFor, type Portal } from "../../support/harness.ts";
+import type { LabHost, LabPaths } from "../../../scripts/lab/lab-hosts.ts";
+import { waitFor, type Portal } from "../../support/harness.ts";
+import { startLabFleet, stopLabFleet } from "../../support/lab-fleet.ts";
 
 const N = 9;
 let portal: Portal;
@@ -31,21 +28,7 @@ function labDomains(host: LabHost): string[] {
 }
 
 beforeAll(async () => {
-  portal = await startPortal("vmdesk_it_fleet");
-  const cfg = config();
-  paths = labPaths(cfg.dataDir, cfg.hostCredentialsDir);
-  lab = await labUp(paths, 3);
-  const rows = await registerLabHosts(db(), lab, cfg.hostCredentialsDir);
-  await db().host.update({ where: { id: portal.hostId }, data: { enabled: false } });
-  mkdirSync(paths.shared, { recursive: true });
-  const file = path.join(paths.shared, "vmdesk-demo.qcow2");
-  copyFileSync(path.join(demoImageDir, "vmdesk-demo.qcow2"), file);
-  imageId = (await db().image.create({ data: { name: "lab demo (shared)", path: file, format: "qcow2", minDiskGiB: 1, shared: true, hostId: rows[0]!.id } })).id;
-  await waitFor("the lab hosts measured and up", async () => {
-    const hosts = await portal.caller(portal.admin).host.list();
-    const labHosts = hosts.filter((h) => h.name.startsWith("lab"));
-    return labHosts.length === 3 && labHosts.every((h) => h.state === "up" && h.capacity.vcpus !== null) ? hosts : null;
-  }, 60_000);
+  ({ portal, paths, lab, imageId } = await startLabFleet("vmdesk_it_fleet", 3));
   await ensureAdmin(db(), "fleetteach", "teacher-password-1");
   const t = await db().user.update({ where: { username: "fleetteach" }, data: { role: "teacher" } });
   await portal.caller(portal.admin).user.setTeachingQuota({ id: t.id, vms: 20, vcpus: 20, memoryMiB: 4096, diskGiB: 20 });
@@ -53,8 +36,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await portal?.close();
-  if (paths) labDown(paths);
+  await stopLabFleet({ portal, paths });
 }, 120_000);
 
 describe("placement across lab hosts", () => {
