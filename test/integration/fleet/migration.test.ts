@@ -8,7 +8,9 @@
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import { mkdtemp, rm, symlink } from "node:fs/promises";
 import net from "node:net";
+import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db } from "../../../server/db/client.ts";
@@ -32,9 +34,24 @@ function domainsOn(host: LabHost): string[] {
     .filter((s) => s.startsWith("vmdesk-"));
 }
 
-/** Types a line into the guest's serial console (QEMU's socket on that host, one client at a time). */
+/**
+ * Types a line into the guest's serial console (QEMU's socket on that host, one client at a time).
+ * The socket is reached through a short symlink: a unix socket path is capped at 107 bytes, and the
+ * host's directory under a checkout such as /check/work/main/.vmdesk-test/lab/hosts/lab1/lib/qemu
+ * plus the domain's name passes that (libuv then truncates it and connect fails with ENOENT).
+ */
 async function typeOnSerial(host: LabHost, domain: string, line: string): Promise<void> {
-  const socket = path.join(host.dir, "lib", "qemu", `${domain}.serial.sock`);
+  const shortDir = await mkdtemp(path.join(os.tmpdir(), "vmd-"));
+  await symlink(path.join(host.dir, "lib", "qemu"), path.join(shortDir, "q"));
+  const socket = path.join(shortDir, "q", `${domain}.serial.sock`);
+  try {
+    await connectAndType(socket, line);
+  } finally {
+    await rm(shortDir, { recursive: true, force: true });
+  }
+}
+
+async function connectAndType(socket: string, line: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const s = net.createConnection(socket, () => {
       s.write(`\r\n${line}\r\n`, () => setTimeout(() => s.destroy(), 300));
