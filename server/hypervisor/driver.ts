@@ -67,6 +67,39 @@ export interface MigrationTarget {
   address: string;
 }
 
+/** A volume's bytes read from its host in chunks (a libvirt download stream). */
+export interface VolumeReader {
+  /** The file's size as stored (for qcow2 the physical size, not the virtual disk). */
+  readonly bytes: number;
+  /** The next chunk of at most `maxBytes`; an empty buffer at the end. */
+  read(maxBytes: number): Promise<Buffer>;
+  /** Ends the download early; no-op once finished. */
+  abort(): Promise<void>;
+}
+
+/** A volume's new content written to its host in chunks (a libvirt upload stream). */
+export interface VolumeWriter {
+  write(chunk: Buffer): Promise<void>;
+  /** Completes the upload: the bytes are on the host when it resolves. */
+  finish(): Promise<void>;
+  /** Ends the upload early (the volume's content is then undefined); no-op once finished. */
+  abort(): Promise<void>;
+}
+
+/**
+ * A guest's serial console through libvirt (virDomainOpenConsole): works on every host the portal
+ * reaches, over the same connection. One holder per console on its host; `force` takes it over.
+ */
+export interface ConsoleStream {
+  /** Output as it arrives (bytes already received before the listener was set are delivered first). */
+  onData(listener: (chunk: Buffer) => void): void;
+  /** Called once when the console closes: `error` null for a normal end (guest stopped, taken over). */
+  onEnd(listener: (error: string | null) => void): void;
+  write(data: Buffer): Promise<void>;
+  /** Lets the console go; no-op once ended. */
+  close(): Promise<void>;
+}
+
 export interface NetworkFacts {
   name: string;
   /** Host bridge the network's guests are attached to (chosen by libvirt unless the XML names one). */
@@ -195,6 +228,17 @@ export interface HostConnection {
   migrateDomain(name: string, target: MigrationTarget, opts: { copyStorage: boolean; timeoutMs: number }): Promise<void>;
   /** The domain's running job (a migration), or null when none runs. */
   domainJob(name: string): Promise<DomainJob | null>;
+
+  /**
+   * Reads a volume's file from this host. The path must lie in one of the host's storage pools
+   * (rejects with NO_STORAGE_VOL otherwise). Each read is one call under the call timeout; the
+   * reader belongs to this connection and fails once it reconnects.
+   */
+  openVolumeReader(path: string): Promise<VolumeReader>;
+  /** Replaces the content of an existing volume of `pool` with `bytes` bytes written through the writer. */
+  openVolumeWriter(pool: string, name: string, bytes: number): Promise<VolumeWriter>;
+  /** The domain's serial console (a pty chardev; rejects for others). */
+  openConsole(domain: string, opts: { force: boolean }): Promise<ConsoleStream>;
 
   close(): Promise<void>;
 }

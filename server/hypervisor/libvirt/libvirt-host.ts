@@ -24,6 +24,9 @@ import {
   type NetworkFacts,
   type SnapshotInfo,
   type StoragePoolFacts,
+  type ConsoleStream,
+  type VolumeReader,
+  type VolumeWriter,
 } from "../driver.ts";
 import { log as rootLog } from "../../log.ts";
 import { nwFilterDigest } from "../xml/nwfilter-xml.ts";
@@ -407,6 +410,101 @@ export class LibvirtHostConnection implements HostConnection {
     });
   }
 
+  async openVolumeReader(path: string): Promise<VolumeReader> {
+    const { native, value } = await this.callPinned(`openVolumeDownload ${path}`, (c) => c.openVolumeDownload(path));
+    const stream = this.pinnedStream(native, value.id, `download of ${path}`);
+    return { bytes: value.bytes, read: (maxBytes) => stream.call("read", (c) => c.streamRecv(value.id, maxBytes)), abort: stream.abort };
+  }
+
+  async openVolumeWriter(pool: string, name: string, bytes: number): Promise<VolumeWriter> {
+    const { native, value: id } = await this.callPinned(`openVolumeUpload ${pool}/${name}`, (c) => c.openVolumeUpload(pool, name, bytes));
+    const stream = this.pinnedStream(native, id, `upload to ${pool}/${name}`);
+    return {
+      write: (chunk) => stream.call("write", (c) => c.streamSend(id, chunk)),
+      finish: () => stream.call("finish", (c) => c.streamFinish(id), Math.max(60_000, 4 * this.options.callTimeoutMs)),
+      abort: stream.abort,
+    };
+  }
+
+  async openConsole(domain: string, opts: { force: boolean }): Promise<ConsoleStream> {
+    const { native, value: id } = await this.callPinned(`openConsole ${domain}`, (c) => c.openConsole(domain, opts.force));
+    const entry = this.consoleEntry(native, id);
+    const stream = this.pinnedStream(native, id, `console of ${domain}`);
+    return {
+      onData: (listener) => {
+        entry.onData = listener;
+        for (const chunk of entry.early.splice(0)) listener(chunk);
+        entry.earlyBytes = 0;
+      },
+      onEnd: (listener) => {
+        if (entry.ended !== undefined) listener(entry.ended);
+        else entry.onEnd = listener;
+      },
+      write: (data) => stream.call("write", (c) => c.consoleSend(id, data)),
+      // Finished, not aborted, and aborted only when the host does not confirm. Input the host's
+      // daemon has not handed to the guest yet is still dropped by libvirt when the stream closes
+      // (measured: a line written and closed at once never reaches the guest).
+      close: async () => {
+        this.consoles.delete(consoleKey(this.nativeId(native), id));
+        if (entry.ended !== undefined) return stream.abort();
+        await stream.call("finish", (c) => c.streamFinish(id), CONSOLE_FINISH_MS).catch(() => stream.abort());
+      },
+    };
+  }
+
+  /** Console streams by native connection and id; output that arrives before its listener is kept (bounded). */
+  private readonly consoles = new Map<string, ConsoleEntry>();
+  private readonly nativeIds = new WeakMap<NativeConnection, number>();
+  private nextNativeId = 1;
+
+  private consoleEntry(native: NativeConnection, id: number): ConsoleEntry {
+    const key = consoleKey(this.nativeId(native), id);
+    let entry = this.consoles.get(key);
+    if (!entry) this.consoles.set(key, (entry = { native, early: [], earlyBytes: 0 }));
+    return entry;
+  }
+
+  private nativeId(native: NativeConnection): number {
+    let id = this.nativeIds.get(native);
+    if (id === undefined) this.nativeIds.set(native, (id = this.nextNativeId++));
+    return id;
+  }
+
+  private onConsoleEvent(native: NativeConnection, event: Extract<NativeEvent, { type: "stream" }>): void {
+    const entry = this.consoleEntry(native, event.id);
+    if (event.data) {
+      if (entry.onData) entry.onData(event.data);
+      else if (entry.earlyBytes < CONSOLE_EARLY_MAX) {
+        entry.early.push(event.data);
+        entry.earlyBytes += event.data.length;
+      }
+    }
+    if (event.end) this.endConsole(consoleKey(this.nativeId(native), event.id), entry, event.error ?? null);
+  }
+
+  private endConsole(key: string, entry: ConsoleEntry, error: string | null): void {
+    if (entry.ended !== undefined) return;
+    entry.ended = error;
+    this.consoles.delete(key);
+    entry.onEnd?.(error);
+  }
+
+  /** A call that also returns the native connection it ran on (streams live on that one only). */
+  private callPinned<T>(what: string, fn: (c: WrappedConnection) => Promise<T>): Promise<{ native: NativeConnection; value: T }> {
+    return this.call(what, async (c) => ({ native: this.native!, value: await fn(c) }));
+  }
+
+  /** Calls on one stream: on the connection that opened it, each under the call timeout. */
+  private pinnedStream(native: NativeConnection, id: number, what: string) {
+    const call = <T>(step: string, fn: (c: WrappedConnection) => Promise<T>, timeoutMs = this.options.callTimeoutMs): Promise<T> => {
+      if (this.native !== native) return Promise.reject(new HypervisorError("disconnected", `${this.uri}: ${what}: the connection was re-opened`));
+      const c = wrap(native, (e) => toHypervisorError(e, `${this.uri}: ${what}: ${step}`, this.native !== native));
+      return this.withTimeout(`${what}: ${step}`, fn(c), timeoutMs);
+    };
+    const abort = () => (this.native === native ? this.withTimeout(`${what}: abort`, native.streamAbort(id), this.options.callTimeoutMs).catch(() => undefined) : Promise.resolve());
+    return { call, abort };
+  }
+
   /**
    * Runs one host call under the call timeout. The wrapped native promises are converted to
    * HypervisorError with libvirt's code inside `fn`, so idempotency checks see real codes.
@@ -500,6 +598,7 @@ export class LibvirtHostConnection implements HostConnection {
   }
 
   private onNative(native: NativeConnection, event: NativeEvent): void {
+    if (event.type === "stream") return this.onConsoleEvent(native, event);
     if (native === this.openingNative && event.type === "disconnected") this.lostWhileOpening.add(native);
     if (native !== this.native) return; // not (or no longer) the live connection
     if (event.type === "lifecycle") {
@@ -507,6 +606,7 @@ export class LibvirtHostConnection implements HostConnection {
       return;
     }
     this.native = null;
+    for (const [key, entry] of this.consoles) if (entry.native === native) this.endConsole(key, entry, `connection lost (${event.reason})`);
     this.lastError = new HypervisorError("disconnected", `${this.uri}: connection lost (${event.reason})`);
     void this.closeNative(native);
     this.log.warn({ reason: event.reason }, "libvirt connection lost");
@@ -565,6 +665,26 @@ async function snapshotExists(c: WrappedConnection, domain: string, name: string
 
 /** NativeConnection whose rejections are already HypervisorError. */
 type WrappedConnection = Omit<NativeConnection, "open" | "close" | "threadCount">;
+
+/** How long closing a console waits for the host to confirm its input was delivered. */
+const CONSOLE_FINISH_MS = 3_000;
+
+/** Console output kept for a stream whose listener is not set yet. */
+const CONSOLE_EARLY_MAX = 256 * 1024;
+
+interface ConsoleEntry {
+  native: NativeConnection;
+  onData?: (chunk: Buffer) => void;
+  onEnd?: (error: string | null) => void;
+  early: Buffer[];
+  earlyBytes: number;
+  /** Set once ended: null for a normal end. */
+  ended?: string | null;
+}
+
+function consoleKey(nativeId: number, id: number): string {
+  return `${nativeId}:${id}`;
+}
 
 function wrap(native: NativeConnection, convert: (e: unknown) => HypervisorError): WrappedConnection {
   return new Proxy(native, {

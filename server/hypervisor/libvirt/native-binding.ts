@@ -12,7 +12,9 @@ export interface NativeError extends Error {
 
 export type NativeEvent =
   | { type: "lifecycle"; domainName: string; uuid: string; event: string; detail: number }
-  | { type: "disconnected"; reason: string };
+  | { type: "disconnected"; reason: string }
+  /** A console stream's output, or its end (`end`, with `error` when it failed). */
+  | { type: "stream"; id: number; data?: Buffer; end?: true; error?: string };
 
 export interface NativeHostFacts {
   hostname: string;
@@ -108,6 +110,22 @@ export interface NativeConnection {
   jobInfo(name: string): Promise<NativeJobInfo>;
   /** virDomainAbortJob */
   abortJob(name: string): Promise<void>;
+  /** virStorageVolLookupByPath + virStorageVolDownload of the whole file; `bytes` is its physical size. */
+  openVolumeDownload(path: string): Promise<{ id: number; bytes: number }>;
+  /** virStorageVolUpload of `bytes` bytes into an existing volume; returns the stream's id. */
+  openVolumeUpload(pool: string, name: string, bytes: number): Promise<number>;
+  /** virStreamRecv of at most `maxBytes` (≤ 8 MiB); an empty buffer at the end of the stream. */
+  streamRecv(id: number, maxBytes: number): Promise<Buffer>;
+  /** virStreamSend until all of `data` is sent. */
+  streamSend(id: number, data: Buffer): Promise<void>;
+  /** virStreamFinish (the stream is freed either way). */
+  streamFinish(id: number): Promise<void>;
+  /** virStreamAbort; no-op when the stream is gone. */
+  streamAbort(id: number): Promise<void>;
+  /** virDomainOpenConsole on a non-blocking stream; output arrives as "stream" events. `force` takes it from its holder. */
+  openConsole(domain: string, force: boolean): Promise<number>;
+  /** Input to a console stream (retried for up to 5 s while the guest does not read). */
+  consoleSend(id: number, data: Buffer): Promise<void>;
 }
 
 interface NativeModule {

@@ -121,6 +121,15 @@ void OnClose(virConnectPtr, int reason, void* opaque) {
   });
 }
 
+void AbortStreams(std::map<uint32_t, virStreamPtr>& streams) {
+  for (auto& [id, st] : streams) {
+    virStreamAbort(st);
+    virStreamFree(st);
+  }
+  streams.clear();
+  virResetLastError();
+}
+
 void FreeSinkRef(void* opaque) { delete static_cast<std::shared_ptr<Sink>*>(opaque); }
 
 // Unregisters our callbacks and drops our reference. Threads still running a call hold their own
@@ -230,6 +239,14 @@ Napi::Function Connection::Define(Napi::Env env) {
                          InstanceMethod<&Connection::Migrate>("migrate"),
                          InstanceMethod<&Connection::JobInfo>("jobInfo"),
                          InstanceMethod<&Connection::AbortJob>("abortJob"),
+                         InstanceMethod<&Connection::OpenVolumeDownload>("openVolumeDownload"),
+                         InstanceMethod<&Connection::OpenVolumeUpload>("openVolumeUpload"),
+                         InstanceMethod<&Connection::StreamRecv>("streamRecv"),
+                         InstanceMethod<&Connection::StreamSend>("streamSend"),
+                         InstanceMethod<&Connection::StreamFinish>("streamFinish"),
+                         InstanceMethod<&Connection::StreamAbort>("streamAbort"),
+                         InstanceMethod<&Connection::OpenConsole>("openConsole"),
+                         InstanceMethod<&Connection::ConsoleSend>("consoleSend"),
                      });
 }
 
@@ -272,12 +289,15 @@ Connection::~Connection() {
                   [w](bool) {
                     virConnectPtr conn;
                     int id;
+                    std::map<uint32_t, virStreamPtr> streams;
                     {
                       std::lock_guard<std::mutex> lock(w->mu);
                       conn = w->conn;
                       id = w->lifecycleCallbackId;
                       w->conn = nullptr;
+                      streams.swap(w->streams);
                     }
+                    AbortStreams(streams);
                     if (conn != nullptr) Teardown(conn, id);
                   }},
              true);
@@ -387,14 +407,17 @@ Napi::Value Connection::Close(const Napi::CallbackInfo& info) {
                   [=](bool) {
                     virConnectPtr conn;
                     int id;
+                    std::map<uint32_t, virStreamPtr> streams;
                     {
                       std::lock_guard<std::mutex> lock(w->mu);
                       conn = w->conn;
                       id = w->lifecycleCallbackId;
                       w->conn = nullptr;
                       w->stopping = true;
+                      streams.swap(w->streams);
                       w->cv.notify_all();
                     }
+                    AbortStreams(streams);
                     if (conn != nullptr) Teardown(conn, id);
                     sink->Post([=](Napi::Env env, Napi::Function) {
                       std::unique_ptr<Napi::Promise::Deferred> own(deferred);

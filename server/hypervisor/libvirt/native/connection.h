@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -64,6 +65,10 @@ struct Workers : std::enable_shared_from_this<Workers> {
   bool stopping = false;  // threads exit once the queue is empty
   virConnectPtr conn = nullptr;
   int lifecycleCallbackId = -1;
+  // Open volume streams (see volume-streams.cc), by the id JS holds. Each holds its own reference
+  // to the connection it was opened on; a stream JS forgets is aborted when the connection closes.
+  std::map<uint32_t, virStreamPtr> streams;
+  uint32_t nextStreamId = 1;
 
   bool Enqueue(Job job, bool force = false);
   // A new reference to the open connection (or nullptr); the caller closes it.
@@ -82,6 +87,8 @@ class Connection : public Napi::ObjectWrap<Connection> {
 
  private:
   Napi::Value Submit(Napi::Env env, Work work, bool needsConnection = true);
+  // Removes the stream from the table (the caller then owns it); throws when the id is unknown.
+  virStreamPtr TakeStream(uint32_t id);
   static void OnEnvCleanup(void* self);
 
   Napi::Value Open(const Napi::CallbackInfo& info);
@@ -111,6 +118,14 @@ class Connection : public Napi::ObjectWrap<Connection> {
   Napi::Value Migrate(const Napi::CallbackInfo& info);
   Napi::Value JobInfo(const Napi::CallbackInfo& info);
   Napi::Value AbortJob(const Napi::CallbackInfo& info);
+  Napi::Value OpenVolumeDownload(const Napi::CallbackInfo& info);
+  Napi::Value OpenVolumeUpload(const Napi::CallbackInfo& info);
+  Napi::Value StreamRecv(const Napi::CallbackInfo& info);
+  Napi::Value StreamSend(const Napi::CallbackInfo& info);
+  Napi::Value StreamFinish(const Napi::CallbackInfo& info);
+  Napi::Value StreamAbort(const Napi::CallbackInfo& info);
+  Napi::Value OpenConsole(const Napi::CallbackInfo& info);
+  Napi::Value ConsoleSend(const Napi::CallbackInfo& info);
 
   std::shared_ptr<Workers> workers_;
   std::shared_ptr<Sink> sink_;
