@@ -14,6 +14,7 @@ import type { HostPool } from "../hypervisor/host-pool.ts";
 import { log as rootLog } from "../log.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { compensate, HANDLERS, type JobContext, type OperationRow } from "./operations/handlers.ts";
+import { imageOnHost } from "./operations/context.ts";
 import { classNetworkName } from "./vm-layout.ts";
 import { hostPreparations } from "./host-preparation.ts";
 import { isOperationKind } from "../domain/operation-kinds.ts";
@@ -157,7 +158,7 @@ export class Worker {
     if (!op.vmId) throw new Error("operation has no VM");
     const vm = await db.vm.findUniqueOrThrow({
       where: { id: op.vmId },
-      select: { id: true, name: true, ownerId: true, domainName: true, vcpus: true, memoryMiB: true, diskGiB: true, hostId: true, imageId: true, host: true, image: { select: { path: true, format: true } }, class: { select: { id: true, isolatedNetwork: true } } },
+      select: { id: true, name: true, ownerId: true, domainName: true, vcpus: true, memoryMiB: true, diskGiB: true, hostId: true, imageId: true, host: true, image: { select: { id: true, name: true, path: true, format: true, shared: true, hostId: true, sha256: true } }, class: { select: { id: true, isolatedNetwork: true } } },
     });
     const { host, image, class: klass, ...rest } = vm;
     const vmRow = { ...rest, networkName: klass?.isolatedNetwork ? classNetworkName(klass.id) : null };
@@ -166,7 +167,8 @@ export class Worker {
       op,
       vm: vmRow,
       host,
-      image,
+      image: image ? await imageOnHost(db, image, host.id) : null,
+      imageSource: image,
       conn: this.opts.hosts.get(host),
       connect: (other) => this.opts.hosts.get(other),
       clock: this.clock,

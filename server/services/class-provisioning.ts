@@ -33,10 +33,10 @@ async function placeStudents(tx: Tx | ServiceContext["db"], c: ClassRow, count: 
     vcpus: c.vcpus,
     memoryMiB: c.memoryMiB,
     diskGiB: c.diskGiB,
-    image: { id: c.image.id, name: c.image.name, copyable: false },
+    image: fleet.image,
     antiAffinity: { mode: "soft" as const, members, group: c.id },
   };
-  return placeMany(fleet, Array.from({ length: count }, () => request));
+  return placeMany(fleet.hosts, Array.from({ length: count }, () => request));
 }
 
 async function studentsWithoutVm(tx: Tx | ServiceContext["db"], classId: string, only?: string[]) {

@@ -8,7 +8,9 @@ import type { Prisma } from "../../prisma/generated/client.ts";
 import type { Db, Tx } from "../db/client.ts";
 import { AppError } from "../domain/errors.ts";
 import { fleetState } from "../domain/host-state.ts";
-import type { HostRefusal, PlacementHost, PlacementResult } from "../domain/placement.ts";
+import type { HostRefusal, PlacementHost, PlacementRequest, PlacementResult } from "../domain/placement.ts";
+
+type PlacementImage = PlacementRequest["image"];
 
 /** VM states that hold their host's capacity (a deleted, failed or vanished VM holds nothing). */
 export const HOLDING_STATES = ["provisioning", "running", "paused", "stopped", "deleting"] as const;
@@ -79,15 +81,33 @@ function labelsOf(value: Prisma.JsonValue): Record<string, string> {
 }
 
 /**
- * Every host as a placement candidate for VMs of one image: reachable where the image's file is
- * (its host, or every host when it lies on shared storage). Memory offered is what the host has
- * minus its reserve; a host whose capacity was never measured counts as `down`.
+ * Every host as a placement candidate for VMs of one image, and the image as placement sees it. A
+ * host has the image when it is the image's own host, when the image lies on shared storage, or
+ * when a verified copy is in its pool; elsewhere it is copied on first use (server/jobs/image-copy)
+ * as long as the image's own host is reachable. Memory offered is what the host has minus its
+ * reserve; a host whose capacity was never measured counts as `down`.
+ *
+ * `sameImagePathAs` (a live migration from that host): only hosts where the image is at the same
+ * path qualify, because the moving disk's overlay names its backing file by path; no copy is made.
  */
-export async function loadFleet(tx: Tx | Db, image: { id: string; hostId: string; shared: boolean }): Promise<PlacementHost[]> {
-  const [hosts, allocations] = await Promise.all([tx.host.findMany({ select: hostFleetSelect, orderBy: { name: "asc" } }), hostAllocations(tx)]);
+export async function loadFleet(
+  tx: Tx | Db,
+  image: { id: string; name: string; hostId: string; shared: boolean; path?: string },
+  opts: { sameImagePathAs?: string } = {},
+): Promise<{ hosts: PlacementHost[]; image: PlacementImage }> {
+  const [hosts, allocations, replicas] = await Promise.all([
+    tx.host.findMany({ select: hostFleetSelect, orderBy: { name: "asc" } }),
+    hostAllocations(tx),
+    tx.imageReplica.findMany({ where: { imageId: image.id, state: "ready" }, select: { hostId: true, path: true } }),
+  ]);
+  const ownPath = image.path ?? "";
+  const pathOn = new Map<string, string>(replicas.map((r) => [r.hostId, r.path ?? ""]));
+  const imagePath = (hostId: string): string | undefined => (image.shared || image.hostId === hostId ? ownPath : pathOn.get(hostId));
+  const hasImage = (hostId: string): boolean =>
+    opts.sameImagePathAs !== undefined ? image.shared || imagePath(hostId) === imagePath(opts.sameImagePathAs) : imagePath(hostId) !== undefined;
   const withImage = new Set([image.id]);
   const without = new Set<string>();
-  return hosts.map((h) => {
+  const fleet = hosts.map((h) => {
     const a = allocations.get(h.id);
     // Not measured yet (the monitor reads a host's facts on its first relist): nothing to offer.
     const measured = h.cpus !== null && h.cpus > 0 && h.memoryMiB !== null && h.memoryMiB > 0;
@@ -102,9 +122,13 @@ export async function loadFleet(tx: Tx | Db, image: { id: string; hostId: string
       memoryRatio: h.memoryRatio,
       allocated: { vcpus: a?.vcpus ?? 0, memoryMiB: a?.memoryMiB ?? 0, diskGiB: a?.pendingDiskGiB ?? 0 },
       labels: labelsOf(h.labels),
-      images: image.shared || image.hostId === h.id ? withImage : without,
-    };
+      images: hasImage(h.id) ? withImage : without,
+    } satisfies PlacementHost;
   });
+  // Copied from its own host, which must answer: a host that is down, disabled or never measured cannot serve it.
+  const home = fleet.find((h) => h.id === image.hostId);
+  const copyable = opts.sameImagePathAs === undefined && !image.shared && home !== undefined && (home.state === "up" || home.state === "degraded" || home.state === "maintenance");
+  return { hosts: fleet, image: { id: image.id, name: image.name, copyable } };
 }
 
 /** One line per refused host, for error messages and previews. */

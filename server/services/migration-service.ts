@@ -26,7 +26,7 @@ const migrationVmSelect = {
   vcpus: true,
   memoryMiB: true,
   diskGiB: true,
-  image: { select: { id: true, name: true, hostId: true, shared: true } },
+  image: { select: { id: true, name: true, hostId: true, shared: true, path: true } },
   ...vmAccessSelect,
 } as const;
 
@@ -46,13 +46,13 @@ async function queueMigration(ctx: ServiceContext, vm: MigrationVm, pinnedHostId
   const image = vm.image;
   return ctx.db.$transaction(async (tx) => {
     await lockPlacement(tx);
-    const fleet = await loadFleet(tx, image);
+    const fleet = await loadFleet(tx, image, { sameImagePathAs: vm.hostId });
     const { hostId, hostName } = chosenHostOrThrow(
-      place(fleet, {
+      place(fleet.hosts, {
         vcpus: vm.vcpus,
         memoryMiB: vm.memoryMiB,
         diskGiB: vm.diskGiB,
-        image: { id: image.id, name: image.name, copyable: false },
+        image: fleet.image,
         excludeHostIds: new Set([vm.hostId]),
         pinnedHostId,
       }),

@@ -106,7 +106,7 @@ export async function getVm(ctx: ServiceContext, id: string) {
 export async function createVm(ctx: ServiceContext, input: TCreateVm) {
   authorize(ctx.actor, "vm.create");
   if (input.hostId !== undefined) authorize(ctx.actor, "host.pin");
-  const image = await ctx.db.image.findUnique({ where: { id: input.imageId }, select: { id: true, name: true, format: true, minDiskGiB: true, hostId: true, shared: true } });
+  const image = await ctx.db.image.findUnique({ where: { id: input.imageId }, select: { id: true, name: true, format: true, minDiskGiB: true, hostId: true, shared: true, path: true } });
   if (!image) throw new AppError("NOT_FOUND", "image not found");
   if (input.diskGiB < image.minDiskGiB) {
     throw new AppError("BAD_REQUEST", `diskGiB must be at least ${image.minDiskGiB} for image ${image.name}`, { field: "diskGiB" });
@@ -119,11 +119,11 @@ export async function createVm(ctx: ServiceContext, input: TCreateVm) {
       await lockPlacement(tx);
       const fleet = await loadFleet(tx, image);
       const { hostId } = chosenHostOrThrow(
-        place(fleet, {
+        place(fleet.hosts, {
           vcpus: input.vcpus,
           memoryMiB: input.memoryMiB,
           diskGiB: input.diskGiB,
-          image: { id: image.id, name: image.name, copyable: false },
+          image: fleet.image,
           pinnedHostId: input.hostId,
         }),
       );

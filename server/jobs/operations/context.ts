@@ -14,6 +14,7 @@ import { buildIsolatedNetworkXml } from "../../hypervisor/xml/index.ts";
 import { hostAddresses } from "../host-addresses.ts";
 import { diskVolumeName, diskVolumeXml, type HostRow, type ImageRow, type VmRow } from "../vm-layout.ts";
 import { hostPreparations } from "../host-preparation.ts";
+import { ensureImageOnHost, imageIsLocalTo, type ImageSource } from "../image-copy.ts";
 
 export interface OperationRow {
   id: string;
@@ -28,7 +29,10 @@ export interface JobContext {
   op: OperationRow;
   vm: VmRow & { hostId: string; imageId: string | null };
   host: HostRow;
+  /** The VM's image as its host reads it: its own file, or the copy in that host's pool (see image-copy). */
   image: ImageRow | null;
+  /** The image as registered (its own host and file), for copying it where it is missing. */
+  imageSource: ImageSource | null;
   conn: HostConnection;
   /** The connection to another host (a migration's destination), from the same pool. */
   connect(host: HostRow): HostConnection;
@@ -95,3 +99,32 @@ export async function ensureNetwork(ctx: JobContext): Promise<void> {
   if (network) await hostPreparations.ensure(ctx.conn, `network ${network}`, () => ctx.conn.ensureNetwork(network, buildIsolatedNetworkXml({ name: network })));
 }
 
+
+/**
+ * The image as `hostId` reads it without copying: its own file when local or shared, the copy in
+ * that host's pool when one is ready, else its own path (not there yet: ensureImage copies it).
+ */
+export async function imageOnHost(db: Db, image: ImageSource, hostId: string): Promise<ImageRow> {
+  if (imageIsLocalTo(image, hostId)) return { path: image.path, format: image.format };
+  const replica = await db.imageReplica.findUnique({ where: { imageId_hostId: { imageId: image.id, hostId } }, select: { state: true, path: true } });
+  return { path: replica?.state === "ready" && replica.path ? replica.path : image.path, format: image.format };
+}
+
+/** Puts the VM's image on ctx.host (a verified copy, made once) and points ctx.image at it. */
+export async function ensureImage(ctx: JobContext, progress: { from: number; to: number }): Promise<void> {
+  if (!ctx.imageSource) return;
+  ctx.image = await ensureImageOnHost(
+    {
+      db: ctx.db,
+      operationId: ctx.op.id,
+      host: ctx.host,
+      conn: ctx.conn,
+      connect: ctx.connect,
+      step: ctx.step,
+      sleep: ctx.sleep,
+      now: () => ctx.clock.now(),
+    },
+    ctx.imageSource,
+    progress,
+  );
+}

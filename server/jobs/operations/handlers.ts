@@ -12,7 +12,7 @@ import { releaseQuota } from "../../services/quota-service.ts";
 import { parseDomainXml } from "../../hypervisor/xml/index.ts";
 import { diskVolumeName, domainXml, guestNetwork } from "../vm-layout.ts";
 import { startSlots } from "../start-slots.ts";
-import { ensureDisk, ensureNetwork, ensurePool, recordObservedState, type Handler, type JobContext } from "./context.ts";
+import { ensureDisk, ensureImage, ensureNetwork, ensurePool, recordObservedState, type Handler, type JobContext } from "./context.ts";
 import { abandonMigration, migrate } from "./migrate.ts";
 
 export type { Handler, JobContext, OperationRow } from "./context.ts";
@@ -36,6 +36,7 @@ const create: Handler = async (ctx) => {
   await ctx.step("preparing storage pool", 10);
   await ensurePool(ctx);
   await ensureNetwork(ctx);
+  await ensureImage(ctx, { from: 12, to: 28 });
   await ctx.step("creating disk", 30);
   const diskPath = await ensureDisk(ctx);
   await ctx.step("defining domain", 60);
@@ -155,6 +156,7 @@ const reset: Handler = async (ctx) => {
   await ctx.conn.destroyDomain(ctx.vm.domainName);
   await ctx.step("recreating the disk from the template", 40);
   await ensurePool(ctx);
+  await ensureImage(ctx, { from: 20, to: 38 });
   await ctx.conn.deleteVolume(ctx.host.poolName, diskVolumeName(ctx.vm));
   const diskPath = await ensureDisk(ctx);
   await ensureNetwork(ctx);

@@ -5,12 +5,15 @@
  * personal VM that fits nowhere is refused with every host's reason; only an admin may pin a host.
  */
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db } from "../../../server/db/client.ts";
 import { ensureAdmin } from "../../../server/services/user-service.ts";
 import { loadActiveUser, type AuthenticatedUser } from "../../../server/services/auth-service.ts";
 import type { LabHost, LabPaths } from "../../../scripts/lab/lab-hosts.ts";
-import { waitFor, type Portal } from "../../support/harness.ts";
+import { demoImageDir, waitFor, type Portal } from "../../support/harness.ts";
 import { startLabFleet, stopLabFleet } from "../../support/lab-fleet.ts";
 
 const N = 9;
@@ -26,6 +29,8 @@ function labDomains(host: LabHost): string[] {
     .map((s) => s.trim())
     .filter((s) => s.startsWith("vmdesk-"));
 }
+
+const sha256Of = (file: string): string => createHash("sha256").update(readFileSync(file)).digest("hex");
 
 beforeAll(async () => {
   ({ portal, paths, lab, imageId } = await startLabFleet("vmdesk_it_fleet", 3));
@@ -124,5 +129,51 @@ describe("placement across lab hosts", () => {
     expect(labDomains(lab[2]!)).toEqual([`vmdesk-${pinned.vm.id}`]);
     await portal.caller(portal.admin).vm.delete({ id: pinned.vm.id });
     await waitFor("the pinned VM deleted", async () => ((await db().vm.findUniqueOrThrow({ where: { id: pinned.vm.id } })).deletedAt !== null ? true : null), 120_000, 500);
+  });
+
+  it("the first use of an image on a host copies it there once under 10 concurrent creates, verified by checksum", { timeout: 420_000 }, async () => {
+    // An image that lives only on lab1, in a directory outside every storage pool.
+    const srcDir = path.join(lab[0]!.dir, "lib", "vmdesk-src");
+    mkdirSync(srcDir, { recursive: true });
+    copyFileSync(path.join(demoImageDir, "vmdesk-demo.qcow2"), path.join(srcDir, "lab1-only.qcow2"));
+    const sourceSha = sha256Of(path.join(srcDir, "lab1-only.qcow2"));
+    const hosts = await portal.caller(portal.admin).host.list();
+    const [lab1, lab2] = [hosts.find((h) => h.name === "lab1")!, hosts.find((h) => h.name === "lab2")!];
+    const image = await db().image.create({ data: { name: "lab1 only", path: "/var/lib/libvirt/vmdesk-src/lab1-only.qcow2", format: "qcow2", minDiskGiB: 1, shared: false, hostId: lab1.id } });
+    const room = { maxVms: 100, maxVcpus: 100, maxMemoryMiB: 100_000, maxDiskGiB: 100 };
+    await db().quota.upsert({ where: { userId: portal.admin.id }, create: { userId: portal.admin.id, ...room }, update: room });
+
+    // Placement offers lab2 although the image is not there yet (it can be copied from lab1).
+    const created = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => portal.caller(portal.admin).vm.create({ name: `copy-${i}`, imageId: image.id, vcpus: 1, memoryMiB: 80, diskGiB: 1, hostId: lab2.id })),
+    );
+    const ids = created.map((c) => c.vm.id);
+    const settled = await waitFor("the 10 VMs created (or a create failed)", async () => {
+      const failed = await db().operation.findFirst({ where: { kind: "create", status: "failed", vmId: { in: ids } }, select: { error: true } });
+      if (failed) return { failed: failed.error };
+      const busy = await db().vm.count({ where: { id: { in: ids }, OR: [{ activeOperationId: { not: null } }, { state: { not: "running" } }] } });
+      return busy === 0 ? { failed: null } : null;
+    }, 300_000, 1000);
+    expect(settled.failed).toBeNull();
+
+    const replicas = await db().imageReplica.findMany({ where: { imageId: image.id }, include: { host: { select: { name: true } } } });
+    const replicaPath = `/var/lib/libvirt/vmdesk-pool/vmdesk-image-${image.id}.qcow2`;
+    expect(replicas.map((r) => ({ host: r.host.name, state: r.state, attempts: r.attempts, path: r.path, bytes: Number(r.bytesDone) }))).toEqual([
+      { host: "lab2", state: "ready", attempts: 1, path: replicaPath, bytes: statSync(path.join(srcDir, "lab1-only.qcow2")).size },
+    ]);
+    expect((await db().image.findUniqueOrThrow({ where: { id: image.id } })).sha256).toBe(sourceSha);
+    const lab2Pool = path.join(lab[1]!.dir, "lib", "vmdesk-pool");
+    expect(readdirSync(lab2Pool).filter((f) => f.startsWith("vmdesk-image-"))).toEqual([`vmdesk-image-${image.id}.qcow2`]);
+    expect(sha256Of(path.join(lab2Pool, `vmdesk-image-${image.id}.qcow2`))).toBe(sourceSha);
+    // Every VM's disk is a linked clone of that one copy.
+    for (const id of ids) {
+      const info = JSON.parse(execFileSync("qemu-img", ["info", "--output=json", "-U", path.join(lab2Pool, `vmdesk-${id}.qcow2`)], { encoding: "utf8" })) as { "backing-filename"?: string };
+      expect(info["backing-filename"]).toBe(replicaPath);
+    }
+    expect(labDomains(lab[1]!).sort()).toEqual(ids.map((id) => `vmdesk-${id}`).sort());
+
+    for (const id of ids) await portal.caller(portal.admin).vm.delete({ id });
+    await waitFor("the 10 VMs deleted", async () => ((await db().vm.count({ where: { id: { in: ids }, deletedAt: null } })) === 0 ? true : null), 180_000, 1000);
+    expect(labDomains(lab[1]!)).toEqual([]);
   });
 });
