@@ -178,6 +178,36 @@ function ensurePeerClientCert(paths: LabPaths, host: LabHost): void {
   }
 }
 
+/**
+ * Guest displays listen on the host's network, so they take TLS viewers with a certificate from the
+ * lab CA only (the portal's): QEMU's VeNCrypt x509 mode, what a real remote host must configure too.
+ */
+const VNC_TLS_CONF = [
+  "",
+  "# vmdesk lab:hosts: displays only over TLS, client certificate required (the portal's).",
+  "vnc_tls = 1",
+  'vnc_tls_x509_cert_dir = "/etc/pki/libvirt-vnc"',
+  "vnc_tls_x509_verify = 1",
+  "",
+].join("\n");
+
+/** The host's server certificate where QEMU looks for it (/etc/pki/libvirt-vnc), readable by QEMU's user. */
+function installVncCerts(paths: LabPaths, host: LabHost, server: { cert: string; key: string }): void {
+  const dir = path.join(host.dir, "pki", "libvirt-vnc");
+  fs.mkdirSync(dir, { recursive: true });
+  fs.copyFileSync(path.join(paths.pki, "cacert.pem"), path.join(dir, "ca-cert.pem"));
+  fs.copyFileSync(server.cert, path.join(dir, "server-cert.pem"));
+  fs.copyFileSync(server.key, path.join(dir, "server-key.pem"));
+  const qemuGid = Number(run("getent", ["group", "libvirt-qemu"], { allowFail: true }).split(":")[2] ?? NaN);
+  const gid = Number.isInteger(qemuGid) ? qemuGid : 0;
+  fs.chownSync(dir, 0, gid);
+  fs.chmodSync(dir, 0o750);
+  for (const f of ["ca-cert.pem", "server-cert.pem", "server-key.pem"]) {
+    fs.chownSync(path.join(dir, f), 0, gid);
+    fs.chmodSync(path.join(dir, f), f === "server-key.pem" ? 0o640 : 0o644);
+  }
+}
+
 function ensureServerCert(paths: LabPaths, host: LabHost): { cert: string; key: string } {
   const pki = path.join(host.dir, "server-pki");
   fs.mkdirSync(pki, { recursive: true, mode: 0o700 });
@@ -270,6 +300,7 @@ function prepareHostDirs(paths: LabPaths, host: LabHost): void {
     const src = path.join("/etc/libvirt", file);
     if (fs.existsSync(src)) fs.copyFileSync(src, path.join(etc, file));
   }
+  fs.appendFileSync(path.join(etc, "qemu.conf"), VNC_TLS_CONF);
   const filters = path.join(etc, "nwfilter");
   fs.mkdirSync(filters, { recursive: true });
   if (fs.existsSync("/etc/libvirt/nwfilter")) {
@@ -284,6 +315,7 @@ function prepareHostDirs(paths: LabPaths, host: LabHost): void {
   const hostUuid = fs.readFileSync(uuidFile, "utf8").trim();
   const server = ensureServerCert(paths, host);
   ensurePeerClientCert(paths, host);
+  installVncCerts(paths, host, server);
   // The mount point for the host's own /etc/pki (libvirt's default TLS location; absent on Debian).
   fs.mkdirSync("/etc/pki", { recursive: true });
   fs.writeFileSync(path.join(etc, "libvirtd.conf"), libvirtdConf(host, path.join(paths.pki, "cacert.pem"), server, hostUuid));

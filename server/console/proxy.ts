@@ -50,15 +50,19 @@ import net from "node:net";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import { onConsoleTicketMinted, onVmChange } from "../db/notify.ts";
+import { isLocalHostUri } from "../domain/host-uri.ts";
 import { can, canSee, type Role } from "../domain/policy.ts";
 import type { HostPool } from "../hypervisor/host-pool.ts";
 import { parseDomainXml } from "../hypervisor/xml/index.ts";
 import type { Clock } from "../jobs/clock.ts";
+import { config } from "../config.ts";
 import { log } from "../log.ts";
 import { vmTarget } from "../services/vm-access.ts";
 import { FLOOD_CLOSE_MS, INPUT_BUDGET, InputBudget } from "./input-budget.ts";
 import { CUT_TEXT_MAX, RfbClientFilter, RfbProtocolError } from "./rfb-filter.ts";
 import type { ConsoleAuditRow, ConsoleStore, TicketTarget } from "./store.ts";
+import { frontForConsole } from "./private-socket.ts";
+import { frontForDisplay, openVncOverTls, portalTlsCredentials } from "./vnc-tls.ts";
 import { DATA_PROTOCOL, hashTicket, ticketFromProtocols, type ConsoleKind, type ConsoleMode } from "./tickets.ts";
 
 export const CLOSE = {
@@ -495,7 +499,7 @@ export class ConsoleProxy {
 
   /** Resolves the target from the live domain XML on the VM's host, then opens it. */
   private async connectTarget(s: Pick<Session, "vmId" | "hostId" | "hostUri" | "domainName" | "kind">, sink: UpstreamSink = s as Session): Promise<net.Socket> {
-    if (!isLocalHostUri(s.hostUri)) throw new Refusal(503, "consoles of remote hosts are not available yet");
+    const remote = !isLocalHostUri(s.hostUri);
     let xml: string;
     try {
       xml = await this.opts.hosts.get({ id: s.hostId, uri: s.hostUri }).domainXml(s.domainName);
@@ -505,7 +509,11 @@ export class ConsoleProxy {
     }
     const parsed = parseDomainXml(xml);
     let target: net.NetConnectOpts;
-    if (s.kind === "vnc") {
+    if (s.kind === "vnc" && remote) {
+      target = { path: await this.remoteDisplay(s, parsed.vnc?.port ?? null) };
+    } else if (remote) {
+      target = { path: await this.remoteSerial(s) };
+    } else if (s.kind === "vnc") {
       const vnc = parsed.vnc;
       if (vnc?.socketPath) {
         target = { path: vnc.socketPath };
@@ -534,6 +542,39 @@ export class ConsoleProxy {
       log.warn({ err, vmId: s.vmId, kind: s.kind }, "console: target refused");
       throw new Refusal(503, "the VM's console did not accept a connection");
     });
+  }
+
+  /**
+   * A remote host's display, opened over VeNCrypt with the portal's TLS certificate (see vnc-tls.ts):
+   * the path of the private socket that presents it as a plain RFB server.
+   */
+  private async remoteDisplay(s: Pick<Session, "vmId" | "hostUri">, port: number | null): Promise<string> {
+    if (!port) throw new Refusal(409, "the VM has no VNC display");
+    const creds = portalTlsCredentials(s.hostUri, config().hostCredentialsDir);
+    if (!creds) throw new Refusal(503, "this host's displays are reached only over qemu+tls with the portal's client certificate");
+    const host = new URL(s.hostUri).hostname.replace(/^\[(.*)\]$/, "$1");
+    try {
+      const display = await openVncOverTls({ host, port }, creds, CONNECT_TIMEOUT_MS);
+      return await frontForDisplay(display, CONNECT_TIMEOUT_MS);
+    } catch (err) {
+      log.warn({ err, vmId: s.vmId }, "console: remote display refused");
+      throw new Refusal(503, "the VM's console did not accept a connection");
+    }
+  }
+
+  /**
+   * A remote VM's serial console through libvirt's console stream, taken over from whoever holds it
+   * on the host (the readiness watcher, or a stale holder): all of this portal's serial sessions of
+   * the VM share it through their hub, as they share a local socket.
+   */
+  private async remoteSerial(s: Pick<Session, "vmId" | "hostId" | "hostUri" | "domainName">): Promise<string> {
+    try {
+      const stream = await this.opts.hosts.get({ id: s.hostId, uri: s.hostUri }).openConsole(s.domainName, { force: true });
+      return await frontForConsole(stream, CONNECT_TIMEOUT_MS);
+    } catch (err) {
+      log.warn({ err, vmId: s.vmId }, "console: remote serial console refused");
+      throw new Refusal(503, "the VM's serial console did not accept a connection");
+    }
   }
 
   private refuse(socket: Duplex, refusal: Refusal): void {
@@ -841,15 +882,6 @@ async function discard(p: PreparedDisplay): Promise<void> {
   (await p.upstream)?.destroy();
 }
 
-/** Only hosts on this machine: their loopback VNC and local sockets are reachable from here. */
-export function isLocalHostUri(uri: string): boolean {
-  try {
-    const host = new URL(uri).hostname;
-    return host === "" || LOOPBACK.has(host) || host === "[::1]";
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Upstream reads are up to 1 MiB instead of libuv's 64 KiB: a streaming display takes far fewer

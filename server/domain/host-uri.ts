@@ -141,3 +141,13 @@ export function migrationTarget(uri: string): { peerUri: string; address: string
   const base = uri.replace(/\?.*$/, "");
   return { peerUri: query.length ? `${base}?${query.join("&")}` : base, address };
 }
+
+/** Hosts on this machine (no host in the URI, or loopback): their local sockets are reachable from here. */
+export function isLocalHostUri(uri: string): boolean {
+  try {
+    const host = new URL(uri).hostname;
+    return host === "" || host === "localhost" || host === "127.0.0.1" || host === "::1" || host === "[::1]";
+  } catch {
+    return false;
+  }
+}

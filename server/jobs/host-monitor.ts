@@ -28,6 +28,10 @@ export function isLocalUri(uri: string): boolean {
   return /^qemu(\+unix)?:\/\/\/(system|session)/.test(uri);
 }
 
+/** How long a remote guest's console is watched for its first output, and when it is nudged. */
+const READINESS_WATCH_MS = 120_000;
+const READINESS_NUDGE_MS = 5_000;
+
 export class HostMonitor {
   private timer: NodeJS.Timeout | null = null;
   private readonly busy = new Set<string>();
@@ -157,7 +161,7 @@ export class HostMonitor {
     const state = nextState(vm.state as VmState, observed, vm.activeOperationId !== null);
     let guestReadyAt = vm.guestReadyAt;
     if (observed !== "running" && observed !== "blocked") guestReadyAt = null;
-    else if (!guestReadyAt && (await this.guestSpoke(host, vm.domainName))) guestReadyAt = this.clock.now();
+    else if (!guestReadyAt && (await this.guestSpoke(host, vm))) guestReadyAt = this.clock.now();
     const changed = state !== vm.state || observed !== vm.observedState || guestReadyAt?.getTime() !== vm.guestReadyAt?.getTime();
     if (!changed) return;
     // Conditional on the state we read and on no newer observation: an operation that recorded what
@@ -176,13 +180,59 @@ export class HostMonitor {
     if (count > 0) await notifyVmChanged(this.db, { vmId: vm.id, ownerId: vm.ownerId });
   }
 
-  private async guestSpoke(host: HostRow, domainName: string): Promise<boolean> {
-    if (!isLocalUri(host.uri)) return false;
+  private async guestSpoke(host: HostRow, vm: { id: string; ownerId: string; domainName: string }): Promise<boolean> {
+    if (!isLocalUri(host.uri)) {
+      this.watchReadiness(host, vm);
+      return false;
+    }
     try {
-      const stat = await fs.stat(serialLogPath(domainName));
+      const stat = await fs.stat(serialLogPath(vm.domainName));
       return stat.size > 0;
     } catch {
       return false;
     }
   }
+
+  /** Domains whose serial console is being watched for the first output, by host id and domain. */
+  private readonly readinessWatches = new Set<string>();
+
+  /**
+   * A guest on another host: its serial log is out of reach, so the console stream (libvirt) is
+   * watched for the guest's first output, without taking it from a user who holds it. A guest that
+   * booted before the watch began (the portal restarted, the VM arrived by migration) is nudged with a
+   * carriage return, which a login prompt or shell answers. Given up after READINESS_WATCH_MS; the next
+   * relist tries again.
+   */
+  private watchReadiness(host: HostRow, vm: { id: string; ownerId: string; domainName: string }): void {
+    const key = `${host.id}/${vm.domainName}`;
+    if (this.readinessWatches.has(key)) return;
+    this.readinessWatches.add(key);
+    const conn = this.hosts.get(host);
+    void (async () => {
+      const stream = await conn.openConsole(vm.domainName, { force: false });
+      await new Promise<void>((resolve) => {
+        const giveUp = setTimeout(resolve, READINESS_WATCH_MS);
+        const nudge = setTimeout(() => void stream.write(Buffer.from("\r")).catch(() => undefined), READINESS_NUDGE_MS);
+        const done = () => {
+          clearTimeout(giveUp);
+          clearTimeout(nudge);
+          resolve();
+        };
+        stream.onEnd(done);
+        stream.onData(() => {
+          done();
+          void this.markReady(host, vm);
+        });
+      });
+      await stream.close();
+    })()
+      .catch((err: unknown) => log.debug({ err, vmId: vm.id }, "readiness: console not available"))
+      .finally(() => this.readinessWatches.delete(key));
+  }
+
+  private async markReady(host: HostRow, vm: { id: string; ownerId: string }): Promise<void> {
+    const { count } = await this.db.vm.updateMany({ where: { id: vm.id, hostId: host.id, guestReadyAt: null, deletedAt: null }, data: { guestReadyAt: this.clock.now() } });
+    if (count > 0) await notifyVmChanged(this.db, { vmId: vm.id, ownerId: vm.ownerId });
+  }
+
 }

@@ -4,6 +4,7 @@
  */
 import type { DomainSpec } from "../hypervisor/xml/index.ts";
 import { buildDomainXml, buildVolumeXml } from "../hypervisor/xml/index.ts";
+import { isLocalHostUri } from "../domain/host-uri.ts";
 import { GUEST_FILTER, GUEST_FILTER_PARAMETERS, GUEST_NAT, HOST_GUARD_FILTER } from "../hypervisor/guest-network.ts";
 
 export interface VmRow {
@@ -64,6 +65,7 @@ export function diskVolumeXml(vm: VmRow, image: ImageRow | null): string {
 
 export function domainSpec(vm: VmRow, host: HostRow, image: ImageRow | null, diskPath: string): DomainSpec {
   const isIso = image?.format === "iso";
+  const remote = !isLocalHostUri(host.uri);
   const domainType = host.domainType === "qemu" ? "qemu" : "kvm";
   return {
     name: vm.domainName,
@@ -80,10 +82,13 @@ export function domainSpec(vm: VmRow, host: HostRow, image: ImageRow | null, dis
     ],
     boot: isIso ? ["hd", "cdrom"] : ["hd"],
     network: guestNetwork(vm),
-    // No TCP port: no other local process can reach the display; the console proxy opens the socket.
-    graphics: { unixSocket: true },
+    // This machine: no TCP port at all, only the console proxy (root) opens the display's socket.
+    // Another host: TCP that its QEMU guards with TLS and client certificates (console/vnc-tls.ts),
+    // on every address so the display follows the guest through a live migration.
+    graphics: remote ? { listen: "0.0.0.0" } : { unixSocket: true },
     serialLogPath: serialLogPath(vm.domainName),
-    serialSocketPath: serialSocketPath(vm.domainName),
+    // Another host: a pty, reached through libvirt's console stream (virDomainOpenConsole takes only ptys).
+    ...(remote ? {} : { serialSocketPath: serialSocketPath(vm.domainName) }),
     metadata: { vmId: vm.id, ownerId: vm.ownerId },
   };
 }

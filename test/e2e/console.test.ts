@@ -10,7 +10,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db, disconnectDb } from "../../server/db/client.ts";
 import { createUser, setQuota } from "../../server/services/user-service.ts";
-import { launchChromium, screenshot, signIn } from "../support/browser.ts";
+import { canvasStats, launchChromium, screenshot, signIn, typeKeys } from "../support/browser.ts";
 import { seedDatabase, serviceAs, waitFor } from "../support/harness.ts";
 import { restClient, startPortalServer, type RunningPortal } from "../support/server.ts";
 
@@ -63,38 +63,6 @@ afterAll(async () => {
   }
   await portal?.stop();
 });
-
-/** Samples the noVNC canvas: how many distinct colours, how many clearly non-black pixels. */
-function canvasStats(page: Page) {
-  return page.evaluate(() => {
-    const canvas = document.querySelector<HTMLCanvasElement>('[data-testid="console-canvas-container"] canvas');
-    const ctx = canvas?.getContext("2d");
-    if (!canvas || !ctx || canvas.width === 0 || canvas.height === 0) return { width: 0, height: 0, colors: 0, lit: 0 };
-    const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-    const colors = new Set<number>();
-    let lit = 0;
-    for (let i = 0; i < data.length; i += 4 * 3) {
-      const r = data[i]!, g = data[i + 1]!, b = data[i + 2]!;
-      colors.add((r << 16) | (g << 8) | b);
-      if (r + g + b > 150) lit++;
-    }
-    return { width: canvas.width, height: canvas.height, colors: colors.size, lit };
-  });
-}
-
-const SHIFTED: Record<string, string> = { ">": "Period", "<": "Comma", "|": "Backslash", "_": "Minus", ":": "Semicolon", '"': "Quote", "&": "Digit7" };
-const PLAIN: Record<string, string> = { " ": "Space", "-": "Minus", "/": "Slash", ".": "Period", "=": "Equal" };
-
-/** Types on a US keyboard key by key, holding Shift for shifted characters as a person would. */
-async function typeKeys(page: Page, text: string) {
-  for (const ch of text) {
-    if (SHIFTED[ch]) await page.keyboard.press(`Shift+${SHIFTED[ch]}`);
-    else if (PLAIN[ch]) await page.keyboard.press(PLAIN[ch]);
-    else if (/[A-Z]/.test(ch)) await page.keyboard.press(`Shift+Key${ch}`);
-    else await page.keyboard.press(ch);
-    await page.waitForTimeout(20);
-  }
-}
 
 function serialLog(): string {
   try {

@@ -27,3 +27,35 @@ export async function signIn(page: Page, baseUrl: string, username: string, pass
   await page.getByTestId("signin-submit").click();
   await page.getByTestId("nav-username").waitFor({ timeout: 30_000 });
 }
+
+/** Samples the noVNC canvas: how many distinct colours, how many clearly non-black pixels. */
+export function canvasStats(page: Page) {
+  return page.evaluate(() => {
+    const canvas = document.querySelector<HTMLCanvasElement>('[data-testid="console-canvas-container"] canvas');
+    const ctx = canvas?.getContext("2d");
+    if (!canvas || !ctx || canvas.width === 0 || canvas.height === 0) return { width: 0, height: 0, colors: 0, lit: 0 };
+    const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    const colors = new Set<number>();
+    let lit = 0;
+    for (let i = 0; i < data.length; i += 4 * 3) {
+      const r = data[i]!, g = data[i + 1]!, b = data[i + 2]!;
+      colors.add((r << 16) | (g << 8) | b);
+      if (r + g + b > 150) lit++;
+    }
+    return { width: canvas.width, height: canvas.height, colors: colors.size, lit };
+  });
+}
+
+const SHIFTED: Record<string, string> = { ">": "Period", "<": "Comma", "|": "Backslash", "_": "Minus", ":": "Semicolon", '"': "Quote", "&": "Digit7" };
+const PLAIN: Record<string, string> = { " ": "Space", "-": "Minus", "/": "Slash", ".": "Period", "=": "Equal" };
+
+/** Types on a US keyboard key by key, holding Shift for shifted characters as a person would. */
+export async function typeKeys(page: Page, text: string) {
+  for (const ch of text) {
+    if (SHIFTED[ch]) await page.keyboard.press(`Shift+${SHIFTED[ch]}`);
+    else if (PLAIN[ch]) await page.keyboard.press(PLAIN[ch]);
+    else if (/[A-Z]/.test(ch)) await page.keyboard.press(`Shift+Key${ch}`);
+    else await page.keyboard.press(ch);
+    await page.waitForTimeout(20);
+  }
+}

@@ -8,12 +8,10 @@
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, rm, symlink } from "node:fs/promises";
-import net from "node:net";
-import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db } from "../../../server/db/client.ts";
+import { LibvirtHostConnection } from "../../../server/hypervisor/libvirt/libvirt-host.ts";
 import type { LabHost, LabPaths } from "../../../scripts/lab/lab-hosts.ts";
 import { waitFor, type Portal } from "../../support/harness.ts";
 import { startLabFleet, stopLabFleet } from "../../support/lab-fleet.ts";
@@ -35,30 +33,23 @@ function domainsOn(host: LabHost): string[] {
 }
 
 /**
- * Types a line into the guest's serial console (QEMU's socket on that host, one client at a time).
- * The socket is reached through a short symlink: a unix socket path is capped at 107 bytes, and the
- * host's directory under a checkout such as /check/work/main/.vmdesk-test/lab/hosts/lab1/lib/qemu
- * plus the domain's name passes that (libuv then truncates it and connect fails with ENOENT).
+ * Types a line into the guest's serial console: on a lab host it is a pty reached through libvirt's
+ * console stream (virDomainOpenConsole over the host's TLS connection), as the portal reaches it.
  */
 async function typeOnSerial(host: LabHost, domain: string, line: string): Promise<void> {
-  const shortDir = await mkdtemp(path.join(os.tmpdir(), "vmd-"));
-  await symlink(path.join(host.dir, "lib", "qemu"), path.join(shortDir, "q"));
-  const socket = path.join(shortDir, "q", `${domain}.serial.sock`);
+  const conn = new LibvirtHostConnection({ uri: host.uri, callTimeoutMs: 10_000 });
   try {
-    await connectAndType(socket, line);
+    const stream = await conn.openConsole(domain, { force: true });
+    let echoed = "";
+    stream.onData((chunk) => (echoed += chunk.toString("latin1")));
+    await stream.write(Buffer.from(`\r\n${line}\r\n`));
+    // Closed once the guest has echoed the line: input the host has not handed to the guest when the
+    // stream closes is dropped by libvirt.
+    await waitFor("the guest to echo the typed line", async () => echoed.includes(line.slice(0, 20)), 10_000, 50);
+    await stream.close();
   } finally {
-    await rm(shortDir, { recursive: true, force: true });
+    await conn.close();
   }
-}
-
-async function connectAndType(socket: string, line: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const s = net.createConnection(socket, () => {
-      s.write(`\r\n${line}\r\n`, () => setTimeout(() => s.destroy(), 300));
-    });
-    s.on("close", () => resolve());
-    s.on("error", reject);
-  });
 }
 
 beforeAll(async () => {
