@@ -386,6 +386,10 @@ async function waitForDaemon(host: LabHost): Promise<void> {
   while (Date.now() < deadline) {
     try {
       await execFileAsync("virsh", ["-c", host.uri, "hostname"], { timeout: 5_000 });
+      // Ready means ready for QEMU questions too: a fresh daemon probes QEMU's capabilities the first
+      // time one is asked (virConnectGetVersion here), which took 7.6 s on this machine and made a
+      // client's first call with a 5 s timeout fail.
+      await execFileAsync("virsh", ["-c", host.uri, "version"], { timeout: 120_000 });
       return;
     } catch (err) {
       last = (err as { stderr?: string }).stderr?.trim() ?? String(err);
