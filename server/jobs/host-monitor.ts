@@ -113,7 +113,7 @@ export class HostMonitor {
     }
     const vms = await this.db.vm.findMany({
       where: { hostId: host.id, deletedAt: null, state: { not: "deleted" } },
-      select: { id: true, ownerId: true, domainName: true, state: true, observedState: true, activeOperationId: true, guestReadyAt: true },
+      select: { id: true, ownerId: true, domainName: true, state: true, observedState: true, activeOperationId: true, guestReadyAt: true, targetHostId: true },
     });
     for (const vm of vms) {
       await this.apply(host, vm, domains.get(vm.domainName) ?? null, observedAt);
@@ -144,7 +144,7 @@ export class HostMonitor {
   async refreshDomain(host: HostRow, domainName: string): Promise<void> {
     const vm = await this.db.vm.findUnique({
       where: { domainName },
-      select: { id: true, ownerId: true, domainName: true, state: true, observedState: true, activeOperationId: true, guestReadyAt: true, deletedAt: true },
+      select: { id: true, ownerId: true, domainName: true, state: true, observedState: true, activeOperationId: true, guestReadyAt: true, targetHostId: true, deletedAt: true },
     });
     if (!vm || vm.deletedAt) return;
     const observedAt = this.clock.now();
@@ -154,10 +154,14 @@ export class HostMonitor {
 
   private async apply(
     host: HostRow,
-    vm: { id: string; ownerId: string; domainName: string; state: string; observedState: string | null; activeOperationId: string | null; guestReadyAt: Date | null },
+    vm: { id: string; ownerId: string; domainName: string; state: string; observedState: string | null; activeOperationId: string | null; guestReadyAt: Date | null; targetHostId: string | null },
     observed: DomainRunState | null,
     observedAt: Date,
   ): Promise<void> {
+    // A live migration in flight: the source shows the guest paused at the switch-over and then
+    // gone, while it runs on, already booted, on the destination. The migrate operation records
+    // where it ended up; read here, it would look stopped and "booting" again for a moment.
+    if (vm.targetHostId !== null && vm.activeOperationId !== null) return;
     const state = nextState(vm.state as VmState, observed, vm.activeOperationId !== null);
     let guestReadyAt = vm.guestReadyAt;
     if (observed !== "running" && observed !== "blocked") guestReadyAt = null;
