@@ -1,15 +1,16 @@
 /**
- * `npm run lab:hosts -- up N | status [--json] | down | kill NAME | kill-daemon NAME`: extra libvirt
- * daemons on this machine standing in for remote hosts (see scripts/lab/lab-hosts.ts), registered in
- * the portal's database (the one DATABASE_URL names, else the data directory's embedded cluster).
+ * `npm run lab:hosts -- up N [--shared-pool] | status [--json] | down | kill NAME | kill-daemon NAME`:
+ * extra libvirt daemons on this machine standing in for remote hosts (see scripts/lab/lab-hosts.ts),
+ * registered in the portal's database (the one DATABASE_URL names, else the data directory's embedded
+ * cluster). `--shared-pool` puts their VM disks in one pool on the lab's shared storage.
  */
 import { execFileSync } from "node:child_process";
 import { config } from "../server/config.ts";
 import { db, disconnectDb } from "../server/db/client.ts";
 import { labDown, labKill, labKillDaemon, labPaths, labStatus, labUp } from "./lab/lab-hosts.ts";
-import { deregisterLabHosts, registerLabHosts } from "./lab/register.ts";
+import { deregisterLabHosts, labSharedPoolPath, registerLabHosts } from "./lab/register.ts";
 
-const usage = "usage: lab:hosts -- up N | status [--json] | down | kill NAME | kill-daemon NAME";
+const usage = "usage: lab:hosts -- up N [--shared-pool] | status [--json] | down | kill NAME | kill-daemon NAME";
 
 function ensureDatabaseUrl(): void {
   if (process.env.DATABASE_URL) return;
@@ -17,19 +18,22 @@ function ensureDatabaseUrl(): void {
 }
 
 async function main(): Promise<void> {
-  const [command, arg] = process.argv.slice(2);
+  const [command, arg, ...flags] = process.argv.slice(2);
   if (process.getuid?.() !== 0) throw new Error("lab hosts need root (network namespaces, libvirtd)");
   const cfg = config();
   const paths = labPaths(cfg.dataDir, cfg.hostCredentialsDir);
   switch (command) {
     case "up": {
       const count = Number(arg ?? "1");
+      const unknown = flags.filter((f) => f !== "--shared-pool");
+      if (!Number.isInteger(count) || count < 1 || unknown.length > 0) throw new Error(usage);
       execFileSync("bash", ["scripts/host-setup.sh"], { stdio: ["ignore", "ignore", "inherit"], timeout: 600_000 });
       const hosts = await labUp(paths, count);
       ensureDatabaseUrl();
-      const rows = await registerLabHosts(db(), hosts, cfg.hostCredentialsDir);
+      const sharedPoolPath = flags.includes("--shared-pool") ? labSharedPoolPath(paths) : undefined;
+      const rows = await registerLabHosts(db(), hosts, cfg.hostCredentialsDir, { sharedPoolPath });
       for (const h of hosts) console.log(`${h.name}\t${h.address}\tup\tregistered as ${rows.find((r) => r.name === h.name)?.id}\t${h.uri}`);
-      console.log(`shared storage: ${paths.shared}`);
+      console.log(`shared storage: ${paths.shared}${sharedPoolPath ? ` (VM disks in the shared pool ${sharedPoolPath})` : ""}`);
       break;
     }
     case "status": {

@@ -97,6 +97,10 @@ const ZHostFields = z.object({
   domainType: z.enum(["kvm", "qemu"]).describe("kvm on real hardware; qemu (TCG) where KVM is unusable"),
   cpuMode: z.enum(["host-passthrough", "host-model", "none"]),
   poolPath: z.string().min(1).max(4096).regex(/^\//, "must be an absolute path"),
+  poolShared: z
+    .boolean()
+    .optional()
+    .describe("the pool's directory is shared storage (NFS, CephFS) mounted at poolPath on every host that declares the same path: VMs move between such hosts memory only (default false)"),
   enabled: z.boolean().optional(),
   cpuRatio: z.number().min(0.1).max(64).optional().describe("vCPUs placed per physical CPU (default 16)"),
   memoryRatio: z.number().min(0.1).max(4).optional().describe("guest memory placed per MiB of host memory after the reserve (default 1.0: no overcommit)"),
@@ -177,6 +181,7 @@ export const ZHost = z.object({
   cpuMode: z.string(),
   poolName: z.string(),
   poolPath: z.string(),
+  poolShared: z.boolean(),
   enabled: z.boolean(),
   maintenance: z.boolean(),
   cpuRatio: z.number(),

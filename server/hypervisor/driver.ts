@@ -219,13 +219,15 @@ export interface HostConnection {
   deleteNwFilter(name: string): Promise<void>;
   /**
    * Live-migrates a running domain to another host, peer to peer (this host's daemon connects to the
-   * destination), defining it there and undefining it here. `copyStorage` moves the disks too
+   * destination), defining it there and undefining it here. `storage: "copy"` moves the disks too
    * (incrementally: each disk's backing image must already be at the same path on the destination,
-   * and its pool must exist there). Resolves when the guest runs on the destination; on any failure
-   * the guest keeps running here. After `timeoutMs` the job is aborted (it rolls back) and the call
+   * and its pool must exist there); `"shared"` moves memory only, the disks being files both hosts
+   * reach at the same path (the caller vouches for that: libvirt's own check does not recognise
+   * every shared file system). Resolves when the guest runs on the destination; on any failure the
+   * guest keeps running here. After `timeoutMs` the job is aborted (it rolls back) and the call
    * rejects with kind "timeout".
    */
-  migrateDomain(name: string, target: MigrationTarget, opts: { copyStorage: boolean; timeoutMs: number }): Promise<void>;
+  migrateDomain(name: string, target: MigrationTarget, opts: { storage: "copy" | "shared"; timeoutMs: number }): Promise<void>;
   /** The domain's running job (a migration), or null when none runs. */
   domainJob(name: string): Promise<DomainJob | null>;
 

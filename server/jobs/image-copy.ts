@@ -37,9 +37,13 @@ const WAIT_POLL_MS = 500;
 const PROGRESS_EVERY_MS = 1_000;
 const MiB = 1024 * 1024;
 
-/** The copy's volume in a host's pool; the image's id keeps names unique and free of user text. */
-export function replicaVolumeName(image: Pick<ImageSource, "id" | "format">): string {
-  return `vmdesk-image-${image.id}.${image.format}`;
+/**
+ * The copy's volume in a host's pool; the image's id keeps names unique and free of user text. In a
+ * shared pool every host sharing it sees the same directory, so each host's copy carries the host's
+ * id: one host's copy (or its clean-up of a failed one) never touches a file another host's VMs use.
+ */
+export function replicaVolumeName(image: Pick<ImageSource, "id" | "format">, host: Pick<HostRow, "id" | "poolShared">): string {
+  return host.poolShared ? `vmdesk-image-${image.id}-${host.id}.${image.format}` : `vmdesk-image-${image.id}.${image.format}`;
 }
 
 /** Whether a VM on `hostId` reads the image's own file (no copy needed). */
@@ -73,7 +77,7 @@ export async function ensureImageOnHost(ctx: ImageCopyContext, image: ImageSourc
     const row = await ctx.db.imageReplica.findUniqueOrThrow({ where: { imageId_hostId: key } });
     if (row.state === "ready" && row.path) {
       // Someone may have deleted the file since: then it is copied again.
-      if (await ctx.conn.volumePath(ctx.host.poolName, replicaVolumeName(image))) return { path: row.path, format: image.format };
+      if (await ctx.conn.volumePath(ctx.host.poolName, replicaVolumeName(image, ctx.host))) return { path: row.path, format: image.format };
       await ctx.db.imageReplica.updateMany({ where: { id: row.id, state: "ready" }, data: { state: "failed", path: null, error: "the copy vanished from the host's pool" } });
       continue;
     }
@@ -105,7 +109,7 @@ async function copy(ctx: ImageCopyContext, image: ImageSource, replicaId: string
     const source = await ctx.db.host.findUniqueOrThrow({ where: { id: image.hostId } });
     const sourceConn = ctx.connect(source);
     const reader = await openImage(sourceConn, image);
-    const volume = replicaVolumeName(image);
+    const volume = replicaVolumeName(image, ctx.host);
     // A failed earlier copy may have left a partial volume.
     await ctx.conn.deleteVolume(ctx.host.poolName, volume);
     const destPath = await ctx.conn.createVolume(ctx.host.poolName, rawVolumeXml(volume, reader.bytes));

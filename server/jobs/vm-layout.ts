@@ -26,6 +26,8 @@ export interface HostRow {
   cpuMode: string;
   poolName: string;
   poolPath: string;
+  /** The pool is shared storage (see domain/shared-storage). */
+  poolShared?: boolean;
 }
 
 /** A class with its own isolated network puts its VMs there (they reach each other, not the outside). */
@@ -77,7 +79,7 @@ export function domainSpec(vm: VmRow, host: HostRow, image: ImageRow | null, dis
     cpuMode: (host.cpuMode as DomainSpec["cpuMode"]) ?? "none",
     tcgTbCacheMiB: domainType === "qemu" ? 32 : undefined,
     disks: [
-      { path: diskPath, format: "qcow2", device: "disk", bus: "virtio" },
+      { path: diskPath, format: "qcow2", device: "disk", bus: "virtio", ...(host.poolShared ? { cache: "none" as const } : {}) },
       ...(isIso && image ? [{ path: image.path, format: "raw" as const, device: "cdrom" as const, bus: "sata" as const }] : []),
     ],
     boot: isIso ? ["hd", "cdrom"] : ["hd"],

@@ -8,6 +8,7 @@ import type { Prisma } from "../../prisma/generated/client.ts";
 import type { Db, Tx } from "../db/client.ts";
 import { AppError } from "../domain/errors.ts";
 import { fleetState } from "../domain/host-state.ts";
+import { inSharedPool, sharesPool } from "../domain/shared-storage.ts";
 import type { HostRefusal, PlacementHost, PlacementRequest, PlacementResult } from "../domain/placement.ts";
 
 type PlacementImage = PlacementRequest["image"];
@@ -29,6 +30,9 @@ const hostFleetSelect = {
   memoryRatio: true,
   reservedMemoryMiB: true,
   labels: true,
+  poolName: true,
+  poolPath: true,
+  poolShared: true,
 } as const satisfies Prisma.HostSelect;
 
 export interface HostAllocation {
@@ -88,7 +92,8 @@ function labelsOf(value: Prisma.JsonValue): Record<string, string> {
  * reserve; a host whose capacity was never measured counts as `down`.
  *
  * `sameImagePathAs` (a live migration from that host): only hosts where the image is at the same
- * path qualify, because the moving disk's overlay names its backing file by path; no copy is made.
+ * path qualify (also a copy in a pool both hosts share), because the moving disk's overlay names its
+ * backing file by path; no copy is made.
  */
 export async function loadFleet(
   tx: Tx | Db,
@@ -103,8 +108,14 @@ export async function loadFleet(
   const ownPath = image.path ?? "";
   const pathOn = new Map<string, string>(replicas.map((r) => [r.hostId, r.path ?? ""]));
   const imagePath = (hostId: string): string | undefined => (image.shared || image.hostId === hostId ? ownPath : pathOn.get(hostId));
-  const hasImage = (hostId: string): boolean =>
-    opts.sameImagePathAs !== undefined ? image.shared || imagePath(hostId) === imagePath(opts.sameImagePathAs) : imagePath(hostId) !== undefined;
+  const source = opts.sameImagePathAs === undefined ? undefined : hosts.find((h) => h.id === opts.sameImagePathAs);
+  const sourcePath = source ? imagePath(source.id) : undefined;
+  const hasImage = (h: (typeof hosts)[number]): boolean => {
+    if (opts.sameImagePathAs === undefined) return imagePath(h.id) !== undefined;
+    if (image.shared || (sourcePath !== undefined && imagePath(h.id) === sourcePath)) return true;
+    // A copy in a pool both hosts share is read at the same path there.
+    return source !== undefined && sourcePath !== undefined && sharesPool(source, h) && inSharedPool(source, sourcePath);
+  };
   const withImage = new Set([image.id]);
   const without = new Set<string>();
   const fleet = hosts.map((h) => {
@@ -122,7 +133,7 @@ export async function loadFleet(
       memoryRatio: h.memoryRatio,
       allocated: { vcpus: a?.vcpus ?? 0, memoryMiB: a?.memoryMiB ?? 0, diskGiB: a?.pendingDiskGiB ?? 0 },
       labels: labelsOf(h.labels),
-      images: hasImage(h.id) ? withImage : without,
+      images: hasImage(h) ? withImage : without,
     } satisfies PlacementHost;
   });
   // Copied from its own host, which must answer: a host that is down, disabled or never measured cannot serve it.

@@ -17,6 +17,7 @@ export const hostSelect = {
   cpuMode: true,
   poolName: true,
   poolPath: true,
+  poolShared: true,
   enabled: true,
   maintenance: true,
   cpuRatio: true,
@@ -40,6 +41,7 @@ export interface THostInput {
   domainType: "kvm" | "qemu";
   cpuMode: "host-passthrough" | "host-model" | "none";
   poolPath: string;
+  poolShared?: boolean;
   enabled?: boolean;
   cpuRatio?: number;
   memoryRatio?: number;

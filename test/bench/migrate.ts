@@ -2,10 +2,16 @@
  * `npm run bench:migrate` — live migration of a running 128 MiB guest between two lab hosts (real
  * libvirt daemons over qemu+tls, scripts/lab), through the real portal's REST API (POST
  * /vms/{id}/migrate, then poll the operation until it succeeded) versus `virsh migrate --live --p2p`
- * of an identical domain in the same run, with the same work on both sides: the overlay is prepared
- * on the destination, the guest's memory and its disk overlay are copied (the backing image lies on
- * the lab's shared storage), and the stale overlay on the source is removed. Back and forth, runs
- * interleaved so both sides see the same machine. Prints one JSON line with medians and their ratio.
+ * of an identical domain in the same run, with the same work on both sides. Two storage set-ups
+ * (BENCH_MIGRATE_STORAGE):
+ * - `shared` (default): the hosts share their pool on the lab's shared storage, so only memory moves
+ *   (virsh: --unsafe, as the portal passes for a declared shared pool; the destination's pool is
+ *   refreshed after the move on both sides);
+ * - `copy`: each host has its own pool: the overlay is prepared on the destination, the guest's memory
+ *   and its disk overlay are copied (the backing image lies on the shared storage), and the stale
+ *   overlay on the source is removed.
+ * Back and forth, runs interleaved so both sides see the same machine. Prints one JSON line with
+ * medians and their ratio.
  */
 import { execFile, execFileSync } from "node:child_process";
 import { promisify } from "node:util";
@@ -15,7 +21,7 @@ import path from "node:path";
 import { config, resetConfigForTests } from "../../server/config.ts";
 import { db, disconnectDb } from "../../server/db/client.ts";
 import { labDown, labPaths, labUp, type LabHost } from "../../scripts/lab/lab-hosts.ts";
-import { registerLabHosts } from "../../scripts/lab/register.ts";
+import { LAB_SHARED_POOL_NAME, labSharedPoolPath, registerLabHosts } from "../../scripts/lab/register.ts";
 import { buildVolumeXml } from "../../server/hypervisor/xml/index.ts";
 import { demoImageDir, waitFor } from "../support/harness.ts";
 import { restClient, startPortalServer, type RunningPortal } from "../support/server.ts";
@@ -24,6 +30,8 @@ import { BENCH_ADMIN_PASSWORD, assertBenchPrepared, prepareBenchDatabase } from 
 assertBenchPrepared("migrate");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const MEMORY_MIB = 128;
+const STORAGE = process.env.BENCH_MIGRATE_STORAGE ?? "shared";
+if (STORAGE !== "shared" && STORAGE !== "copy") throw new Error("BENCH_MIGRATE_STORAGE: shared or copy");
 
 function virsh(uri: string, ...args: string[]): string {
   return execFileSync("virsh", ["-q", "-c", uri, ...args], { encoding: "utf8", timeout: 300_000 });
@@ -68,7 +76,9 @@ process.on("SIGTERM", onExit);
 
 try {
   lab = await labUp(paths, 2);
-  const rows = await registerLabHosts(db(), lab, cfg.hostCredentialsDir);
+  const sharedPoolPath = STORAGE === "shared" ? labSharedPoolPath(paths) : undefined;
+  const pool = sharedPoolPath ? LAB_SHARED_POOL_NAME : "vmdesk";
+  const rows = await registerLabHosts(db(), lab, cfg.hostCredentialsDir, { sharedPoolPath });
   await db().host.updateMany({ where: { name: { notIn: lab.map((h) => h.name) } }, data: { enabled: false } });
   fs.mkdirSync(paths.shared, { recursive: true });
   const base = path.join(paths.shared, "vmdesk-demo.qcow2");
@@ -103,7 +113,7 @@ try {
   const volFile = path.join(paths.root, `${baselineName}.vol.xml`);
   scratch.push(volFile);
   fs.writeFileSync(volFile, buildVolumeXml({ name: `${baselineName}.qcow2`, capacityBytes: 1024 ** 3, format: "qcow2", backing: { path: base, format: "qcow2" } }));
-  const overlay = (host: LabHost) => virsh(host.uri, "vol-create", "vmdesk", volFile);
+  const overlay = (host: LabHost) => virsh(host.uri, "vol-create", pool, volFile);
   overlay(lab[0]!);
   const xmlFile = path.join(paths.root, `${baselineName}.xml`);
   scratch.push(xmlFile);
@@ -128,9 +138,15 @@ try {
   // server's timeout, and its next request would meet a closed socket.
   async function baselineMigrate(from: LabHost, to: LabHost): Promise<number> {
     const t0 = performance.now();
-    await virshAsync(to.uri, "vol-create", "vmdesk", volFile);
-    await virshAsync(from.uri, "migrate", "--live", "--p2p", "--persistent", "--undefinesource", "--copy-storage-inc", "--change-protection", "--auto-converge", baselineName, `qemu+tls://${to.address}/system`, `tcp://${to.address}`);
-    await virshAsync(from.uri, "vol-delete", "--pool", "vmdesk", `${baselineName}.qcow2`);
+    const common = ["migrate", "--live", "--p2p", "--persistent", "--undefinesource", "--change-protection", "--auto-converge"];
+    if (STORAGE === "shared") {
+      await virshAsync(from.uri, ...common, "--unsafe", baselineName, `qemu+tls://${to.address}/system`, `tcp://${to.address}`);
+      await virshAsync(to.uri, "pool-refresh", pool);
+    } else {
+      await virshAsync(to.uri, "vol-create", pool, volFile);
+      await virshAsync(from.uri, ...common, "--copy-storage-inc", baselineName, `qemu+tls://${to.address}/system`, `tcp://${to.address}`);
+      await virshAsync(from.uri, "vol-delete", "--pool", pool, `${baselineName}.qcow2`);
+    }
     return (performance.now() - t0) / 1000;
   }
 
@@ -155,7 +171,7 @@ try {
       portal_max_s: +Math.max(...portalRuns).toFixed(2),
       baseline_max_s: +Math.max(...baselineRuns).toFixed(2),
       ratio: +(portal_s / baseline_s).toFixed(2),
-      storage: "disk overlay copied (backing image on shared storage)",
+      storage: STORAGE === "shared" ? "shared pool: memory only" : "disk overlay copied (backing image on shared storage)",
     }),
   );
   const del = await admin("DELETE", `/vms/${vmId}`);

@@ -3,7 +3,8 @@
  * network namespace, reached over qemu+tls) runs the guest; the portal is the only host left enabled.
  * The graphical console reaches the guest's display over VeNCrypt/TLS with the portal's client
  * certificate (nothing else may connect to it: a plain VNC client is refused by the host's QEMU), the
- * serial console goes through libvirt's console stream, and "ready" is seen on that stream too.
+ * serial console goes through libvirt's console stream, and "ready" is seen on that stream too. When
+ * the VM is live-migrated to a second lab host, the open consoles find it there by themselves.
  */
 import { randomBytes } from "node:crypto";
 import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
@@ -13,6 +14,7 @@ import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { config } from "../../server/config.ts";
 import { db, disconnectDb } from "../../server/db/client.ts";
+import { migrateVm } from "../../server/services/migration-service.ts";
 import { createUser, setQuota } from "../../server/services/user-service.ts";
 import { labDown, labPaths, labUp, type LabHost, type LabPaths } from "../../scripts/lab/lab-hosts.ts";
 import { registerLabHosts } from "../../scripts/lab/register.ts";
@@ -24,6 +26,9 @@ let portal: RunningPortal;
 let browser: Browser;
 let paths: LabPaths;
 let lab1: LabHost;
+let lab2: LabHost;
+let lab2Id = "";
+let adminUser: Parameters<typeof serviceAs>[0];
 let vm: { id: string; domainName: string };
 let api: ReturnType<typeof restClient>;
 
@@ -33,8 +38,11 @@ beforeAll(async () => {
   const { url, admin } = await seedDatabase("vmdesk_e2e_remote_console");
   const cfg = config();
   paths = labPaths(cfg.dataDir, cfg.hostCredentialsDir);
-  lab1 = (await labUp(paths, 1))[0]!;
-  const [row] = await registerLabHosts(db(), [lab1], cfg.hostCredentialsDir);
+  [lab1, lab2] = (await labUp(paths, 2)) as [LabHost, LabHost];
+  const [row, row2] = await registerLabHosts(db(), [lab1, lab2], cfg.hostCredentialsDir);
+  lab2Id = row2!.id;
+  adminUser = admin;
+  // lab2 joins for the migration at the end; until then the VM can only go to lab1.
   await db().host.updateMany({ where: { name: { not: lab1.name } }, data: { enabled: false } });
   mkdirSync(paths.shared, { recursive: true });
   const file = path.join(paths.shared, "vmdesk-demo.qcow2");
@@ -74,9 +82,9 @@ afterAll(async () => {
 }, 180_000);
 
 /** The guest's serial output as the lab host's virtlogd writes it. */
-function serialLog(): string {
+function serialLog(host: LabHost = lab1): string {
   try {
-    return readFileSync(path.join(lab1.dir, "log", "qemu", `${vm.domainName}-serial.log`), "utf8");
+    return readFileSync(path.join(host.dir, "log", "qemu", `${vm.domainName}-serial.log`), "utf8");
   } catch {
     return "";
   }
@@ -129,7 +137,7 @@ describe("consoles of a VM on a lab host", () => {
     await page.waitForTimeout(500);
     await typeKeys(page, `echo ${marker} > /dev/ttyS0`);
     await page.keyboard.press("Enter");
-    await expect.poll(serialLog, { timeout: 20_000, interval: 250 }).toContain(marker);
+    await expect.poll(() => serialLog(), { timeout: 20_000, interval: 250 }).toContain(marker);
     await screenshot(page, "remote-console");
     await page.close();
   });
@@ -149,5 +157,52 @@ describe("consoles of a VM on a lab host", () => {
     await expect.poll(async () => (await rows.innerText()).split(marker).length - 1, { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
     await screenshot(page, "remote-serial-console");
     await page.close();
+  });
+  it("open consoles follow the VM to another host when it is live-migrated", { timeout: 240_000 }, async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const vnc = await context.newPage();
+    await signIn(vnc, portal.baseUrl, TENANT.username, TENANT.password);
+    await vnc.goto(`${portal.baseUrl}/vms/${vm.id}/console`);
+    await vnc.locator('[data-testid="console-status"][data-status="connected"]').waitFor({ timeout: 30_000 });
+    const serial = await context.newPage();
+    await serial.goto(`${portal.baseUrl}/vms/${vm.id}/serial`);
+    await serial.locator('[data-testid="console-status"][data-status="connected"]').waitFor({ timeout: 30_000 });
+
+    await db().host.update({ where: { id: lab2Id }, data: { enabled: true } });
+    await waitFor("lab2 measured and up", async () => (await db().host.findUniqueOrThrow({ where: { id: lab2Id } })).cpus !== null, 60_000, 500);
+    const { operation } = await migrateVm(serviceAs(adminUser), vm.id, { hostId: lab2Id });
+    await waitFor("the migration finished", async () => {
+      const op = await db().operation.findUniqueOrThrow({ where: { id: operation.id } });
+      if (op.status === "failed") throw new Error(`migration failed: ${op.error}`);
+      return op.status === "succeeded" ? op : null;
+    }, 120_000, 500);
+    expect((await api("GET", `/vms/${vm.id}`)).body.host.name).toBe("lab2");
+
+    // Nobody pressed anything: both pages reconnect (to lab2 now) and keys reach the moved guest.
+    const marker = `moved-${randomBytes(4).toString("hex")}`;
+    await expect
+      .poll(async () => {
+        if ((await vnc.getByTestId("console-status").getAttribute("data-status")) !== "connected") return "";
+        await vnc.getByTestId("console-canvas-container").locator("canvas").click();
+        await typeKeys(vnc, `echo ${marker} > /dev/ttyS0`);
+        await vnc.keyboard.press("Enter");
+        await vnc.waitForTimeout(2_000);
+        return serialLog(lab2);
+      }, { timeout: 90_000, interval: 1_000 })
+      .toContain(marker);
+    await serial.locator('[data-testid="console-status"][data-status="connected"]').waitFor({ timeout: 60_000 });
+    const rows = serial.locator('[data-testid="serial-terminal"] .xterm-rows');
+    const marker2 = `moved-serial-${randomBytes(4).toString("hex")}`;
+    await expect
+      .poll(async () => {
+        await serial.getByTestId("serial-terminal").click();
+        await serial.keyboard.type(`echo ${marker2}`);
+        await serial.keyboard.press("Enter");
+        await serial.waitForTimeout(1_000);
+        return (await rows.innerText()).includes(`\n${marker2}`) || (await rows.innerText()).split(marker2).length - 1 >= 2;
+      }, { timeout: 60_000, interval: 1_000 })
+      .toBe(true);
+    await screenshot(vnc, "remote-console-after-migration");
+    await context.close();
   });
 });

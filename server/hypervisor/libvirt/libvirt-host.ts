@@ -76,6 +76,7 @@ const VIR_MIGRATE = {
   UNDEFINE_SOURCE: 1 << 4,
   NON_SHARED_INC: 1 << 7,
   CHANGE_PROTECTION: 1 << 8,
+  UNSAFE: 1 << 9,
   AUTO_CONVERGE: 1 << 13,
 } as const;
 const DEFAULT_KEEPALIVE = { intervalS: 5, count: 3 };
@@ -386,10 +387,14 @@ export class LibvirtHostConnection implements HostConnection {
     await this.withTimeout("close", closing, this.options.callTimeoutMs).catch(() => undefined);
   }
 
-  migrateDomain(name: string, target: MigrationTarget, opts: { copyStorage: boolean; timeoutMs: number }): Promise<void> {
+  migrateDomain(name: string, target: MigrationTarget, opts: { storage: "copy" | "shared"; timeoutMs: number }): Promise<void> {
+    // Shared: libvirt refuses to leave a disk in place unless it recognises the file system as shared
+    // (by magic number: NFS, GFS2, OCFS2, CephFS, …), which a bind mount or an unlisted cluster file
+    // system is not; the hosts' declared shared pool is the portal's word for it (disks there use
+    // cache='none', which is what libvirt's check wants on a file system it does recognise).
     const flags =
       VIR_MIGRATE.LIVE | VIR_MIGRATE.PEER2PEER | VIR_MIGRATE.PERSIST_DEST | VIR_MIGRATE.UNDEFINE_SOURCE | VIR_MIGRATE.CHANGE_PROTECTION | VIR_MIGRATE.AUTO_CONVERGE |
-      (opts.copyStorage ? VIR_MIGRATE.NON_SHARED_INC : 0);
+      (opts.storage === "copy" ? VIR_MIGRATE.NON_SHARED_INC : VIR_MIGRATE.UNSAFE);
     const what = `migrateDomain ${name} → ${target.peerUri}`;
     const migration = this.call(what, (c) => c.migrate(name, target.peerUri, `tcp://${target.address}`, flags), opts.timeoutMs);
     // A migration that outlives its bound keeps a native thread and the guest's state in flight:

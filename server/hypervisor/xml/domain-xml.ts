@@ -30,6 +30,12 @@ export interface DiskSpec {
   device: "disk" | "cdrom";
   /** Default: virtio for disks, sata for CD-ROMs (SeaBIOS boots both; libvirt adds the AHCI controller on `pc`). */
   bus?: "virtio" | "sata";
+  /**
+   * Host page cache mode. "none" (O_DIRECT) for disks on shared storage: libvirt allows a live
+   * migration that leaves the disk in place only then, because the destination reads the file
+   * through its own cache. Default: the hypervisor's (writeback).
+   */
+  cache?: "none";
 }
 
 export interface DomainSpec {
@@ -211,7 +217,7 @@ function addDisks(devices: XMLBuilder, disks: DiskSpec[]): void {
     if (index >= 26) throw new Error(`too many disks on bus ${bus}`);
     const dev = (bus === "virtio" ? "vd" : "sd") + String.fromCharCode(97 + index);
     const el = devices.ele("disk", { type: "file", device: disk.device });
-    el.ele("driver", { name: "qemu", type: disk.format });
+    el.ele("driver", { name: "qemu", type: disk.format, ...(disk.cache ? { cache: disk.cache } : {}) });
     el.ele("source", { file: x(disk.path) });
     el.ele("target", { dev, bus });
     if (disk.device === "cdrom") el.ele("readonly");

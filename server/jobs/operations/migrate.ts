@@ -4,9 +4,10 @@
  * Peer to peer: the source host's daemon connects to the destination's (migrationTarget: the
  * destination's URI without the portal's own credentials) and streams the guest's memory, and its
  * disk (an incremental copy of the overlay: the image it is backed by must already be on the
- * destination at the same path, which placement checks). The destination is prepared first like a
- * create would (pool, guest networking, class network, an empty overlay), so the guest's interface
- * and disk find what they reference there.
+ * destination at the same path, which placement checks). Between hosts that share their pool
+ * (domain/shared-storage) the overlay is the same file on both: memory moves, the disk stays. The
+ * destination is prepared first like a create would (pool, guest networking, class network, an
+ * empty overlay unless shared), so the guest's interface and disk find what they reference there.
  *
  * Resumable: a retry first asks where the domain runs. Already on the destination (and gone here):
  * the migration finished before the worker died, so only the database is brought along. Still
@@ -15,8 +16,9 @@
  */
 import { HypervisorError, VIR_ERR, type DomainRunState, type HostConnection } from "../../hypervisor/driver.ts";
 import { migrationTarget } from "../../domain/host-uri.ts";
+import { sharesPool } from "../../domain/shared-storage.ts";
 import { notifyVmChanged } from "../../db/notify.ts";
-import { diskVolumeName } from "../vm-layout.ts";
+import { diskVolumeName, type HostRow } from "../vm-layout.ts";
 import { ensureDisk, ensureNetwork, ensurePool, recordObservedState, type Handler, type JobContext } from "./context.ts";
 
 /** A migration that has not finished in this long is aborted (and rolls back). */
@@ -35,6 +37,9 @@ async function stateOn(conn: HostConnection, domain: string): Promise<DomainRunS
 }
 
 const live = (s: DomainRunState | null) => s === "running" || s === "paused" || s === "blocked";
+
+/** Whether the VM's disk is one file both hosts reach (a pool they share): then it does not move. */
+const diskStays = (from: HostRow, to: HostRow) => sharesPool({ ...from, poolShared: from.poolShared ?? false }, { ...to, poolShared: to.poolShared ?? false });
 
 export function migrationDestination(ctx: JobContext): string {
   const dest = (ctx.op.params as { destHostId?: unknown } | null)?.destHostId;
@@ -60,12 +65,13 @@ export const migrate: Handler = async (ctx) => {
   const target = migrationTarget(dest.uri);
   if (!target) throw new Error(`host ${dest.name} (${dest.uri}) is not a remote host: nothing can migrate to it`);
 
+  const storage = diskStays(ctx.host, dest) ? "shared" : "copy";
   await ctx.step(`preparing ${dest.name}`, 10);
   await ensurePool(there);
   await ensureNetwork(there);
-  await ensureDisk(there);
+  if (storage === "copy") await ensureDisk(there);
 
-  await ctx.step(`migrating to ${dest.name}`, 20);
+  await ctx.step(storage === "shared" ? `migrating to ${dest.name} (memory only: shared storage)` : `migrating to ${dest.name}`, 20);
   let lastReport = 0;
   const progress = setInterval(() => {
     void ctx.conn
@@ -81,18 +87,21 @@ export const migrate: Handler = async (ctx) => {
       .catch(() => undefined);
   }, PROGRESS_EVERY_MS);
   try {
-    await ctx.conn.migrateDomain(domain, target, { copyStorage: true, timeoutMs: MIGRATION_TIMEOUT_MS });
+    await ctx.conn.migrateDomain(domain, target, { storage, timeoutMs: MIGRATION_TIMEOUT_MS });
   } finally {
     clearInterval(progress);
   }
   await ctx.step("recording the new host", 95);
   await land(ctx, there);
-  // The source's overlay was copied; what stays behind is a stale duplicate.
-  await ctx.conn.deleteVolume(ctx.host.poolName, diskVolumeName(ctx.vm)).catch(() => undefined);
+  // The source's overlay was copied; what stays behind is a stale duplicate (unless it is the same file).
+  if (storage === "copy") await ctx.conn.deleteVolume(ctx.host.poolName, diskVolumeName(ctx.vm)).catch(() => undefined);
 };
 
 /** The VM now lives on the destination: its row says so, its reservation there is its placement. */
 async function land(ctx: JobContext, there: JobContext): Promise<void> {
+  // A disk another host created in the shared pool is a file this host's pool has not listed yet: a
+  // refresh lists it, so deleting the VM here later deletes the file too.
+  if (diskStays(ctx.host, there.host)) await there.conn.ensureDirPool(there.host.poolName, there.host.poolPath);
   await ctx.db.vm.update({ where: { id: ctx.vm.id }, data: { hostId: there.host.id, targetHostId: null } });
   await recordObservedState({ ...there, vm: { ...ctx.vm, hostId: there.host.id } });
   await notifyVmChanged(ctx.db, { vmId: ctx.vm.id, ownerId: ctx.vm.ownerId });
@@ -107,7 +116,8 @@ export async function abandonMigration(ctx: JobContext, reason: string): Promise
   await ctx.db.vm.update({ where: { id: ctx.vm.id }, data: { targetHostId: null, stateMessage: `live migration failed: ${reason}` } });
   const destHostId = (ctx.op.params as { destHostId?: unknown } | null)?.destHostId;
   const dest = typeof destHostId === "string" && destHostId !== ctx.vm.hostId ? await ctx.db.host.findUnique({ where: { id: destHostId } }) : null;
-  if (dest) {
+  // In a shared pool the destination's "copy" is the VM's own disk: nothing to remove.
+  if (dest && !diskStays(ctx.host, dest)) {
     const destConn = ctx.connect(dest);
     if ((await stateOn(destConn, ctx.vm.domainName).catch(() => "unknown" as const)) === null) {
       await destConn.deleteVolume(dest.poolName, diskVolumeName(ctx.vm)).catch(() => undefined);
