@@ -19,6 +19,7 @@ function AddHostForm() {
   const [domainType, setDomainType] = useState<DomainType>("kvm");
   const [cpuMode, setCpuMode] = useState<CpuMode>("host-passthrough");
   const [poolPath, setPoolPath] = useState("/var/lib/vmdesk/pool");
+  const [poolShared, setPoolShared] = useState(false);
   const create = useMutation(
     trpc.host.create.mutationOptions({
       onSuccess: () => {
@@ -36,7 +37,7 @@ function AddHostForm() {
 
   function onSubmit(e: FormEvent) {
     e.preventDefault();
-    create.mutate({ name: name.trim(), uri: uri.trim(), domainType, cpuMode, poolPath: poolPath.trim() });
+    create.mutate({ name: name.trim(), uri: uri.trim(), domainType, cpuMode, poolPath: poolPath.trim(), poolShared });
   }
 
   return (
@@ -71,6 +72,10 @@ function AddHostForm() {
         <label className="field grow">
           <span>Storage pool path</span>
           <input value={poolPath} onChange={(e) => setPoolPath(e.target.value)} required data-testid="host-create-poolpath" />
+        </label>
+        <label className="field" title="The pool directory is shared storage (NFS, CephFS) mounted at this path on every host that declares it: VMs move between such hosts memory only">
+          <span>Shared storage</span>
+          <input type="checkbox" checked={poolShared} onChange={(e) => setPoolShared(e.target.checked)} data-testid="host-create-poolshared" />
         </label>
         <button type="submit" className="btn btn-primary" disabled={create.isPending} data-testid="host-create-submit">
           {create.isPending ? "Adding…" : "Add host"}
@@ -140,6 +145,10 @@ function HostRow({ host }: { host: Host }) {
           {domainTypeLabel(host.domainType)}
         </span>
         <div className="muted">{host.cpuMode}</div>
+        <div className="muted mono" title={host.poolShared ? "shared storage: VMs move memory only between hosts sharing this pool" : "this host's own storage"} data-testid="host-pool">
+          {host.poolPath}
+          {host.poolShared ? " (shared)" : ""}
+        </div>
       </td>
       <td className="cell-quota">
         <CapacityBar label="vCPUs" used={host.allocated.vcpus} capacity={host.capacity.vcpus} format={String} testId="host-vcpus" />
