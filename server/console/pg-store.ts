@@ -18,6 +18,7 @@ const ACCESS_COLUMNS = `
   s."userId"::text AS "userId", s."vmId"::text AS "vmId",
   u."username", u."role"::text AS "role", u."disabled", u."sessionVersion",
   v."state"::text AS "vmState", v."deletedAt" IS NOT NULL AS "vmDeleted", v."domainName", v."ownerId"::text AS "ownerId",
+  v."targetHostId" IS NOT NULL AS "vmMigrating",
   h."id"::text AS "hostId", h."uri" AS "hostUri",
   c."id"::text AS "classId", c."frozenAt" AT TIME ZONE 'UTC' AS "frozenAt",
   c."studentsMayPower", c."studentsMayReset", c."studentsMayRevert",
@@ -85,6 +86,7 @@ interface AccessRow {
   sessionVersion: number | null;
   vmState: string | null;
   vmDeleted: boolean | null;
+  vmMigrating: boolean | null;
   domainName: string | null;
   ownerId: string | null;
   hostId: string | null;
@@ -108,6 +110,7 @@ function toAccess(r: AccessRow): ConsoleAccess {
             id: r.vmId,
             state: r.vmState,
             deleted: r.vmDeleted!,
+            migrating: r.vmMigrating!,
             domainName: r.domainName!,
             ownerId: r.ownerId!,
             host: { id: r.hostId!, uri: r.hostUri! },

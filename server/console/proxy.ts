@@ -729,25 +729,34 @@ export class ConsoleProxy {
     if (s.ending) return;
     const host = this.opts.hosts.get({ id: s.hostId, uri: s.hostUri });
     const fromLibvirt = withTimeout(host.domainState(s.domainName), UPSTREAM_VERDICT_MS).then(
-      (live): CloseSpec | null => (live === null ? CLOSE.VM_DELETED : live !== "running" ? CLOSE.VM_STOPPED : CLOSE.CONSOLE_LOST),
+      (live): CloseSpec => (live === null ? CLOSE.VM_DELETED : live !== "running" ? CLOSE.VM_STOPPED : CLOSE.CONSOLE_LOST),
       () => CLOSE.CONSOLE_LOST,
     );
+    let libvirtSays: CloseSpec | null = null;
+    void fromLibvirt.then((spec) => (libvirtSays = spec));
     let verdict: CloseSpec | null = null;
-    void fromLibvirt.then((spec) => (verdict ??= spec));
+    // libvirt alone is not trusted with "gone" or "stopped": a VM migrating away is both on the host
+    // it leaves. The database is asked at least once before libvirt's answer is taken.
+    let askedDb = false;
     const deadline = Date.now() + UPSTREAM_VERDICT_MS;
     while (!verdict && !s.ending && Date.now() < deadline) {
       try {
         const [row] = await this.opts.store.recheck([{ userId: s.userId, vmId: s.vmId }]);
         const vm = row?.vm;
-        if (!vm || vm.deleted || vm.state === "deleting" || vm.state === "deleted") verdict ??= CLOSE.VM_DELETED;
-        else if (vm.state !== "running") verdict ??= CLOSE.VM_STOPPED;
+        if (!vm || vm.deleted || vm.state === "deleting" || vm.state === "deleted") verdict = CLOSE.VM_DELETED;
+        // Moving or moved to another host: gone from this one, running there. The client reconnects
+        // with a fresh ticket, which names the new host once the migration has landed.
+        else if (vm.migrating || vm.host.id !== s.hostId) verdict = CLOSE.CONSOLE_LOST;
+        else if (vm.state !== "running") verdict = CLOSE.VM_STOPPED;
+        askedDb = true;
       } catch {
         /* the database will answer on the next round, or libvirt will */
       }
+      if (!verdict && askedDb && libvirtSays) verdict = libvirtSays;
       if (!verdict) await Promise.race([fromLibvirt, new Promise((r) => setTimeout(r, 200).unref())]);
     }
     if (s.ending) return;
-    this.end(s, verdict ?? CLOSE.CONSOLE_LOST);
+    this.end(s, verdict ?? libvirtSays ?? CLOSE.CONSOLE_LOST);
   }
 
   private queueRecheck(): void {

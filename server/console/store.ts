@@ -22,6 +22,8 @@ export interface ConsoleAccess {
     id: string;
     state: string;
     deleted: boolean;
+    /** A live migration is in flight: the VM is leaving its host (its display and serial will close there). */
+    migrating: boolean;
     domainName: string;
     ownerId: string;
     host: { id: string; uri: string };

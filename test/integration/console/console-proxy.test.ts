@@ -19,7 +19,7 @@ import { db } from "../../../server/db/client.ts";
 import { parseDomainXml } from "../../../server/hypervisor/xml/index.ts";
 import { serialLogPath } from "../../../server/jobs/vm-layout.ts";
 import type { AuthenticatedUser } from "../../../server/services/auth-service.ts";
-import { settle, startPortal, waitFor, type Portal } from "../../support/harness.ts";
+import { settle, startPortal, virsh, waitFor, type Portal } from "../../support/harness.ts";
 import { rawHttpExchange } from "../../support/raw-upgrade.ts";
 
 let portal: Portal;
@@ -372,6 +372,25 @@ describe("console proxy on a real guest", () => {
     expect(closed.at - requested).toBeLessThan(2000);
     await expectRefused("/ws/console", protocolHeader(pending), 404);
     await settle(portal, alice, del.operation.id);
+  });
+
+  it("a session whose VM leaves its host (live migration) ends as 'console lost' (4006, the client reconnects), not as deleted or stopped", async () => {
+    const api = portal.caller(alice);
+    const mover = await createRunningVm(api, "console-mover");
+    const live = new Client(await api.console.open({ id: mover.id }));
+    await live.opened;
+    await rfbHandshake(live);
+    // What a migration looks like from here: the VM row names its destination, and the domain
+    // vanishes from this host (undefined with the source, its QEMU gone).
+    const elsewhere = await db().host.create({ data: { name: "console-elsewhere", uri: "qemu+tls://192.0.2.10/system", poolPath: "/var/lib/vmdesk/pool", enabled: false } });
+    await db().vm.update({ where: { id: mover.id }, data: { targetHostId: elsewhere.id } });
+    virsh("undefine", "--nvram", mover.domainName);
+    virsh("destroy", mover.domainName);
+    const closed = await live.closed;
+    expect(closed.code).toBe(4006);
+    await db().vm.update({ where: { id: mover.id }, data: { targetHostId: null } });
+    await db().host.delete({ where: { id: elsewhere.id } });
+    await settle(portal, alice, (await api.vm.delete({ id: mover.id })).operation.id);
   });
 
   it("a session is closed within 2 s of its VM being stopped; a ticket issued before the stop is refused (412)", async () => {
