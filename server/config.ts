@@ -33,6 +33,10 @@ const ZEnv = z.object({
   VMDESK_CONSOLE_PING_S: z.coerce.number().int().min(1).default(15),
   VMDESK_CONSOLE_MAX_TOTAL: z.coerce.number().int().min(1).default(256),
   VMDESK_SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(200).default(15_000),
+  /** Host and VM metrics: one reading per host this often; raw rows kept this many hours, 5-minute averages this many days. */
+  VMDESK_METRICS_INTERVAL_MS: z.coerce.number().int().min(1_000).default(10_000),
+  VMDESK_METRICS_RAW_HOURS: z.coerce.number().int().min(1).default(24),
+  VMDESK_METRICS_ROLLUP_DAYS: z.coerce.number().int().min(1).default(30),
   /** Largest request body for REST and tRPC (bytes); sign-in routes have their own, smaller one. */
   VMDESK_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   VMDESK_AUTH_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(16 * 1024),

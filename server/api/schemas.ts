@@ -197,6 +197,9 @@ export const ZHost = z.object({
   memoryMiB: z.number().nullable(),
   freeMemoryMiB: z.number().nullable(),
   diskFreeGiB: z.number().nullable(),
+  hugepages: z
+    .array(z.object({ sizeKiB: z.number(), total: z.number(), free: z.number() }))
+    .describe("huge pages per size (not the base page), summed over NUMA cells, as the monitor last read them; empty when none are configured"),
   libvirtVersion: z.string().nullable(),
 });
 export const ZHostWithCount = ZHost.extend({
@@ -222,4 +225,49 @@ export const ZAuditEvent = z.object({
   ip: z.string().nullable(),
   count: z.number().int().describe("how many events this row stands for (refusals of unauthenticated requests are aggregated per address, reason and minute)"),
   lastAt: z.date().nullable().describe("the last of an aggregated row's events"),
+});
+
+// ---- metrics ----
+export const ZMetricsQuery = ZId.extend({
+  from: ZDateInput.optional().describe("start of the window (ISO 8601); default: an hour before `to`"),
+  to: ZDateInput.optional().describe("end of the window (ISO 8601); default: now"),
+  step: ZQueryInt(1, 86_400).optional().describe("seconds per point; default: the window / 360, at least the collection interval; at most 2 000 points per window"),
+});
+const ZMetricsWindow = {
+  from: z.date(),
+  to: z.date(),
+  step: z.number(),
+  source: z.enum(["raw", "rollup"]).describe("raw readings (kept VMDESK_METRICS_RAW_HOURS) or 5-minute averages (kept VMDESK_METRICS_ROLLUP_DAYS)"),
+};
+export const ZHostMetrics = z.object({
+  host: z.object({ id: z.string(), name: z.string() }),
+  ...ZMetricsWindow,
+  points: z.array(
+    z.object({
+      at: z.date(),
+      cpuPct: z.number().describe("busy share of all the host's CPUs, 0–100"),
+      memoryUsedMiB: z.number(),
+      memoryTotalMiB: z.number(),
+      diskFreeGiB: z.number().nullable().describe("free space in the host's storage pool"),
+      vmCount: z.number().describe("running guests"),
+    }),
+  ),
+});
+export const ZVmMetrics = z.object({
+  vm: z.object({ id: z.string(), name: z.string(), vcpus: z.number(), memoryMiB: z.number() }),
+  ...ZMetricsWindow,
+  points: z.array(
+    z.object({
+      at: z.date(),
+      cpuPct: z.number().describe("share of the VM's own vCPUs, 0–100"),
+      memoryMiB: z.number().describe("guest memory as the balloon sets it"),
+      rssMiB: z.number().describe("QEMU's resident memory on the host"),
+      diskReadBps: z.number(),
+      diskWriteBps: z.number(),
+      diskReadIops: z.number(),
+      diskWriteIops: z.number(),
+      netRxBps: z.number(),
+      netTxBps: z.number(),
+    }),
+  ),
 });

@@ -32,6 +32,33 @@ export interface HostFacts {
   freeMemoryMiB: number;
   libvirtVersion: string;
   hypervisorVersion: string;
+  /** Huge pages per size (not the base page), summed over NUMA cells; empty where the host has none configured or reports none. */
+  hugepages: Array<{ sizeKiB: number; total: number; free: number }>;
+}
+
+/**
+ * One reading of a host's counters (cumulative since boot or domain start; rates come from two
+ * readings, see domain/metrics): the node's CPU times and memory, and every domain's counters.
+ */
+export interface HostMetricsSample {
+  /** When the reading was taken (ms since the epoch, this process's clock). */
+  takenAtMs: number;
+  node: { cpuBusyNs: number; cpuIdleNs: number; memoryTotalKiB: number; memoryAvailableKiB: number };
+  domains: Array<{
+    name: string;
+    running: boolean;
+    cpuTimeNs: number;
+    vcpus: number;
+    /** Guest memory as the balloon sets it, and QEMU's resident set on the host. */
+    balloonKiB: number;
+    rssKiB: number;
+    diskReadBytes: number;
+    diskWriteBytes: number;
+    diskReadReqs: number;
+    diskWriteReqs: number;
+    netRxBytes: number;
+    netTxBytes: number;
+  }>;
 }
 
 export interface StoragePoolFacts {
@@ -161,6 +188,8 @@ export interface HostConnection {
   onEvent(listener: (event: HostEvent) => void): () => void;
 
   hostFacts(): Promise<HostFacts>;
+  /** The host's and all its domains' counters in one bulk call (never one call per domain). */
+  metricsSample(): Promise<HostMetricsSample>;
   listDomains(): Promise<DomainSummary[]>;
   /** null when the domain does not exist. */
   domainState(name: string): Promise<DomainRunState | null>;

@@ -1,7 +1,7 @@
 /**
  * Everything that runs behind the requests: the operation worker (any number of processes), and —
  * in exactly one process at a time, elected with a PostgreSQL advisory lock — the host monitors,
- * the reaper and the reconciler. `server/main.ts` starts it in-process by default; `npm run worker`
+ * the metrics collector, the reaper and the reconciler. `server/main.ts` starts it in-process by default; `npm run worker`
  * runs it alone for scale-out.
  */
 import pg from "pg";
@@ -13,6 +13,7 @@ import { log } from "../log.ts";
 import { purgeExpiredRateLimits } from "../services/rate-limit.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { HostMonitor } from "./host-monitor.ts";
+import { MetricsCollector } from "./metrics-collector.ts";
 import { reapStaleOperations } from "./reaper.ts";
 import { reconcileOnce } from "./reconciler.ts";
 import { runSchedules } from "./scheduler.ts";
@@ -47,6 +48,7 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
   const ownsHosts = options.hosts === undefined;
   const worker = new Worker({ db: db(), hosts, clock, concurrency: cfg.VMDESK_WORKER_CONCURRENCY, defaultShutdownTimeoutS: cfg.VMDESK_SHUTDOWN_TIMEOUT_S });
   const monitor = new HostMonitor(db(), hosts, clock, cfg.VMDESK_RELIST_INTERVAL_MS);
+  const metrics = new MetricsCollector(db(), hosts, clock, cfg.VMDESK_METRICS_INTERVAL_MS, { rawHours: cfg.VMDESK_METRICS_RAW_HOURS, rollupDays: cfg.VMDESK_METRICS_ROLLUP_DAYS });
   const timers: NodeJS.Timeout[] = [];
   let stopped = false;
   let leaderClient: pg.Client | null = null;
@@ -69,9 +71,11 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
         // Lost the session and with it the lock: stand down; a later attempt may win again.
         leaderClient = null;
         monitor.stop();
+        metrics.stop();
       });
       log.info("this process runs the host monitors, reaper and reconciler");
       monitor.start();
+      metrics.start();
       await reapStaleOperations(db(), clock, cfg.VMDESK_OPERATION_STALE_MS);
       await housekeeping();
       void reconcileOnce(db(), hosts).catch((err) => log.error({ err }, "reconcile failed"));
@@ -112,6 +116,7 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
       stopped = true;
       timers.forEach(clearInterval);
       monitor.stop();
+      metrics.stop();
       await worker.stop();
       await leaderClient?.end().catch(() => undefined);
       leaderClient = null;

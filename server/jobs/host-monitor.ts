@@ -136,6 +136,7 @@ export class HostMonitor {
       memoryMiB: f.memoryMiB,
       freeMemoryMiB: f.freeMemoryMiB,
       libvirtVersion: f.libvirtVersion,
+      hugepages: f.hugepages,
       ...(pool ? { diskFreeGiB: Math.floor(pool.availableBytes / 1024 ** 3) } : {}),
     };
   }

@@ -32,6 +32,7 @@ export const hostSelect = {
   memoryMiB: true,
   freeMemoryMiB: true,
   diskFreeGiB: true,
+  hugepages: true,
   libvirtVersion: true,
 } as const;
 
@@ -64,8 +65,8 @@ type HostRow = Prisma.HostGetPayload<{ select: typeof hostSelect }>;
 
 /** A host as the API shows it: the derived fleet state beside the monitor's connection state. */
 function hostView(h: HostRow) {
-  const { state, labels, ...rest } = h;
-  return { ...rest, state: fleetState(h), connection: state, labels: labels as Record<string, string> };
+  const { state, labels, hugepages, ...rest } = h;
+  return { ...rest, state: fleetState(h), connection: state, labels: labels as Record<string, string>, hugepages: hugepages as Array<{ sizeKiB: number; total: number; free: number }> };
 }
 
 /** Every host with its fleet state, capacity as placement counts it, and what its live VMs hold. */

@@ -1,7 +1,8 @@
 import { z } from "zod";
 import { createHost, listHosts, updateHost } from "../../services/host-service.ts";
+import { hostMetrics } from "../../services/metrics-service.ts";
 import { setHostMaintenance } from "../../services/migration-service.ts";
-import { ZCreateHostInput, ZHost, ZHostWithCount, ZId, ZUpdateHostInput } from "../schemas.ts";
+import { ZCreateHostInput, ZHost, ZHostMetrics, ZHostWithCount, ZId, ZMetricsQuery, ZUpdateHostInput } from "../schemas.ts";
 import { protectedProcedure, rest, router } from "../trpc.ts";
 
 const tags = ["admin"];
@@ -12,6 +13,11 @@ export const hostRouter = router({
     .input(z.object({}).optional())
     .output(z.array(ZHostWithCount))
     .query(({ ctx }) => listHosts(ctx.svc)),
+  metrics: protectedProcedure
+    .meta(rest("GET", "/hosts/{id}/metrics", "a host's CPU, memory, disk and running-guest series (admin)", { tags }))
+    .input(ZMetricsQuery)
+    .output(ZHostMetrics)
+    .query(({ ctx, input }) => hostMetrics(ctx.svc, input.id, input)),
   create: protectedProcedure
     .meta({ ...rest("POST", "/hosts", "add a hypervisor host by libvirt URI (admin)", { tags }), successStatus: 201 })
     .input(ZCreateHostInput)

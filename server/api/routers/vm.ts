@@ -4,7 +4,8 @@ import { listVmOperations } from "../../services/operation-service.ts";
 import { createVm, getVm, listVms, requestVmAction } from "../../services/vm-service.ts";
 import { revertVmToCheckpoint } from "../../services/class-service.ts";
 import { migrateVm } from "../../services/migration-service.ts";
-import { ZCreateVmInput, ZId, ZListVmsInput, ZOperation, ZShutdownInput, ZVmDetail, ZVmWithOperation } from "../schemas.ts";
+import { vmMetrics } from "../../services/metrics-service.ts";
+import { ZCreateVmInput, ZId, ZListVmsInput, ZMetricsQuery, ZOperation, ZShutdownInput, ZVmDetail, ZVmMetrics, ZVmWithOperation } from "../schemas.ts";
 import { protectedProcedure, rest, router } from "../trpc.ts";
 
 const tags = ["vms"];
@@ -28,6 +29,11 @@ export const vmRouter = router({
     .input(ZId)
     .output(ZVmDetail)
     .query(({ ctx, input }) => getVm(ctx.svc, input.id)),
+  metrics: protectedProcedure
+    .meta(rest("GET", "/vms/{id}/metrics", "a VM's CPU, memory, disk and network series (404 if it is not yours)", { tags }))
+    .input(ZMetricsQuery)
+    .output(ZVmMetrics)
+    .query(({ ctx, input }) => vmMetrics(ctx.svc, input.id, input)),
   operations: protectedProcedure
     .meta(rest("GET", "/vms/{id}/operations", "a VM's operation history, newest first", { tags }))
     .input(ZId)

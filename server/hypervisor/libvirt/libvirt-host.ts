@@ -19,6 +19,7 @@ import {
   type HostConnection,
   type HostEvent,
   type HostFacts,
+  type HostMetricsSample,
   type HypervisorDriver,
   type MigrationTarget,
   type NetworkFacts,
@@ -29,6 +30,7 @@ import {
   type VolumeWriter,
 } from "../driver.ts";
 import { log as rootLog } from "../../log.ts";
+import { parseHugepages } from "../xml/capabilities-xml.ts";
 import { nwFilterDigest } from "../xml/nwfilter-xml.ts";
 import { buildDirPoolXml } from "../xml/pool-xml.ts";
 import { buildSnapshotXml, isValidSnapshotName, parseSnapshotXml } from "../xml/snapshot-xml.ts";
@@ -167,6 +169,9 @@ export class LibvirtHostConnection implements HostConnection {
   hostFacts(): Promise<HostFacts> {
     return this.call("hostFacts", async (c) => {
       const f = await c.hostFacts();
+      // Sizes the host has pages of; free counts in a second round trip only then.
+      const sizes = parseHugepages(f.capabilitiesXml).filter((p) => p.total > 0);
+      const free = sizes.length > 0 ? await c.freePages(sizes.map((p) => p.sizeKiB)) : [];
       return {
         hostname: f.hostname,
         cpus: f.cpus,
@@ -174,6 +179,34 @@ export class LibvirtHostConnection implements HostConnection {
         freeMemoryMiB: Math.floor(f.freeMemoryBytes / 1024 / 1024),
         libvirtVersion: formatVersion(f.libVersion),
         hypervisorVersion: `${f.hvType} ${formatVersion(f.hvVersion)}`,
+        hugepages: sizes.map((p, i) => ({ sizeKiB: p.sizeKiB, total: p.total, free: free[i] ?? 0 })),
+      };
+    });
+  }
+
+  metricsSample(): Promise<HostMetricsSample> {
+    return this.call("metricsSample", async (c) => {
+      const m = await c.metricsSample();
+      const takenAtMs = Date.now();
+      const n = m.node;
+      return {
+        takenAtMs,
+        // Buffers and page cache are given back under pressure: "available" counts them as free.
+        node: { cpuBusyNs: n.kernelNs + n.userNs, cpuIdleNs: n.idleNs + n.iowaitNs, memoryTotalKiB: n.memoryTotalKiB, memoryAvailableKiB: n.memoryFreeKiB + n.memoryBuffersKiB + n.memoryCachedKiB },
+        domains: m.domains.map((d) => ({
+          name: d.name,
+          running: DOMAIN_STATES[d.state] === "running" || DOMAIN_STATES[d.state] === "blocked",
+          cpuTimeNs: d.cpuTimeNs,
+          vcpus: d.vcpus,
+          balloonKiB: d.balloonKiB || d.maxMemoryKiB,
+          rssKiB: d.rssKiB,
+          diskReadBytes: d.rdBytes,
+          diskWriteBytes: d.wrBytes,
+          diskReadReqs: d.rdReqs,
+          diskWriteReqs: d.wrReqs,
+          netRxBytes: d.rxBytes,
+          netTxBytes: d.txBytes,
+        })),
       };
     });
   }

@@ -26,6 +26,28 @@ export interface NativeHostFacts {
   /** virConnectGetVersion, same encoding. */
   hvVersion: number;
   hvType: string;
+  /** virConnectGetCapabilities: page sizes and hugepage counts per NUMA cell. */
+  capabilitiesXml: string;
+}
+
+export interface NativeMetricsSample {
+  node: { kernelNs: number; userNs: number; idleNs: number; iowaitNs: number; memoryTotalKiB: number; memoryFreeKiB: number; memoryBuffersKiB: number; memoryCachedKiB: number };
+  /** Counters per domain, summed over its disks and interfaces (virConnectGetAllDomainStats). */
+  domains: Array<{
+    name: string;
+    state: number;
+    cpuTimeNs: number;
+    vcpus: number;
+    balloonKiB: number;
+    maxMemoryKiB: number;
+    rssKiB: number;
+    rdBytes: number;
+    wrBytes: number;
+    rdReqs: number;
+    wrReqs: number;
+    rxBytes: number;
+    txBytes: number;
+  }>;
 }
 
 export interface NativeDomainRow {
@@ -70,6 +92,10 @@ export interface NativeConnection {
   /** Worker threads currently alive (busy or idle). */
   threadCount(): number;
   hostFacts(): Promise<NativeHostFacts>;
+  /** Free pages of each size (KiB) over all NUMA cells (virNodeGetFreePages, startCell -1); at most 16 sizes. */
+  freePages(sizesKiB: number[]): Promise<number[]>;
+  /** Node CPU times and memory, and every domain's counters: one host's metrics in one worker call. */
+  metricsSample(): Promise<NativeMetricsSample>;
   listDomains(): Promise<NativeDomainRow[]>;
   domainState(name: string): Promise<number>;
   /** flags: virDomainXMLFlags */

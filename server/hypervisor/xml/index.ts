@@ -10,3 +10,5 @@ export { buildIsolatedNetworkXml, buildNatNetworkXml } from "./network-xml.ts";
 export type { IsolatedNetworkSpec, NatNetworkSpec } from "./network-xml.ts";
 export { buildGuestFilterXml, buildHostGuardFilterXml, nwFilterDigest } from "./nwfilter-xml.ts";
 export type { GuestFilterSpec, HostGuardFilterSpec } from "./nwfilter-xml.ts";
+export { parseHugepages } from "./capabilities-xml.ts";
+export type { HugepageCount } from "./capabilities-xml.ts";

@@ -4,7 +4,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HypervisorError, VIR_ERR, type HostEvent } from "../../../server/hypervisor/driver.ts";
 import { LibvirtHostConnection, RUNNING_WEIGHT_DIVISOR } from "../../../server/hypervisor/libvirt/libvirt-host.ts";
@@ -94,6 +94,20 @@ describe("LibvirtHostConnection (qemu:///system)", () => {
     expect(facts.freeMemoryMiB).toBeLessThanOrEqual(facts.memoryMiB);
     expect(facts.libvirtVersion).toMatch(/^\d+\.\d+\.\d+$/);
     expect(facts.hypervisorVersion).toMatch(/^QEMU \d+\.\d+\.\d+$/);
+  });
+
+  it("reports the host's huge pages as capacity (sizes, total and free)", { timeout: 30_000 }, async () => {
+    const knob = "/proc/sys/vm/nr_hugepages";
+    const before = readFileSync(knob, "utf8").trim();
+    try {
+      writeFileSync(knob, "4");
+      const pages = Number(readFileSync(knob, "utf8").trim());
+      expect(pages).toBeGreaterThan(0);
+      expect((await host.hostFacts()).hugepages).toContainEqual({ sizeKiB: 2048, total: pages, free: pages });
+    } finally {
+      writeFileSync(knob, before);
+    }
+    if (Number(before) === 0) expect((await host.hostFacts()).hugepages.filter((p) => p.sizeKiB === 2048)).toEqual([]);
   });
 
   it("defines, starts, suspends, resumes, destroys and undefines a domain with events", { timeout: 90_000 }, async () => {

@@ -239,6 +239,8 @@ Napi::Function Connection::Define(Napi::Env env) {
                          InstanceMethod<&Connection::Migrate>("migrate"),
                          InstanceMethod<&Connection::JobInfo>("jobInfo"),
                          InstanceMethod<&Connection::AbortJob>("abortJob"),
+                         InstanceMethod<&Connection::FreePages>("freePages"),
+                         InstanceMethod<&Connection::MetricsSample>("metricsSample"),
                          InstanceMethod<&Connection::OpenVolumeDownload>("openVolumeDownload"),
                          InstanceMethod<&Connection::OpenVolumeUpload>("openVolumeUpload"),
                          InstanceMethod<&Connection::StreamRecv>("streamRecv"),
@@ -447,6 +449,8 @@ Napi::Value Connection::HostFacts(const Napi::CallbackInfo& info) {
     Check(virConnectGetLibVersion(c, &libVersion));
     Check(virConnectGetVersion(c, &hvVersion));
     std::string hvType = Need(virConnectGetType(c));  // static string, not ours to free
+    // The host's page sizes and hugepage counts per NUMA cell are in its capabilities (cached by libvirt).
+    std::string capabilities = Take(virConnectGetCapabilities(c));
     return [=](Napi::Env env) {
       Napi::Object o = Napi::Object::New(env);
       o.Set("hostname", hostname);
@@ -456,7 +460,25 @@ Napi::Value Connection::HostFacts(const Napi::CallbackInfo& info) {
       o.Set("libVersion", double(libVersion));
       o.Set("hvVersion", double(hvVersion));
       o.Set("hvType", hvType);
+      o.Set("capabilitiesXml", capabilities);
       return o;
+    };
+  });
+}
+
+// Free pages of each size (KiB), summed over the host's NUMA cells (startCell -1).
+Napi::Value Connection::FreePages(const Napi::CallbackInfo& info) {
+  Napi::Array arr = info[0].As<Napi::Array>();
+  std::vector<unsigned int> sizes;
+  for (uint32_t i = 0; i < arr.Length() && i < 16; i++) sizes.push_back(arr.Get(i).As<Napi::Number>().Uint32Value());
+  return Submit(info.Env(), [sizes](virConnectPtr c) -> Completion {
+    std::vector<unsigned int> pages(sizes);
+    std::vector<unsigned long long> counts(sizes.size(), 0);
+    if (!pages.empty()) Check(virNodeGetFreePages(c, pages.size(), pages.data(), -1, 1, counts.data(), 0));
+    return [counts](Napi::Env env) {
+      Napi::Array out = Napi::Array::New(env, counts.size());
+      for (size_t i = 0; i < counts.size(); i++) out.Set(uint32_t(i), double(counts[i]));
+      return out;
     };
   });
 }

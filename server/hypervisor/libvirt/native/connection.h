@@ -95,6 +95,8 @@ class Connection : public Napi::ObjectWrap<Connection> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value ThreadCount(const Napi::CallbackInfo& info);
   Napi::Value HostFacts(const Napi::CallbackInfo& info);
+  Napi::Value FreePages(const Napi::CallbackInfo& info);
+  Napi::Value MetricsSample(const Napi::CallbackInfo& info);
   Napi::Value ListDomains(const Napi::CallbackInfo& info);
   Napi::Value DomainState(const Napi::CallbackInfo& info);
   Napi::Value DomainXml(const Napi::CallbackInfo& info);
