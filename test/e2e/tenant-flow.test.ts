@@ -1,7 +1,8 @@
 /**
  * End to end in Debian's chromium against the real portal (production build, real PostgreSQL, real
  * libvirt): an admin creates a tenant with a quota; the tenant creates a VM, watches it turn running
- * without reloading, stops and deletes it; an over-quota request says which limit was hit.
+ * without reloading, sees its metrics charts, stops and deletes it; an over-quota request says which
+ * limit was hit.
  */
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,7 +17,7 @@ let browser: Browser;
 beforeAll(async () => {
   const { url } = await seedDatabase("vmdesk_e2e_tenant");
   await disconnectDb();
-  portal = await startPortalServer(url);
+  portal = await startPortalServer(url, { VMDESK_METRICS_INTERVAL_MS: "2000" });
   browser = await launchChromium();
 });
 afterAll(async () => {
@@ -77,6 +78,11 @@ describe("tenant flow in the browser", () => {
     // Stop it from its page, then delete it.
     await card.getByTestId("vm-card-link").click();
     await page.getByTestId("vm-detail").waitFor();
+    // Its metrics: charts drawn from the collector's readings (every 2 s in this portal).
+    await page.locator('[data-testid="vm-chart-cpu"] canvas').first().waitFor({ timeout: 45_000 });
+    await expect.poll(async () => Number(await page.getByTestId("vm-chart-cpu").getAttribute("data-points")), { timeout: 30_000 }).toBeGreaterThanOrEqual(2);
+    await page.getByTestId("vm-metrics").scrollIntoViewIfNeeded();
+    await screenshot(page, "tenant-vm-metrics");
     await page.getByTestId("vm-action-shutdown").click();
     await page.locator('[data-testid="vm-state"][data-state="stopped"]').waitFor({ timeout: 90_000 });
     await screenshot(page, "tenant-vm-stopped");

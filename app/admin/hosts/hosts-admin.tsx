@@ -2,6 +2,7 @@
 
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
+import { MetricsChart } from "../../_components/metrics/metrics-chart";
 import { StatusPill } from "../../_components/state-badge";
 import { FormError, Loading } from "../../_components/ui";
 import { domainTypeLabel, formatAgo, formatDateTime, formatMiB } from "../../_lib/format";
@@ -91,6 +92,34 @@ function AddHostForm() {
   );
 }
 
+/** The host's last hour of CPU and memory use as a sparkline, with the latest values. */
+function HostUsage({ hostId }: { hostId: string }) {
+  const trpc = useTRPC();
+  const metrics = useQuery({ ...trpc.host.metrics.queryOptions({ id: hostId }), refetchInterval: 10_000 });
+  const points = metrics.data?.points ?? [];
+  const last = points.at(-1);
+  if (!last) return <div className="muted">no readings yet</div>;
+  return (
+    <div data-testid="host-usage" data-cpu={last.cpuPct.toFixed(1)}>
+      <MetricsChart
+        compact
+        title="CPU and memory use, last hour (%)"
+        unit="%"
+        yMax={100}
+        times={points.map((p) => new Date(p.at))}
+        series={[
+          { label: "CPU", values: points.map((p) => p.cpuPct), color: "#2563eb" },
+          { label: "memory", values: points.map((p) => (100 * p.memoryUsedMiB) / Math.max(1, p.memoryTotalMiB)), color: "#16a34a" },
+        ]}
+        testId="host-sparkline"
+      />
+      <div className="muted nowrap">
+        CPU {last.cpuPct.toFixed(0)} % · memory {((100 * last.memoryUsedMiB) / Math.max(1, last.memoryTotalMiB)).toFixed(0)} %
+      </div>
+    </div>
+  );
+}
+
 /** What the host's VMs hold against what placement may give out (CPUs × ratio, memory after the reserve × ratio). */
 function CapacityBar({ label, used, capacity, format, testId }: { label: string; used: number; capacity: number | null; format: (n: number) => string; testId: string }) {
   const pct = capacity ? Math.min(100, (used / capacity) * 100) : 0;
@@ -151,11 +180,17 @@ function HostRow({ host }: { host: Host }) {
         </div>
       </td>
       <td className="cell-quota">
+        <HostUsage hostId={host.id} />
         <CapacityBar label="vCPUs" used={host.allocated.vcpus} capacity={host.capacity.vcpus} format={String} testId="host-vcpus" />
         <CapacityBar label="Memory" used={host.allocated.memoryMiB} capacity={host.capacity.memoryMiB} format={formatMiB} testId="host-memory" />
         <div className="muted nowrap">
           {host.cpus ?? "—"} CPUs × {host.cpuRatio} · {memory}
         </div>
+        {host.hugepages.map((p) => (
+          <div className="muted nowrap" key={p.sizeKiB} data-testid="host-hugepages" data-size-kib={p.sizeKiB} data-total={p.total} data-free={p.free}>
+            huge pages {p.sizeKiB >= 1024 * 1024 ? `${p.sizeKiB / 1024 / 1024} GiB` : `${p.sizeKiB / 1024} MiB`}: {p.free} free / {p.total}
+          </div>
+        ))}
         {Object.keys(host.labels).length ? (
           <div className="muted mono">
             {Object.entries(host.labels)

@@ -9,6 +9,7 @@ import { StateBadge, StatusPill } from "../../_components/state-badge";
 import { ConfirmDialog, FormError, Loading, ProgressBar } from "../../_components/ui";
 import { useLiveVm } from "../../_components/use-live";
 import { MigrateControl } from "./migrate-control";
+import { VmMetrics } from "./vm-metrics";
 import { domainTypeLabel, formatAgo, formatDateTime, formatDuration, formatMiB } from "../../_lib/format";
 import { errorCode, useTRPC, useTRPCClient, type Operation, type VmDetail } from "../../_lib/trpc";
 
@@ -291,6 +292,13 @@ export function VmDetailView({ id }: { id: string }) {
             {v.state === "paused" ? "The VM is paused: resume it to use its console." : "Start the VM to use its console."}
           </div>
         )}
+      </section>
+
+      <section className="card" aria-labelledby="metrics-title">
+        <h2 id="metrics-title" className="card-title">
+          Metrics
+        </h2>
+        <VmMetrics vmId={v.id} />
       </section>
 
       <section className="card" aria-labelledby="ops-title">
