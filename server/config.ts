@@ -37,6 +37,9 @@ const ZEnv = z.object({
   VMDESK_METRICS_INTERVAL_MS: z.coerce.number().int().min(1_000).default(10_000),
   VMDESK_METRICS_RAW_HOURS: z.coerce.number().int().min(1).default(24),
   VMDESK_METRICS_ROLLUP_DAYS: z.coerce.number().int().min(1).default(30),
+  /** Alerts are POSTed here as JSON (http or https), signed with VMDESK_ALERT_WEBHOOK_SECRET when set. */
+  VMDESK_ALERT_WEBHOOK_URL: z.string().url().regex(/^https?:\/\//, "http or https only").optional(),
+  VMDESK_ALERT_WEBHOOK_SECRET: z.string().min(16).optional(),
   /** Largest request body for REST and tRPC (bytes); sign-in routes have their own, smaller one. */
   VMDESK_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   VMDESK_AUTH_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(16 * 1024),

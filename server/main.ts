@@ -20,6 +20,7 @@ import { log } from "./log.ts";
 import { methodNotAllowed } from "./api/rest.ts";
 import { CLIENT_IP_HEADER } from "./api/trpc.ts";
 import { checkRequestBody, securityHeaders } from "./http-guard.ts";
+import { httpDuration, routeGroup } from "./observability.ts";
 
 /** How long a refused request may go on sending the body we will not read. */
 const REFUSAL_LINGER_MS = 2000;
@@ -84,11 +85,30 @@ async function main(): Promise<void> {
       const allow = refused?.headers.get("allow") ?? (pathname.startsWith("/api/") ? "GET, POST" : "GET, HEAD");
       return refuse(req, res, 405, { code: "METHOD_NOT_SUPPORTED", message: `${method} is not supported here; use ${allow}` }, { allow });
     }
+    // Measured from here: the method is one of a fixed few, the route a group (bounded labels).
+    const timer = httpDuration.startTimer({ route: routeGroup(pathname), method });
+    res.once("finish", () => timer({ status: String(res.statusCode) }));
     // Oversized or length-less bodies are refused from the headers, before a byte is read.
     const body = checkRequestBody(method, pathname, req.headers, bodyLimits);
     if (!body.ok) return refuse(req, res, body.status, { code: body.status === 413 ? "PAYLOAD_TOO_LARGE" : "LENGTH_REQUIRED", message: body.message });
+    if (pathname === "/metrics") return void serveMetrics(req, res, method);
     void handle(req, res);
   });
+  /** GET /metrics, answered here rather than by Next: this process holds the registry it reports. */
+  const serveMetrics = async (req: http.IncomingMessage, res: http.ServerResponse, method: string) => {
+    if (method !== "GET" && method !== "HEAD") return refuse(req, res, 405, { code: "METHOD_NOT_SUPPORTED", message: `${method} is not supported here; use GET` }, { allow: "GET, HEAD" });
+    try {
+      const { scrape } = await import("./api/prometheus.ts");
+      const { db } = await import("./db/client.ts");
+      const out = await scrape(db(), req.headers.authorization, { consoleSessions: () => consoleProxy.sessionCount });
+      res.writeHead(out.status, out.headers);
+      res.end(method === "HEAD" ? undefined : out.body);
+    } catch (err) {
+      log.error({ err }, "metrics scrape failed");
+      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
+      res.end(JSON.stringify({ code: "INTERNAL_SERVER_ERROR", message: "metrics scrape failed" }));
+    }
+  };
   // One pool of host connections for the console proxy and the background jobs of this process.
   const { createHostPool, startBackground } = await import("./jobs/background.ts");
   const hosts = await createHostPool();

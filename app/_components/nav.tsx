@@ -14,6 +14,7 @@ const ADMIN_LINKS = [
   { href: "/admin/users", label: "Users", testId: "nav-admin-users" },
   { href: "/admin/images", label: "Images", testId: "nav-admin-images" },
   { href: "/admin/hosts", label: "Hosts", testId: "nav-admin-hosts" },
+  { href: "/admin/alerts", label: "Alerts", testId: "nav-admin-alerts" },
   { href: "/admin/audit", label: "Audit log", testId: "nav-admin-audit" },
 ];
 
@@ -70,6 +71,22 @@ export function Nav({ username }: { username: string }) {
           </button>
         </div>
       </nav>
+      {isAdmin ? <AlertBanner /> : null}
     </header>
+  );
+}
+
+/** Admins see firing alerts on every page (polled every 15 s), with a link to the alerts page. */
+function AlertBanner() {
+  const trpc = useTRPC();
+  const alerts = useQuery({ ...trpc.alert.list.queryOptions({ state: "open" }), refetchInterval: 15_000 });
+  const firing = alerts.data ?? [];
+  const unacked = firing.filter((a) => !a.ackedAt);
+  if (firing.length === 0) return null;
+  return (
+    <div className={unacked.length > 0 ? "alert-banner" : "alert-banner acked"} role="status" data-testid="alert-banner" data-count={firing.length}>
+      <strong>{firing.length === 1 ? "1 alert" : `${firing.length} alerts`}</strong>: {firing[0]!.message}
+      {firing.length > 1 ? ` (and ${firing.length - 1} more)` : ""} · <Link href="/admin/alerts">see alerts</Link>
+    </div>
   );
 }

@@ -1,3 +1,4 @@
+import { alertRouter } from "./routers/alert.ts";
 import { auditRouter } from "./routers/audit.ts";
 import { authRouter } from "./routers/auth.ts";
 import { classRouter } from "./routers/class.ts";
@@ -18,6 +19,7 @@ export const appRouter = router({
   image: imageRouter,
   host: hostRouter,
   audit: auditRouter,
+  alert: alertRouter,
   live: liveRouter,
   class: classRouter,
   console: consoleRouter,

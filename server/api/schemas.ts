@@ -110,6 +110,14 @@ const ZHostFields = z.object({
     .refine((l) => Object.keys(l).length <= 32, "at most 32 labels")
     .optional()
     .describe("key=value labels placement can require"),
+  alertThresholds: z
+    .object({
+      cpu: z.object({ abovePct: z.number().min(1).max(100).optional(), windowS: z.number().int().min(1).max(86_400).optional() }).optional(),
+      memory: z.object({ abovePct: z.number().min(1).max(100).optional(), windowS: z.number().int().min(1).max(86_400).optional() }).optional(),
+      disk: z.object({ abovePct: z.number().min(1).max(100).optional(), windowS: z.number().int().min(1).max(86_400).optional() }).optional(),
+    })
+    .optional()
+    .describe("this host's alert thresholds over the global ones (GET /alerts/thresholds)"),
 });
 export const ZCreateHostInput = ZHostFields;
 export const ZUpdateHostInput = ZId.extend(ZHostFields.partial().shape);
@@ -197,6 +205,7 @@ export const ZHost = z.object({
   memoryMiB: z.number().nullable(),
   freeMemoryMiB: z.number().nullable(),
   diskFreeGiB: z.number().nullable(),
+  alertThresholds: z.record(z.string(), z.unknown()).describe("this host's alert threshold overrides"),
   hugepages: z
     .array(z.object({ sizeKiB: z.number(), total: z.number(), free: z.number() }))
     .describe("huge pages per size (not the base page), summed over NUMA cells, as the monitor last read them; empty when none are configured"),
@@ -270,4 +279,33 @@ export const ZVmMetrics = z.object({
       netTxBps: z.number(),
     }),
   ),
+});
+
+// ---- alerts ----
+const ZThresholdInput = z.object({
+  abovePct: z.number().min(1).max(100).optional().describe("percent above which the metric alarms"),
+  windowS: z.number().int().min(1).max(86_400).optional().describe("seconds the condition must hold"),
+});
+export const ZThresholdsInput = z
+  .object({ cpu: ZThresholdInput.optional(), memory: ZThresholdInput.optional(), disk: ZThresholdInput.optional() })
+  .describe("thresholds per metric; a metric or field left out keeps its current value");
+const ZThreshold = z.object({ abovePct: z.number(), windowS: z.number() });
+export const ZThresholds = z.object({ cpu: ZThreshold, memory: ZThreshold, disk: ZThreshold });
+export const ZAlert = z.object({
+  id: z.string(),
+  kind: z.string().describe("host.cpu, host.memory, host.disk, host.down, operation.stuck"),
+  hostId: z.string().nullable(),
+  subject: z.string(),
+  state: z.enum(["firing", "resolved"]),
+  message: z.string(),
+  value: z.number().nullable(),
+  threshold: z.number().nullable(),
+  firedAt: z.date(),
+  resolvedAt: z.date().nullable(),
+  ackedAt: z.date().nullable(),
+  ackedById: z.string().nullable(),
+});
+export const ZListAlertsInput = z.object({
+  state: z.enum(["open", "all"]).optional().describe("open (default): firing alerts; all: with the resolved history"),
+  limit: ZQueryInt(1, 500).optional(),
 });

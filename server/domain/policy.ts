@@ -14,9 +14,10 @@ export type Role = "admin" | "teacher" | "tenant";
 
 /**
  * What an API token may be used for: `read` (look), `vms` (act on VMs, consoles and classes), `admin`
- * (administer users, hosts, images, the audit log). Browser sessions hold every scope their role allows.
+ * (administer users, hosts, images, the audit log), `metrics` (scrape GET /metrics: a Prometheus
+ * token needs nothing else). Browser sessions hold every scope their role allows.
  */
-export const SCOPES = ["read", "vms", "admin"] as const;
+export const SCOPES = ["read", "vms", "admin", "metrics"] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export interface Actor {
@@ -61,6 +62,8 @@ export const ACTIONS = {
   "quota.manage": "global",
   "quota.readOwn": "global",
   "audit.read": "global",
+  /** Scrape the Prometheus exposition (every host's and VM's gauges: admins' view). */
+  "metrics.scrape": "global",
   "token.manageOwn": "global",
   "system.reconcile": "global",
   "class.create": "global",
@@ -119,11 +122,13 @@ const STUDENT_VM_ACTIONS: Partial<Record<Action, StudentVmAction | null>> = {
 const READ_ACTIONS: ReadonlySet<Action> = new Set<Action>(["vm.list", "vm.read", "operation.read", "image.list", "quota.readOwn", "class.list", "class.read", "token.manageOwn"]);
 
 /**
- * The scope an API token needs for `action`: `admin` for what only admins may ever do (reads included:
- * the user list and audit log are not for a monitoring token), `read` for looking, `vms` for the rest.
+ * The scope an API token needs for `action`: `metrics` for scraping, `admin` for what only admins may
+ * ever do (reads included: the user list and audit log are not for a monitoring token), `read` for
+ * looking, `vms` for the rest.
  * Derived rather than listed, so a new action is never left without one.
  */
 export function scopeFor(action: Action): Scope {
+  if (action === "metrics.scrape") return "metrics";
   const adminOnly = ACTIONS[action] === "global" && !GLOBAL_GRANTS.teacher.has(action) && !GLOBAL_GRANTS.tenant.has(action);
   if (adminOnly) return "admin";
   return READ_ACTIONS.has(action) ? "read" : "vms";

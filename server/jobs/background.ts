@@ -1,7 +1,7 @@
 /**
  * Everything that runs behind the requests: the operation worker (any number of processes), and —
  * in exactly one process at a time, elected with a PostgreSQL advisory lock — the host monitors,
- * the metrics collector, the reaper and the reconciler. `server/main.ts` starts it in-process by default; `npm run worker`
+ * the metrics collector, alerts and their webhooks, the reaper and the reconciler. `server/main.ts` starts it in-process by default; `npm run worker`
  * runs it alone for scale-out.
  */
 import pg from "pg";
@@ -13,6 +13,7 @@ import { log } from "../log.ts";
 import { purgeExpiredRateLimits } from "../services/rate-limit.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { HostMonitor } from "./host-monitor.ts";
+import { AlertEvaluator, WebhookSender } from "./alerts.ts";
 import { MetricsCollector } from "./metrics-collector.ts";
 import { reapStaleOperations } from "./reaper.ts";
 import { reconcileOnce } from "./reconciler.ts";
@@ -48,6 +49,9 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
   const ownsHosts = options.hosts === undefined;
   const worker = new Worker({ db: db(), hosts, clock, concurrency: cfg.VMDESK_WORKER_CONCURRENCY, defaultShutdownTimeoutS: cfg.VMDESK_SHUTDOWN_TIMEOUT_S });
   const monitor = new HostMonitor(db(), hosts, clock, cfg.VMDESK_RELIST_INTERVAL_MS);
+  const webhook = { url: cfg.VMDESK_ALERT_WEBHOOK_URL, secret: cfg.VMDESK_ALERT_WEBHOOK_SECRET };
+  const alerts = new AlertEvaluator(db(), clock, cfg.VMDESK_METRICS_INTERVAL_MS, webhook);
+  const webhooks = new WebhookSender(db(), clock, webhook);
   const metrics = new MetricsCollector(db(), hosts, clock, cfg.VMDESK_METRICS_INTERVAL_MS, { rawHours: cfg.VMDESK_METRICS_RAW_HOURS, rollupDays: cfg.VMDESK_METRICS_ROLLUP_DAYS });
   const timers: NodeJS.Timeout[] = [];
   let stopped = false;
@@ -101,6 +105,16 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
     setInterval(() => {
       if (leaderClient) void housekeeping();
     }, HOUSEKEEPING_EVERY_MS),
+  );
+  timers.push(
+    setInterval(() => {
+      if (leaderClient) void alerts.evaluateOnce().catch((err) => log.error({ err }, "alert evaluation failed"));
+    }, cfg.VMDESK_METRICS_INTERVAL_MS),
+  );
+  timers.push(
+    setInterval(() => {
+      if (leaderClient) void webhooks.sendDue().catch((err) => log.error({ err }, "webhook delivery failed"));
+    }, 2_000),
   );
   timers.push(
     setInterval(() => {

@@ -137,7 +137,7 @@ export class HostMonitor {
       freeMemoryMiB: f.freeMemoryMiB,
       libvirtVersion: f.libvirtVersion,
       hugepages: f.hugepages,
-      ...(pool ? { diskFreeGiB: Math.floor(pool.availableBytes / 1024 ** 3) } : {}),
+      ...(pool ? { diskFreeGiB: Math.floor(pool.availableBytes / 1024 ** 3), diskTotalGiB: Math.floor(pool.capacityBytes / 1024 ** 3) } : {}),
     };
   }
 

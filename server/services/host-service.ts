@@ -33,6 +33,7 @@ export const hostSelect = {
   freeMemoryMiB: true,
   diskFreeGiB: true,
   hugepages: true,
+  alertThresholds: true,
   libvirtVersion: true,
 } as const;
 
@@ -48,6 +49,7 @@ export interface THostInput {
   memoryRatio?: number;
   reservedMemoryMiB?: number;
   labels?: Record<string, string>;
+  alertThresholds?: Record<string, { abovePct?: number; windowS?: number } | undefined>;
 }
 
 /** Refuses URIs outside the allow-list (domain/host-uri) and pool paths that are not plain absolute paths. */
@@ -65,8 +67,15 @@ type HostRow = Prisma.HostGetPayload<{ select: typeof hostSelect }>;
 
 /** A host as the API shows it: the derived fleet state beside the monitor's connection state. */
 function hostView(h: HostRow) {
-  const { state, labels, hugepages, ...rest } = h;
-  return { ...rest, state: fleetState(h), connection: state, labels: labels as Record<string, string>, hugepages: hugepages as Array<{ sizeKiB: number; total: number; free: number }> };
+  const { state, labels, hugepages, alertThresholds, ...rest } = h;
+  return {
+    ...rest,
+    state: fleetState(h),
+    connection: state,
+    labels: labels as Record<string, string>,
+    hugepages: hugepages as Array<{ sizeKiB: number; total: number; free: number }>,
+    alertThresholds: alertThresholds as Record<string, unknown>,
+  };
 }
 
 /** Every host with its fleet state, capacity as placement counts it, and what its live VMs hold. */

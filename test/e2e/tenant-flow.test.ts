@@ -43,6 +43,14 @@ describe("tenant flow in the browser", () => {
     await page.getByTestId("quota-save").click();
     await expect.poll(async () => (await db().quota.findFirst({ where: { user: { username: "alice" } } }))?.maxMemoryMiB, { timeout: 15_000 }).toBe(256);
     await screenshot(page, "admin-users");
+
+    // The alerts page: thresholds saved from the form (read back through the API's setting).
+    await page.getByTestId("nav-admin-alerts").click();
+    await page.getByTestId("alert-thresholds").waitFor();
+    await page.getByTestId("threshold-cpu-pct").fill("75");
+    await page.getByRole("button", { name: "Save thresholds" }).click();
+    await expect.poll(async () => ((await db().setting.findUnique({ where: { key: "alertThresholds" } }))?.value as { cpu?: { abovePct?: number } } | undefined)?.cpu?.abovePct, { timeout: 15_000 }).toBe(75);
+    await screenshot(page, "admin-alerts");
     await page.close();
   });
 

@@ -30,6 +30,7 @@ import {
   type VolumeWriter,
 } from "../driver.ts";
 import { log as rootLog } from "../../log.ts";
+import { libvirtCallDuration } from "../../observability.ts";
 import { parseHugepages } from "../xml/capabilities-xml.ts";
 import { nwFilterDigest } from "../xml/nwfilter-xml.ts";
 import { buildDirPoolXml } from "../xml/pool-xml.ts";
@@ -552,7 +553,17 @@ export class LibvirtHostConnection implements HostConnection {
       const native = await this.ready(what);
       return fn(wrap(native, (e) => toHypervisorError(e, `${this.uri}: ${what}`, this.native !== native)));
     };
-    return this.withTimeout(what, run(), timeoutMs);
+    const end = libvirtCallDuration.startTimer({ host: this.uri.split("?", 1)[0], call: what.split(" ", 1)[0] });
+    return this.withTimeout(what, run(), timeoutMs).then(
+      (v) => {
+        end({ outcome: "ok" });
+        return v;
+      },
+      (err: unknown) => {
+        end({ outcome: err instanceof HypervisorError && err.kind === "timeout" ? "timeout" : "error" });
+        throw err;
+      },
+    );
   }
 
   /**

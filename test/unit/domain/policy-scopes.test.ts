@@ -60,12 +60,21 @@ describe("the scope each action needs", () => {
     for (const [action, scope] of Object.entries(expected)) expect(scopeFor(action as Action), action).toBe(scope);
   });
 
-  it("is admin for everything only an admin's role may do (no action is left without a scope)", () => {
+  it("is admin for everything only an admin's role may do, except scraping (metrics); no action is left without a scope", () => {
     for (const action of ALL_ACTIONS) {
       const someoneElseMay = (["teacher", "tenant"] as const).some((r) => can(actor(r), action, { ownerId: `${r}-1`, teacherIds: [`${r}-1`], classRules: null }));
-      if (!someoneElseMay && ACTIONS[action] === "global") expect(scopeFor(action), action).toBe("admin");
-      expect(["read", "vms", "admin"]).toContain(scopeFor(action));
+      if (!someoneElseMay && ACTIONS[action] === "global") expect(scopeFor(action), action).toBe(action === "metrics.scrape" ? "metrics" : "admin");
+      expect(["read", "vms", "admin", "metrics"]).toContain(scopeFor(action));
     }
+  });
+
+  it("a metrics token scrapes and does nothing else; an admin-scoped token without metrics cannot scrape", () => {
+    const scraper = actor("admin", ["read", "metrics"]);
+    expect(can(scraper, "metrics.scrape")).toBe(true);
+    expect(can(scraper, "host.list")).toBe(false);
+    expect(can(scraper, "user.manage")).toBe(false);
+    expect(can(actor("admin", ["read", "vms", "admin"]), "metrics.scrape")).toBe(false);
+    expect(can(actor("tenant", ["read", "metrics"]), "metrics.scrape")).toBe(false);
   });
 });
 
@@ -124,7 +133,9 @@ describe("procedures", () => {
 describe("minting tokens", () => {
   it("a session gets what its role allows by default, and never more", () => {
     expect(scopesForNewToken(actor("tenant"))).toEqual(["read", "vms"]);
-    expect(scopesForNewToken(actor("admin"))).toEqual(["read", "vms", "admin"]);
+    expect(scopesForNewToken(actor("admin"))).toEqual(["read", "vms", "admin", "metrics"]);
+    expect(scopesForNewToken(actor("admin"), ["metrics"])).toEqual(["read", "metrics"]);
+    expect(codeOf(() => scopesForNewToken(actor("tenant"), ["metrics"]))).toBe("FORBIDDEN");
     expect(codeOf(() => scopesForNewToken(actor("teacher"), ["admin"]))).toBe("FORBIDDEN");
   });
 

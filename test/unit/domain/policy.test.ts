@@ -36,6 +36,7 @@ const EXPECTED: Record<Action, Record<Role, "111" | "100" | "000">> = {
   "quota.manage": { admin: "111", teacher: "000", tenant: "000" },
   "quota.readOwn": { admin: "111", teacher: "111", tenant: "111" },
   "audit.read": { admin: "111", teacher: "000", tenant: "000" },
+  "metrics.scrape": { admin: "111", teacher: "000", tenant: "000" },
   "token.manageOwn": { admin: "111", teacher: "111", tenant: "111" },
   "system.reconcile": { admin: "111", teacher: "000", tenant: "000" },
   // Reset and revert exist for class VMs only (see "class relationships" below).
@@ -133,7 +134,7 @@ describe("policy: authorize", () => {
 
   it("denied global actions are FORBIDDEN, with or without a target, and the message names the action", () => {
     const adminOnly = ALL_ACTIONS.filter((a) => ACTIONS[a] === "global" && EXPECTED[a].tenant === "000");
-    expect(adminOnly.sort()).toEqual(["audit.read", "class.create", "host.list", "host.manage", "host.pin", "image.manage", "quota.manage", "system.reconcile", "user.list", "user.manage", "vm.listAll"]);
+    expect(adminOnly.sort()).toEqual(["audit.read", "class.create", "host.list", "host.manage", "host.pin", "image.manage", "metrics.scrape", "quota.manage", "system.reconcile", "user.list", "user.manage", "vm.listAll"]);
     expect(codeOf(() => authorize(actor("teacher"), "class.create"))).toBeNull();
     for (const role of ["teacher", "tenant"] as const) {
       for (const action of adminOnly.filter((a) => !(role === "teacher" && a === "class.create"))) {
