@@ -12,7 +12,7 @@
  * newest average there is.
  */
 import type { Db } from "../db/client.ts";
-import { domainRates, hostRates } from "../domain/metrics.ts";
+import { domainRates, hostRates, type DomainRates, type HostRates } from "../domain/metrics.ts";
 import type { HostMetricsSample } from "../hypervisor/driver.ts";
 import type { HostPool } from "../hypervisor/host-pool.ts";
 import { log as rootLog } from "../log.ts";
@@ -26,6 +26,31 @@ const ROLLUP_EVERY_MS = 60_000;
 export interface MetricsRetention {
   rawHours: number;
   rollupDays: number;
+}
+
+/**
+ * Stores one host's round: its HostMetric row and one VmMetric row per VM, the VMs in a single
+ * INSERT … SELECT FROM unnest (one statement, one round trip, whatever the count). bench:metrics
+ * measured Prisma's createMany at 31 s for 50 hosts × 2 000 VMs (three times the interval) against
+ * 1.2 s for this form.
+ */
+export async function storeRound(
+  db: Db,
+  round: { hostId: string; at: Date; step: number; host: HostRates; diskFreeGiB: number | null; vmCount: number },
+  vms: Array<{ vmId: string } & DomainRates>,
+): Promise<void> {
+  const { hostId, at, step, host } = round;
+  await db.$executeRaw`
+    INSERT INTO "HostMetric" ("hostId", "at", "step", "cpuPct", "memoryUsedMiB", "memoryTotalMiB", "diskFreeGiB", "vmCount")
+    VALUES (${hostId}::uuid, ${at}, ${step}, ${host.cpuPct}, ${host.memoryUsedMiB}, ${host.memoryTotalMiB}, ${round.diskFreeGiB}, ${round.vmCount})`;
+  if (vms.length === 0) return;
+  const col = (k: keyof DomainRates) => vms.map((v) => v[k] as number);
+  await db.$executeRaw`
+    INSERT INTO "VmMetric" ("vmId", "hostId", "at", "step", "cpuPct", "memoryMiB", "rssMiB", "diskReadBps", "diskWriteBps", "diskReadIops", "diskWriteIops", "netRxBps", "netTxBps")
+    SELECT u.v, ${hostId}::uuid, ${at}, ${step}, u.c, u.m, u.r, u.dr, u.dw, u.dri, u.dwi, u.rx, u.tx
+    FROM unnest(${vms.map((v) => v.vmId)}::uuid[], ${col("cpuPct")}::float8[], ${col("memoryMiB")}::float8[], ${col("rssMiB")}::float8[],
+                ${col("diskReadBps")}::float8[], ${col("diskWriteBps")}::float8[], ${col("diskReadIops")}::float8[], ${col("diskWriteIops")}::float8[],
+                ${col("netRxBps")}::float8[], ${col("netTxBps")}::float8[]) AS u(v, c, m, r, dr, dw, dri, dwi, rx, tx)`;
 }
 
 export class MetricsCollector {
@@ -80,16 +105,11 @@ export class MetricsCollector {
     const step = Math.max(1, Math.round(this.intervalMs / 1000));
     const rows = vms.length === 0 ? [] : await this.db.vm.findMany({ where: { domainName: { in: vms.map((v) => v.name) }, deletedAt: null }, select: { id: true, domainName: true } });
     const idOf = new Map(rows.map((r) => [r.domainName, r.id]));
-    await this.db.hostMetric.create({
-      data: { hostId: h.id, at, step, cpuPct: host.cpuPct, memoryUsedMiB: host.memoryUsedMiB, memoryTotalMiB: host.memoryTotalMiB, diskFreeGiB: h.diskFreeGiB, vmCount: sample.domains.filter((d) => d.running).length },
-    });
-    const data = vms.flatMap((v) => {
+    const known = vms.flatMap((v) => {
       const vmId = idOf.get(v.name);
-      if (!vmId) return []; // a domain vmdesk does not know (reported by the reconciler)
-      const { name: _name, ...rates } = v;
-      return [{ vmId, hostId: h.id, at, step, ...rates }];
+      return vmId ? [{ vmId, ...v }] : []; // a domain vmdesk does not know is the reconciler's to report
     });
-    if (data.length > 0) await this.db.vmMetric.createMany({ data });
+    await storeRound(this.db, { hostId: h.id, at, step, host, diskFreeGiB: h.diskFreeGiB, vmCount: sample.domains.filter((d) => d.running).length }, known);
   }
 
   /** Rolls complete 5-minute buckets up into averages, then drops what is past retention. */
