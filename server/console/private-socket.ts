@@ -44,12 +44,23 @@ export async function listenOnce(onConnection: (client: net.Socket) => void, acc
   return socketPath;
 }
 
+/**
+ * Guest output the proxy has not read yet, at most. libvirt's console stream cannot be paused from
+ * here (it delivers whatever the guest prints), so past this the console is let go and the session
+ * ends as "console lost", rather than a guest flooding its serial console growing the portal's memory.
+ */
+export const CONSOLE_FRONT_MAX_BUFFER = 4 * 1024 * 1024;
+
 /** A libvirt console stream as a private socket: the guest's output to it, its input to the guest. */
 export function frontForConsole(stream: ConsoleStream, acceptMs: number): Promise<string> {
   return listenOnce(
     (client) => {
       client.setNoDelay(true);
-      stream.onData((chunk) => client.write(chunk));
+      stream.onData((chunk) => {
+        if (client.destroyed) return;
+        client.write(chunk);
+        if (client.writableLength > CONSOLE_FRONT_MAX_BUFFER) client.destroy();
+      });
       stream.onEnd(() => client.end());
       // Input is small and rare (typing); one write at a time keeps its order.
       let writing: Promise<void> = Promise.resolve();
