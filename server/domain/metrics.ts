@@ -5,7 +5,10 @@
  * negative or a huge one; a domain seen for the first time has none yet either.
  */
 
-/** A host's cumulative counters at one moment (the hypervisor driver's metrics sample has this shape). */
+/**
+ * A host's cumulative counters at one moment: the node's CPU times and memory, and every domain's
+ * counters (the hypervisor driver's metrics sample is this type).
+ */
 export interface CounterReading {
   takenAtMs: number;
   node: { cpuBusyNs: number; cpuIdleNs: number; memoryTotalKiB: number; memoryAvailableKiB: number };

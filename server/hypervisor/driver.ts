@@ -6,6 +6,7 @@
  * HypervisorError kind "timeout"); a slow or dead host never blocks calls to other hosts, Node's
  * event loop, or its libuv thread pool.
  */
+import type { CounterReading } from "../domain/metrics.ts";
 
 /** libvirt's own domain states (virDomainState), named as libvirt names them. */
 export type DomainRunState =
@@ -40,26 +41,7 @@ export interface HostFacts {
  * One reading of a host's counters (cumulative since boot or domain start; rates come from two
  * readings, see domain/metrics): the node's CPU times and memory, and every domain's counters.
  */
-export interface HostMetricsSample {
-  /** When the reading was taken (ms since the epoch, this process's clock). */
-  takenAtMs: number;
-  node: { cpuBusyNs: number; cpuIdleNs: number; memoryTotalKiB: number; memoryAvailableKiB: number };
-  domains: Array<{
-    name: string;
-    running: boolean;
-    cpuTimeNs: number;
-    vcpus: number;
-    /** Guest memory as the balloon sets it, and QEMU's resident set on the host. */
-    balloonKiB: number;
-    rssKiB: number;
-    diskReadBytes: number;
-    diskWriteBytes: number;
-    diskReadReqs: number;
-    diskWriteReqs: number;
-    netRxBytes: number;
-    netTxBytes: number;
-  }>;
-}
+export type HostMetricsSample = CounterReading;
 
 export interface StoragePoolFacts {
   name: string;
