@@ -12,7 +12,7 @@ import type { Browser, Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db, disconnectDb } from "../../server/db/client.ts";
 import { createUser } from "../../server/services/user-service.ts";
-import { launchChromium, screenshot, signIn } from "../support/browser.ts";
+import { canvasStats, launchChromium, screenshot, signIn } from "../support/browser.ts";
 import { ADMIN_PASSWORD, seedDatabase, serviceAs, waitFor } from "../support/harness.ts";
 import { restClient, startPortalServer, type RunningPortal } from "../support/server.ts";
 
@@ -47,24 +47,6 @@ afterAll(async () => {
   }
   await portal?.stop();
 });
-
-/** Samples the canvas inside `scope`: distinct colours and clearly non-black pixels. */
-function canvasStats(scope: Locator) {
-  return scope.evaluate((el) => {
-    const canvas = el.querySelector("canvas");
-    const ctx = canvas?.getContext("2d");
-    if (!canvas || !ctx || canvas.width === 0 || canvas.height === 0) return { width: 0, colors: 0, lit: 0 };
-    const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-    const colors = new Set<number>();
-    let lit = 0;
-    for (let i = 0; i < data.length; i += 4 * 3) {
-      const r = data[i]!, g = data[i + 1]!, b = data[i + 2]!;
-      colors.add((r << 16) | (g << 8) | b);
-      if (r + g + b > 150) lit++;
-    }
-    return { width: canvas.width, colors: colors.size, lit };
-  });
-}
 
 async function newPage(): Promise<Page> {
   return (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();

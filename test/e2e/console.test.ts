@@ -10,7 +10,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db, disconnectDb } from "../../server/db/client.ts";
 import { createUser, setQuota } from "../../server/services/user-service.ts";
-import { canvasStats, launchChromium, screenshot, signIn, typeKeys } from "../support/browser.ts";
+import { canvasStats, expectSerialRoundTrip, launchChromium, screenshot, signIn, typeKeys } from "../support/browser.ts";
 import { seedDatabase, serviceAs, waitFor } from "../support/harness.ts";
 import { restClient, startPortalServer, type RunningPortal } from "../support/server.ts";
 
@@ -81,9 +81,9 @@ describe("browser console", () => {
 
     // Not blank: the text console has a background and lit glyphs.
     await expect
-      .poll(() => canvasStats(page), { timeout: 30_000, interval: 500 })
+      .poll(() => canvasStats(page.getByTestId("console-canvas-container")), { timeout: 30_000, interval: 500 })
       .toSatisfy((s: { width: number; colors: number; lit: number }) => s.width > 0 && s.colors >= 2 && s.lit >= 200);
-    const stats = await canvasStats(page);
+    const stats = await canvasStats(page.getByTestId("console-canvas-container"));
     expect(stats.width).toBeGreaterThanOrEqual(640);
 
     const marker = `hello-${randomBytes(4).toString("hex")}`;
@@ -118,17 +118,7 @@ describe("browser console", () => {
   it("the serial console page shows the guest's shell in xterm", async () => {
     const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
     await signIn(page, portal.baseUrl, TENANT.username, TENANT.password);
-    await page.goto(`${portal.baseUrl}/vms/${vm.id}/serial`);
-    await page.locator('[data-testid="console-status"][data-status="connected"]').waitFor({ timeout: 30_000 });
-    const rows = page.locator('[data-testid="serial-terminal"] .xterm-rows');
-    await page.getByTestId("serial-terminal").click();
-    await page.keyboard.press("Enter");
-    await expect.poll(() => rows.innerText(), { timeout: 15_000 }).toMatch(/[#$] ?\s*$/m);
-    const marker = `serial-${randomBytes(4).toString("hex")}`;
-    await page.keyboard.type(`echo ${marker}`);
-    await page.keyboard.press("Enter");
-    // Once echoed as typed and once as the command's output.
-    await expect.poll(async () => (await rows.innerText()).split(marker).length - 1, { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
+    await expectSerialRoundTrip(page, portal.baseUrl, vm.id);
     await screenshot(page, "serial-console");
     await page.close();
   });
@@ -169,7 +159,7 @@ describe("browser console", () => {
     await screenshot(page, "console-stopped");
     await page.getByTestId("console-start").click();
     await page.locator('[data-testid="console-status"][data-status="connected"]').waitFor({ timeout: 60_000 });
-    await expect.poll(() => canvasStats(page), { timeout: 60_000, interval: 500 }).toSatisfy((s: { width: number; lit: number }) => s.width > 0 && s.lit > 0);
+    await expect.poll(() => canvasStats(page.getByTestId("console-canvas-container")), { timeout: 60_000, interval: 500 }).toSatisfy((s: { width: number; lit: number }) => s.width > 0 && s.lit > 0);
     await page.close();
   });
 });

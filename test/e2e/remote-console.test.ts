@@ -18,7 +18,7 @@ import { migrateVm } from "../../server/services/migration-service.ts";
 import { createUser, setQuota } from "../../server/services/user-service.ts";
 import { labDown, labPaths, labUp, type LabHost, type LabPaths } from "../../scripts/lab/lab-hosts.ts";
 import { registerLabHosts } from "../../scripts/lab/register.ts";
-import { canvasStats, launchChromium, screenshot, signIn, typeKeys } from "../support/browser.ts";
+import { canvasStats, expectSerialRoundTrip, launchChromium, screenshot, signIn, typeKeys } from "../support/browser.ts";
 import { demoImageDir, seedDatabase, serviceAs, waitFor } from "../support/harness.ts";
 import { restClient, startPortalServer, type RunningPortal } from "../support/server.ts";
 
@@ -129,7 +129,7 @@ describe("consoles of a VM on a lab host", () => {
     await page.goto(`${portal.baseUrl}/vms/${vm.id}/console`);
     await page.locator('[data-testid="console-status"][data-status="connected"]').waitFor({ timeout: 30_000 });
     await expect
-      .poll(() => canvasStats(page), { timeout: 30_000, interval: 500 })
+      .poll(() => canvasStats(page.getByTestId("console-canvas-container")), { timeout: 30_000, interval: 500 })
       .toSatisfy((s: { width: number; colors: number; lit: number }) => s.width > 0 && s.colors >= 2 && s.lit >= 200);
     const marker = `remote-${randomBytes(4).toString("hex")}`;
     await page.getByTestId("console-canvas-container").locator("canvas").click();
@@ -145,16 +145,7 @@ describe("consoles of a VM on a lab host", () => {
   it("the serial console page shows the guest's shell in xterm", async () => {
     const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
     await signIn(page, portal.baseUrl, TENANT.username, TENANT.password);
-    await page.goto(`${portal.baseUrl}/vms/${vm.id}/serial`);
-    await page.locator('[data-testid="console-status"][data-status="connected"]').waitFor({ timeout: 30_000 });
-    const rows = page.locator('[data-testid="serial-terminal"] .xterm-rows');
-    await page.getByTestId("serial-terminal").click();
-    await page.keyboard.press("Enter");
-    await expect.poll(() => rows.innerText(), { timeout: 15_000 }).toMatch(/[#$] ?\s*$/m);
-    const marker = `serial-${randomBytes(4).toString("hex")}`;
-    await page.keyboard.type(`echo ${marker}`);
-    await page.keyboard.press("Enter");
-    await expect.poll(async () => (await rows.innerText()).split(marker).length - 1, { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
+    await expectSerialRoundTrip(page, portal.baseUrl, vm.id);
     await screenshot(page, "remote-serial-console");
     await page.close();
   });

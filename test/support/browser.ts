@@ -1,7 +1,9 @@
 /** Debian's chromium driven by playwright-core (never a downloaded browser). */
 import fs from "node:fs";
 import path from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { randomBytes } from "node:crypto";
+import { chromium, type Browser, type Locator, type Page } from "playwright-core";
+import { expect } from "vitest";
 import { repoRoot } from "./harness.ts";
 
 export const artifactsDir = path.join(repoRoot, "test-results", "e2e");
@@ -28,10 +30,13 @@ export async function signIn(page: Page, baseUrl: string, username: string, pass
   await page.getByTestId("nav-username").waitFor({ timeout: 30_000 });
 }
 
-/** Samples the noVNC canvas: how many distinct colours, how many clearly non-black pixels. */
-export function canvasStats(page: Page) {
-  return page.evaluate(() => {
-    const canvas = document.querySelector<HTMLCanvasElement>('[data-testid="console-canvas-container"] canvas');
+/**
+ * Samples the canvas inside `scope` (e.g. a page's `console-canvas-container`): how many distinct
+ * colours, how many clearly non-black pixels.
+ */
+export function canvasStats(scope: Locator) {
+  return scope.evaluate((node) => {
+    const canvas = node.querySelector("canvas");
     const ctx = canvas?.getContext("2d");
     if (!canvas || !ctx || canvas.width === 0 || canvas.height === 0) return { width: 0, height: 0, colors: 0, lit: 0 };
     const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
@@ -44,6 +49,23 @@ export function canvasStats(page: Page) {
     }
     return { width: canvas.width, height: canvas.height, colors: colors.size, lit };
   });
+}
+
+/**
+ * Opens the VM's serial console page as the signed-in user and proves a round trip: a prompt after
+ * Enter, then a typed `echo` whose marker shows twice (as typed, and as the command's output).
+ */
+export async function expectSerialRoundTrip(page: Page, baseUrl: string, vmId: string): Promise<void> {
+  await page.goto(`${baseUrl}/vms/${vmId}/serial`);
+  await page.locator('[data-testid="console-status"][data-status="connected"]').waitFor({ timeout: 30_000 });
+  const rows = page.locator('[data-testid="serial-terminal"] .xterm-rows');
+  await page.getByTestId("serial-terminal").click();
+  await page.keyboard.press("Enter");
+  await expect.poll(() => rows.innerText(), { timeout: 15_000 }).toMatch(/[#$] ?\s*$/m);
+  const marker = `serial-${randomBytes(4).toString("hex")}`;
+  await page.keyboard.type(`echo ${marker}`);
+  await page.keyboard.press("Enter");
+  await expect.poll(async () => (await rows.innerText()).split(marker).length - 1, { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
 }
 
 const SHIFTED: Record<string, string> = { ">": "Period", "<": "Comma", "|": "Backslash", "_": "Minus", ":": "Semicolon", '"': "Quote", "&": "Digit7" };

@@ -1,7 +1,31 @@
-/** The local guest's serial console (its unix socket on this machine), driven from tests. */
+/** A local guest for integration tests: created, booted to its shell, driven through its serial console, removed. */
+import fs from "node:fs";
 import net from "node:net";
-import { serialSocketPath } from "../../server/jobs/vm-layout.ts";
-import { waitFor } from "./harness.ts";
+import { serialLogPath, serialSocketPath } from "../../server/jobs/vm-layout.ts";
+import type { AuthenticatedUser } from "../../server/services/auth-service.ts";
+import { settle, waitFor, type Portal } from "./harness.ts";
+
+export interface LocalGuest {
+  id: string;
+  domainName: string;
+}
+
+/** Creates a 1-vCPU, 128 MiB demo VM as `user` and waits until the guest has booted (its serial log says so). */
+export async function bootedGuest(portal: Portal, user: AuthenticatedUser, name: string): Promise<LocalGuest> {
+  const created = await portal.caller(user).vm.create({ name, imageId: portal.imageId, vcpus: 1, memoryMiB: 128, diskGiB: 1 });
+  const op = await settle(portal, user, created.operation.id);
+  if (op.status !== "succeeded") throw new Error(`creating ${name} ${op.status}: ${op.error}`);
+  const log = serialLogPath(created.vm.domainName);
+  await waitFor("guest ready on serial", async () => fs.existsSync(log) && fs.readFileSync(log, "utf8").includes("vmdesk-demo-ready"), 120_000);
+  return { id: created.vm.id, domainName: created.vm.domainName };
+}
+
+/** Deletes the VM and waits for it, ignoring failures (for afterAll: the suite's verdict is already in). */
+export async function deleteQuietly(portal: Portal, user: AuthenticatedUser, vm: LocalGuest | null): Promise<void> {
+  if (!vm) return;
+  const del = await portal.caller(user).vm.delete({ id: vm.id }).catch(() => null);
+  if (del) await settle(portal, user, del.operation.id).catch(() => undefined);
+}
 
 /** Types `command` on the guest's serial console and resolves with its output up to `doneMarker`. */
 export async function runOnSerial(domainName: string, command: string, doneMarker: string, timeoutMs: number): Promise<string> {

@@ -13,8 +13,7 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { serialLogPath } from "../../../server/jobs/vm-layout.ts";
-import { runOnSerial } from "../../support/guest-serial.ts";
+import { bootedGuest, deleteQuietly, runOnSerial } from "../../support/guest-serial.ts";
 import { settle, startPortal, virsh, waitFor, type Portal } from "../../support/harness.ts";
 import type { AuthenticatedUser } from "../../../server/services/auth-service.ts";
 
@@ -44,10 +43,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  if (vm) {
-    const del = await portal.caller(tenant).vm.delete({ id: vm.id }).catch(() => null);
-    if (del) await settle(portal, tenant, del.operation.id).catch(() => undefined);
-  }
+  await deleteQuietly(portal, tenant, vm);
   await portal?.close();
   // A connection the guest opened never closes once the guest is gone: close it ourselves.
   for (const sock of sockets) sock.destroy();
@@ -64,11 +60,7 @@ function hostIPv4Addresses(): string[] {
 describe("personal VM networking", () => {
   it("a guest gets a DHCP lease from the NAT network but cannot open a TCP port on any host address", async () => {
     const api = portal.caller(tenant);
-    const created = await api.vm.create({ name: "net probe", imageId: portal.imageId, vcpus: 1, memoryMiB: 128, diskGiB: 1 });
-    expect((await settle(portal, tenant, created.operation.id)).status).toBe("succeeded");
-    vm = { id: created.vm.id, domainName: created.vm.domainName };
-    const log = serialLogPath(vm.domainName);
-    await waitFor("guest ready on serial", async () => fs.existsSync(log) && fs.readFileSync(log, "utf8").includes("vmdesk-demo-ready"), 120_000);
+    vm = await bootedGuest(portal, tenant, "net probe");
 
     const dhcp = await runOnSerial(vm.domainName, "udhcpc -i eth0 -n -q -t 8 -T 2", "vmdesk-dhcp-done", 60_000);
     const lease = /vmdesk-lease (\S+) router (\S+) server (\S+)/.exec(dhcp);

@@ -5,20 +5,18 @@
  * acknowledged (audited), and clears with hysteresis when the loop is killed, which is delivered too.
  */
 import { createHmac } from "node:crypto";
-import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db } from "../../../server/db/client.ts";
-import { serialLogPath } from "../../../server/jobs/vm-layout.ts";
 import type { AuthenticatedUser } from "../../../server/services/auth-service.ts";
-import { runOnSerial } from "../../support/guest-serial.ts";
-import { settle, startPortal, waitFor, type Portal } from "../../support/harness.ts";
+import { bootedGuest, deleteQuietly, runOnSerial, type LocalGuest } from "../../support/guest-serial.ts";
+import { startPortal, waitFor, type Portal } from "../../support/harness.ts";
 
 const SECRET = "webhook-secret-for-tests";
 let portal: Portal;
 let tenant: AuthenticatedUser;
-let vm: { id: string; domainName: string } | null = null;
+let vm: LocalGuest | null = null;
 let receiver: http.Server;
 const received: Array<{ status: number; signature: string | undefined; body: string }> = [];
 
@@ -43,10 +41,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  if (vm) {
-    const del = await portal.caller(tenant).vm.delete({ id: vm.id }).catch(() => null);
-    if (del) await settle(portal, tenant, del.operation.id).catch(() => undefined);
-  }
+  await deleteQuietly(portal, tenant, vm);
   await portal?.close();
   for (const k of ["VMDESK_METRICS_INTERVAL_MS", "VMDESK_ALERT_WEBHOOK_URL", "VMDESK_ALERT_WEBHOOK_SECRET"]) delete process.env[k];
   await new Promise((r) => receiver?.close(r));
@@ -61,11 +56,7 @@ describe("alerts", () => {
     // Memory and disk at 100 %: only CPU can fire here.
     expect(await admin.alert.setThresholds({ cpu: { abovePct: 30, windowS: 4 }, memory: { abovePct: 100 }, disk: { abovePct: 100 } })).toMatchObject({ cpu: { abovePct: 30, windowS: 4 }, memory: { abovePct: 100, windowS: 60 } });
 
-    const created = await portal.caller(tenant).vm.create({ name: "hot", imageId: portal.imageId, vcpus: 1, memoryMiB: 128, diskGiB: 1 });
-    expect((await settle(portal, tenant, created.operation.id)).status).toBe("succeeded");
-    vm = { id: created.vm.id, domainName: created.vm.domainName };
-    const log = serialLogPath(vm.domainName);
-    await waitFor("guest ready on serial", async () => fs.existsSync(log) && fs.readFileSync(log, "utf8").includes("vmdesk-demo-ready"), 120_000);
+    vm = await bootedGuest(portal, tenant, "hot");
     await runOnSerial(vm.domainName, "(while :; do :; done) & echo $! > /tmp/busy.pid", "vmdesk-busy-started", 30_000);
 
     const fired = await waitFor("the CPU alert firing", async () => (await admin.alert.list()).find((a) => a.kind === "host.cpu" && a.hostId === portal.hostId), 60_000, 500);

@@ -5,19 +5,17 @@
  * read their VM's series, other tenants get 404 and only admins read a host's. The rollup turns raw
  * readings into 5-minute averages once and drops what is past retention.
  */
-import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db } from "../../../server/db/client.ts";
 import { systemClock } from "../../../server/jobs/clock.ts";
 import { MetricsCollector, ROLLUP_STEP_S } from "../../../server/jobs/metrics-collector.ts";
-import { serialLogPath } from "../../../server/jobs/vm-layout.ts";
 import type { AuthenticatedUser } from "../../../server/services/auth-service.ts";
-import { runOnSerial } from "../../support/guest-serial.ts";
-import { settle, startPortal, waitFor, type Portal } from "../../support/harness.ts";
+import { bootedGuest, deleteQuietly, runOnSerial, type LocalGuest } from "../../support/guest-serial.ts";
+import { startPortal, waitFor, type Portal } from "../../support/harness.ts";
 
 let portal: Portal;
 let tenant: AuthenticatedUser;
-let vm: { id: string; domainName: string } | null = null;
+let vm: LocalGuest | null = null;
 
 beforeAll(async () => {
   process.env.VMDESK_METRICS_INTERVAL_MS = "2000";
@@ -26,10 +24,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  if (vm) {
-    const del = await portal.caller(tenant).vm.delete({ id: vm.id }).catch(() => null);
-    if (del) await settle(portal, tenant, del.operation.id).catch(() => undefined);
-  }
+  await deleteQuietly(portal, tenant, vm);
   await portal?.close();
   delete process.env.VMDESK_METRICS_INTERVAL_MS;
 }, 120_000);
@@ -37,11 +32,7 @@ afterAll(async () => {
 describe("metrics", () => {
   it("a guest busy-looping on its serial console shows high CPU within 30 s; the host's series has CPU, memory and guests", { timeout: 240_000 }, async () => {
     const api = portal.caller(tenant);
-    const created = await api.vm.create({ name: "busy", imageId: portal.imageId, vcpus: 1, memoryMiB: 128, diskGiB: 1 });
-    expect((await settle(portal, tenant, created.operation.id)).status).toBe("succeeded");
-    vm = { id: created.vm.id, domainName: created.vm.domainName };
-    const log = serialLogPath(vm.domainName);
-    await waitFor("guest ready on serial", async () => fs.existsSync(log) && fs.readFileSync(log, "utf8").includes("vmdesk-demo-ready"), 120_000);
+    vm = await bootedGuest(portal, tenant, "busy");
     // Idle first: a booted busybox guest uses little of its vCPU.
     await new Promise((r) => setTimeout(r, 5_000));
     const idle = await waitFor("idle readings", async () => {
