@@ -13,6 +13,7 @@ const USER_LINKS = [
 const ADMIN_LINKS = [
   { href: "/admin/users", label: "Users", testId: "nav-admin-users" },
   { href: "/admin/images", label: "Images", testId: "nav-admin-images" },
+  { href: "/admin/fleet", label: "Fleet", testId: "nav-admin-fleet" },
   { href: "/admin/hosts", label: "Hosts", testId: "nav-admin-hosts" },
   { href: "/admin/alerts", label: "Alerts", testId: "nav-admin-alerts" },
   { href: "/admin/audit", label: "Audit log", testId: "nav-admin-audit" },

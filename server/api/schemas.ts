@@ -309,3 +309,33 @@ export const ZListAlertsInput = z.object({
   state: z.enum(["open", "all"]).optional().describe("open (default): firing alerts; all: with the resolved history"),
   limit: ZQueryInt(1, 500).optional(),
 });
+
+// ---- fleet overview ----
+const ZThresholdOverride = z.object({ abovePct: z.number().optional(), windowS: z.number().optional() });
+const ZSeries = (what: string) => z.array(z.number().nullable()).describe(`${what}, one value per bucket (from + i × step); null: no reading in that bucket`);
+export const ZFleetOverview = z.object({
+  at: z.date(),
+  from: z.date().describe("start of the series' first bucket"),
+  step: z.number().describe("seconds per series bucket (averaged readings)"),
+  points: z.number().describe("buckets per series (at most 120: the last hour)"),
+  global: ZThresholds,
+  hosts: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      state: ZHost.shape.state,
+      lastSeenAt: z.date().nullable(),
+      lastError: z.string().nullable(),
+      cpus: z.number().nullable(),
+      vmCount: z.number().describe("VMs the host holds (running, stopped, being created or deleted)"),
+      latest: z
+        .object({ at: z.date(), cpuPct: z.number(), memoryUsedMiB: z.number(), memoryTotalMiB: z.number(), runningVms: z.number() })
+        .nullable()
+        .describe("the newest reading of the last hour; null when there is none"),
+      storage: z.object({ freeGiB: z.number().nullable(), totalGiB: z.number().nullable() }).describe("the storage pool as the host monitor last measured it"),
+      thresholds: ZThresholds.describe("effective: this host's overrides over the global thresholds"),
+      overrides: z.object({ cpu: ZThresholdOverride.optional(), memory: ZThresholdOverride.optional(), disk: ZThresholdOverride.optional() }).describe("this host's own overrides (PATCH /hosts/{id} alertThresholds)"),
+      series: z.object({ cpuPct: ZSeries("CPU %"), memoryPct: ZSeries("memory used %"), diskPct: ZSeries("storage pool used %") }),
+    }),
+  ),
+});

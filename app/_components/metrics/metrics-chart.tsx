@@ -3,6 +3,7 @@
 import { useEffect, useRef } from "react";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
+import { isolatedIndices } from "./gaps";
 
 export interface ChartSeries {
   label: string;
@@ -46,10 +47,27 @@ export function MetricsChart({
       width: Math.max(compact ? 120 : 240, el.clientWidth),
       height,
       legend: { show: !compact },
+      // A sparkline has no axes: keep the newest reading's dot off the canvas edge.
+      ...(compact ? { padding: [4, 4, 4, 4] as uPlot.Padding } : {}),
       cursor: { drag: { x: false, y: false } },
       scales: { y: { range: (_u, min, max) => [0, yMax ?? Math.max(1, max, min)] } },
       axes: compact ? [{ show: false }, { show: false }] : [{}, { values: (_u, ticks) => ticks.map((v) => `${+v.toFixed(1)}${unit}`), size: 60 }],
-      series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, value: (_u: uPlot, v: number | null) => (v === null ? "—" : `${v.toFixed(1)}${unit}`) }))],
+      series: [
+        {},
+        ...series.map((s) => ({
+          label: s.label,
+          stroke: s.color,
+          width: 1.5,
+          value: (_u: uPlot, v: number | null) => (v === null ? "—" : `${v.toFixed(1)}${unit}`),
+          // Where uPlot hides points (dense data), still dot the readings a line cannot reach.
+          points: {
+            filter: (u: uPlot, i: number, show: boolean) => {
+              const lone = show ? [] : isolatedIndices(u.data[i] ?? []);
+              return lone.length > 0 ? lone : null;
+            },
+          },
+        })),
+      ],
     };
     plot.current = new uPlot(opts, data, el);
     const resize = new ResizeObserver(() => plot.current?.setSize({ width: Math.max(compact ? 120 : 240, el.clientWidth), height }));
@@ -68,7 +86,7 @@ export function MetricsChart({
   });
 
   return (
-    <figure className={compact ? "metrics-chart compact" : "metrics-chart"} data-testid={testId} data-points={times.length} title={compact ? title : undefined}>
+    <figure className={compact ? "metrics-chart compact" : "metrics-chart"} data-testid={testId} data-points={times.length} data-filled={series[0]?.values.filter((v) => v !== null).length ?? 0} title={compact ? title : undefined}>
       {compact ? null : <figcaption className="muted">{title}</figcaption>}
       <div ref={box} />
     </figure>

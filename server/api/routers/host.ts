@@ -1,8 +1,9 @@
 import { z } from "zod";
+import { fleetOverview, getHost } from "../../services/fleet-overview.ts";
 import { createHost, listHosts, updateHost } from "../../services/host-service.ts";
 import { hostMetrics } from "../../services/metrics-service.ts";
 import { setHostMaintenance } from "../../services/migration-service.ts";
-import { ZCreateHostInput, ZHost, ZHostMetrics, ZHostWithCount, ZId, ZMetricsQuery, ZUpdateHostInput } from "../schemas.ts";
+import { ZCreateHostInput, ZFleetOverview, ZHost, ZHostMetrics, ZHostWithCount, ZId, ZMetricsQuery, ZUpdateHostInput } from "../schemas.ts";
 import { protectedProcedure, rest, router } from "../trpc.ts";
 
 const tags = ["admin"];
@@ -13,6 +14,16 @@ export const hostRouter = router({
     .input(z.object({}).optional())
     .output(z.array(ZHostWithCount))
     .query(({ ctx }) => listHosts(ctx.svc)),
+  get: protectedProcedure
+    .meta(rest("GET", "/hosts/{id}", "one host as GET /hosts lists it (admin)", { tags }))
+    .input(ZId)
+    .output(ZHostWithCount)
+    .query(({ ctx, input }) => getHost(ctx.svc, input.id)),
+  fleetOverview: protectedProcedure
+    .meta(rest("GET", "/fleet", "every host's state, newest reading, storage pool, effective alert thresholds and last hour (≤ 120 points per metric) in one answer (admin)", { tags }))
+    .input(z.object({}).optional())
+    .output(ZFleetOverview)
+    .query(({ ctx }) => fleetOverview(ctx.svc)),
   metrics: protectedProcedure
     .meta(rest("GET", "/hosts/{id}/metrics", "a host's CPU, memory, disk and running-guest series (admin)", { tags }))
     .input(ZMetricsQuery)
