@@ -52,7 +52,7 @@ function VmCard({ vm, showOwner }: { vm: Vm; showOwner: boolean }) {
           {vm.class.expiryWarning}
         </p>
       ) : null}
-      {vm.stateMessage && (vm.state === "error" || vm.state === "missing") ? (
+      {vm.stateMessage && (vm.state === "error" || vm.state === "missing" || vm.state === "unknown") ? (
         <p className="vm-card-msg" data-testid="vm-card-message">
           {vm.stateMessage}
         </p>

@@ -35,6 +35,8 @@ const ZEnv = z.object({
   VMDESK_SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(200).default(15_000),
   /** Host and VM metrics: one reading per host this often; raw rows kept this many hours, 5-minute averages this many days. */
   VMDESK_METRICS_INTERVAL_MS: z.coerce.number().int().min(1_000).default(10_000),
+  /** An HA restart that could not happen (no capacity, a disk lease still held) is tried again after this many seconds. */
+  VMDESK_HA_RETRY_S: z.coerce.number().int().min(1).default(60),
   VMDESK_METRICS_RAW_HOURS: z.coerce.number().int().min(1).default(24),
   VMDESK_METRICS_ROLLUP_DAYS: z.coerce.number().int().min(1).default(30),
   /** Alerts are POSTed here as JSON (http or https), signed with VMDESK_ALERT_WEBHOOK_SECRET when set. */

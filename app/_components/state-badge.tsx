@@ -6,6 +6,7 @@ const TONE: Record<string, string> = {
   paused: "amber",
   error: "red",
   missing: "red",
+  unknown: "amber",
   provisioning: "blue",
   deleting: "blue",
   deleted: "grey",

@@ -12,7 +12,8 @@
  *
  * Every process a lab host runs (daemons, QEMU, dnsmasq) is in its network namespace, so
  * `ip netns pids` finds them all: `kill` SIGKILLs them together (a power loss), `killDaemon` only
- * its libvirtd (its guests keep running; the next `up` starts a daemon that adopts them). A host
+ * its libvirtd (its guests keep running and keep their disk leases, held by the host's virtlockd; the
+ * next `up` starts a daemon that adopts them). A host
  * started with no process left alive gets an empty /run/libvirt, as a rebooted machine would.
  *
  * Every external command runs with a timeout; everything is idempotent.
@@ -120,6 +121,15 @@ function linkExists(name: string, netns?: string): boolean {
   return run("ip", args, { allowFail: true }) !== "";
 }
 
+/** Names of the network links in a namespace. */
+function linksIn(netns: string): string[] {
+  if (!netnsExists(netns)) return [];
+  return run("ip", ["-n", netns, "-o", "link", "show"], { allowFail: true })
+    .split("\n")
+    .map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1])
+    .filter((n): n is string => n !== undefined);
+}
+
 function netnsExists(netns: string): boolean {
   return fs.existsSync(`/run/netns/${netns}`);
 }
@@ -190,6 +200,30 @@ const VNC_TLS_CONF = [
   "vnc_tls_x509_verify = 1",
   "",
 ].join("\n");
+
+/**
+ * Disk leases (libvirt's `lockd` lock manager, held by `virtlockd`): a guest's writable disks are
+ * leased in a lockspace on the shared storage before QEMU may start, so no two hosts can run the same
+ * disk at once. The lease dies with the QEMU process or with the host's virtlockd (a power loss), and
+ * outlives libvirtd (a daemon that died does not free a guest that still runs). This is what makes an
+ * HA restart safe: a second copy is refused while the first still holds its disk.
+ */
+const LOCKD_QEMU_CONF = ["", "# vmdesk lab:hosts: disk leases on the shared storage (HA fencing).", 'lock_manager = "lockd"', ""].join("\n");
+
+function lockdConf(lockspace: string): string {
+  return [
+    "# Written by vmdesk's lab:hosts; rewritten at every `up`.",
+    "auto_disk_leases = 1",
+    "require_lease_for_disks = 1",
+    `file_lockspace_dir = ${JSON.stringify(lockspace)}`,
+    "",
+  ].join("\n");
+}
+
+/** Where every lab host keeps its disk leases: on the shared storage, so all hosts see the same ones. */
+export function lockspaceDir(paths: LabPaths): string {
+  return path.join(paths.shared, "lockd");
+}
 
 /** The host's server certificate where QEMU looks for it (/etc/pki/libvirt-vnc), readable by QEMU's user. */
 function installVncCerts(paths: LabPaths, host: LabHost, server: { cert: string; key: string }): void {
@@ -300,7 +334,9 @@ function prepareHostDirs(paths: LabPaths, host: LabHost): void {
     const src = path.join("/etc/libvirt", file);
     if (fs.existsSync(src)) fs.copyFileSync(src, path.join(etc, file));
   }
-  fs.appendFileSync(path.join(etc, "qemu.conf"), VNC_TLS_CONF);
+  fs.appendFileSync(path.join(etc, "qemu.conf"), VNC_TLS_CONF + LOCKD_QEMU_CONF);
+  fs.mkdirSync(lockspaceDir(paths), { recursive: true, mode: 0o755 });
+  fs.writeFileSync(path.join(etc, "qemu-lockd.conf"), lockdConf(lockspaceDir(paths)));
   const filters = path.join(etc, "nwfilter");
   fs.mkdirSync(filters, { recursive: true });
   if (fs.existsSync("/etc/libvirt/nwfilter")) {
@@ -354,13 +390,17 @@ function daemonPid(host: LabHost): number | null {
 function startDaemons(host: LabHost): void {
   const alive = hostProcesses(host);
   if (alive.length === 0) {
-    // Nothing survived: a cold boot, so the host's runtime directory starts empty as tmpfs would.
+    // Nothing survived: a cold boot, so the host's runtime directory starts empty as tmpfs would,
+    // and the virtual links its daemon made (network bridges, guest taps) are gone as after a
+    // reboot. Left in place, libvirt refuses to start its network again ("already in use").
     fs.rmSync(path.join(host.dir, "run"), { recursive: true, force: true });
     fs.mkdirSync(path.join(host.dir, "run"), { recursive: true });
+    for (const link of linksIn(host.netns)) if (link !== "lo" && link !== "eth0") run("ip", ["-n", host.netns, "link", "del", link], { allowFail: true });
   }
   const needLog = !alive.some((p) => p.command === "virtlogd");
+  const needLock = !alive.some((p) => p.command === "virtlockd");
   const needDaemon = daemonPid(host) === null;
-  if (!needLog && !needDaemon) return;
+  if (!needLog && !needLock && !needDaemon) return;
   const mounts = Object.entries(BIND_DIRS)
     .map(([sub, target]) => `mount --bind "$1/${sub}" ${target}`)
     .join(" && ");
@@ -374,6 +414,7 @@ function startDaemons(host: LabHost): void {
     'hostname "$2"',
     mounts,
     needLog ? "virtlogd -d -p /run/libvirt/virtlogd.pid" : "true",
+    needLock ? "virtlockd -d -p /run/libvirt/virtlockd.pid" : "true",
     needDaemon ? "libvirtd -d --listen -p /run/libvirt/libvirtd.pid" : "true",
   ].join(" && ");
   const outer = 'mount --rbind /sys/fs/cgroup /mnt && exec nsenter --net="$3" sh -c "$4" sh "$1" "$2"';

@@ -140,7 +140,7 @@ export const ZOperation = z.object({
   finishedAt: z.date().nullable(),
 });
 
-export const ZVmState = z.enum(["provisioning", "running", "paused", "stopped", "error", "deleting", "missing", "deleted"]);
+export const ZVmState = z.enum(["provisioning", "running", "paused", "stopped", "error", "deleting", "missing", "unknown", "deleted"]);
 
 export const ZVm = z.object({
   id: z.string(),
@@ -161,7 +161,15 @@ export const ZVm = z.object({
   host: z.object({ id: z.string(), name: z.string(), domainType: z.string() }),
   image: z.object({ id: z.string(), name: z.string(), format: z.string() }).nullable(),
   activeOperationId: z.string().nullable(),
+  ha: z.boolean().describe("restarted on another host sharing its storage when its host goes down"),
+  haPriority: z.number().int().describe("HA restarts of one host's VMs run highest priority first"),
+  haError: z.string().nullable().describe("why the last HA restart did not happen"),
+  haFencingRequired: z.boolean().describe("the last HA restart was refused by the disk lease: the old host may still run the VM"),
   class: z.object({ id: z.string(), name: z.string(), frozen: z.boolean(), expiryWarning: z.string().nullable() }).nullable().describe("set for a student's class VM"),
+});
+export const ZSetHaInput = ZId.extend({
+  enabled: z.boolean(),
+  priority: z.number().int().min(0).max(100).optional().describe("0–100, default: unchanged (0 for a new HA VM)"),
 });
 export const ZVmDetail = ZVm.extend({ activeOperation: ZOperation.nullable() });
 export const ZVmWithOperation = z.object({ vm: ZVmDetail, operation: ZOperation });

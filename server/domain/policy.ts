@@ -50,6 +50,8 @@ export const ACTIONS = {
   "vm.snapshot": "vm",
   /** Live-migrate to another host (admins: it spends fleet capacity, and drains use it). */
   "vm.migrate": "vm",
+  /** Mark a VM highly available (restarted on another host when its host dies) and set its priority. */
+  "vm.ha": "vm",
   "operation.read": "vm",
   "image.list": "global",
   "image.manage": "global",
@@ -94,7 +96,7 @@ const GLOBAL_GRANTS: Record<Exclude<Role, "admin">, ReadonlySet<Action>> = {
 
 /** What an owner may do to a personal VM. */
 const OWNER_VM_ACTIONS: ReadonlySet<Action> = new Set<Action>([
-  "vm.read", "vm.start", "vm.shutdown", "vm.poweroff", "vm.reboot", "vm.pause", "vm.resume", "vm.delete", "vm.console", "operation.read",
+  "vm.read", "vm.start", "vm.shutdown", "vm.poweroff", "vm.reboot", "vm.pause", "vm.resume", "vm.delete", "vm.console", "operation.read", "vm.ha",
 ]);
 
 /** What a teacher may do to any VM of their class. */

@@ -1,11 +1,13 @@
 /**
  * The VM state machine (pure): which user actions each state allows, and how libvirt's observed
  * state maps onto ours. "provisioning" and "deleting" belong to operations; "missing" means the
- * domain vanished from its host behind our back (shown, never silently deleted).
+ * domain vanished from its host behind our back (shown, never silently deleted); "unknown" means its
+ * host stopped answering (the guest may run on or not: nothing can be done to it until the host is
+ * back, or an HA restart moves it).
  */
 import { AppError } from "./errors.ts";
 
-export type VmState = "provisioning" | "running" | "paused" | "stopped" | "error" | "deleting" | "missing" | "deleted";
+export type VmState = "provisioning" | "running" | "paused" | "stopped" | "error" | "deleting" | "missing" | "unknown" | "deleted";
 export type VmAction = "start" | "shutdown" | "poweroff" | "reboot" | "pause" | "resume" | "delete" | "reset" | "revert" | "snapshot" | "migrate";
 
 export const VM_ACTIONS: readonly VmAction[] = ["start", "shutdown", "poweroff", "reboot", "pause", "resume", "delete", "reset", "revert", "snapshot", "migrate"];

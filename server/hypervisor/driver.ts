@@ -148,6 +148,8 @@ export const VIR_ERR = {
   OPERATION_FAILED: 9,
   NO_NETWORK: 43,
   NO_NWFILTER: 62,
+  /** A resource (a disk lease) is held by someone else. */
+  RESOURCE_BUSY: 87,
 } as const;
 
 export type HostEvent =

@@ -3,7 +3,9 @@
  * readings and applies the thresholds (domain/alerts: sustained for a window, cleared with
  * hysteresis): a crossing opens one alert per host and metric, a clear resolves it. A host the
  * monitor sees down opens "host.down" until it is back; an operation queued for longer than
- * STUCK_QUEUED_MS opens "operation.stuck" until it leaves the queue. Every change is audited and,
+ * STUCK_QUEUED_MS opens "operation.stuck" until it leaves the queue; an HA restart that was refused
+ * (fencing required) or failed opens "vm.fencing_required" / "vm.ha_failed" until the VM runs again.
+ * Every change is audited and,
  * when a webhook is configured, queued for delivery in the same transaction as the alert row.
  *
  * Webhooks (WebhookSender): each delivery is a row, POSTed as JSON with an HMAC-SHA256 signature of
@@ -94,6 +96,22 @@ export class AlertEvaluator {
         });
       }
     }
+
+    // HA: a restart refused by a disk lease (the old host may still run the guest: fence it), or one
+    // that failed otherwise (no host could take it). Open while the VM row says so.
+    const haProblems = await this.db.vm.findMany({
+      where: { deletedAt: null, haError: { not: null } },
+      select: { id: true, name: true, hostId: true, haError: true, haFencingRequired: true },
+      take: 1000,
+    });
+    const haKeys = new Set<string>();
+    for (const vm of haProblems) {
+      const kind = vm.haFencingRequired ? "vm.fencing_required" : "vm.ha_failed";
+      const key = `${kind}:${vm.id}`;
+      haKeys.add(key);
+      await this.setOpen(key, open, true, { kind, hostId: vm.hostId, subject: `VM ${vm.name}`, message: vm.haFencingRequired ? `VM ${vm.name}: ${vm.haError}` : `VM ${vm.name}: HA restart failed: ${vm.haError}` });
+    }
+    for (const key of open) if ((key?.startsWith("vm.fencing_required:") || key?.startsWith("vm.ha_failed:")) && !haKeys.has(key)) await this.setOpen(key, open, false, null);
 
     const stuck = await this.db.operation.findMany({
       where: { status: "queued", createdAt: { lt: new Date(now.getTime() - STUCK_QUEUED_MS) } },

@@ -17,6 +17,10 @@ import { AlertEvaluator, WebhookSender } from "./alerts.ts";
 import { MetricsCollector } from "./metrics-collector.ts";
 import { reapStaleOperations } from "./reaper.ts";
 import { reconcileOnce } from "./reconciler.ts";
+import { HaManager } from "./ha.ts";
+
+/** Down hosts are looked for every second: HA restarts must begin within seconds of the host going down. */
+const HA_TICK_MS = 1_000;
 import { runSchedules } from "./scheduler.ts";
 import { Worker } from "./worker.ts";
 
@@ -52,6 +56,7 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
   const webhook = { url: cfg.VMDESK_ALERT_WEBHOOK_URL, secret: cfg.VMDESK_ALERT_WEBHOOK_SECRET };
   const alerts = new AlertEvaluator(db(), clock, cfg.VMDESK_METRICS_INTERVAL_MS, webhook);
   const webhooks = new WebhookSender(db(), clock, webhook);
+  const ha = new HaManager(db(), clock, { retryMs: cfg.VMDESK_HA_RETRY_S * 1000 });
   const metrics = new MetricsCollector(db(), hosts, clock, cfg.VMDESK_METRICS_INTERVAL_MS, { rawHours: cfg.VMDESK_METRICS_RAW_HOURS, rollupDays: cfg.VMDESK_METRICS_ROLLUP_DAYS });
   const timers: NodeJS.Timeout[] = [];
   let stopped = false;
@@ -110,6 +115,11 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
     setInterval(() => {
       if (leaderClient) void alerts.evaluateOnce().catch((err) => log.error({ err }, "alert evaluation failed"));
     }, cfg.VMDESK_METRICS_INTERVAL_MS),
+  );
+  timers.push(
+    setInterval(() => {
+      if (leaderClient) void ha.tick().catch((err) => log.error({ err }, "HA pass failed"));
+    }, HA_TICK_MS),
   );
   timers.push(
     setInterval(() => {

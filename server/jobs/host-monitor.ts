@@ -145,9 +145,11 @@ export class HostMonitor {
   async refreshDomain(host: HostRow, domainName: string): Promise<void> {
     const vm = await this.db.vm.findUnique({
       where: { domainName },
-      select: { id: true, ownerId: true, domainName: true, state: true, observedState: true, activeOperationId: true, guestReadyAt: true, targetHostId: true, deletedAt: true },
+      select: { id: true, ownerId: true, domainName: true, state: true, observedState: true, activeOperationId: true, guestReadyAt: true, targetHostId: true, deletedAt: true, hostId: true },
     });
-    if (!vm || vm.deletedAt) return;
+    // An event from a host the VM does not live on (its old definition removed there after an HA
+    // restart or a migration) says nothing about the VM: read here, it would look "missing".
+    if (!vm || vm.deletedAt || vm.hostId !== host.id) return;
     const observedAt = this.clock.now();
     const observed = await this.hosts.get(host).domainState(domainName);
     await this.apply(host, vm, observed, observedAt);
@@ -173,13 +175,15 @@ export class HostMonitor {
     // libvirt said after our list was taken (a power-off finishing while we listed) is never
     // overwritten by our older view.
     const { count } = await this.db.vm.updateMany({
-      where: { id: vm.id, state: vm.state as VmState, deletedAt: null, OR: [{ observedAt: null }, { observedAt: { lte: observedAt } }] },
+      where: { id: vm.id, hostId: host.id, state: vm.state as VmState, deletedAt: null, OR: [{ observedAt: null }, { observedAt: { lte: observedAt } }] },
       data: {
         state,
         observedState: observed,
         observedAt,
         guestReadyAt,
         ...(state === "missing" ? { stateMessage: "the domain vanished from its host" } : state !== vm.state ? { stateMessage: null } : {}),
+        // Its host is back and says what the guest does: whatever HA tried meanwhile is over.
+        ...(vm.state === "unknown" && state !== "unknown" ? { haRestartAt: null, haError: null, haFencingRequired: false } : {}),
       },
     });
     if (count > 0) await notifyVmChanged(this.db, { vmId: vm.id, ownerId: vm.ownerId });

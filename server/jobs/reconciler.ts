@@ -6,6 +6,10 @@
  * - Domains of VMs that were deleted (row state "deleted") but still exist on a host are removed
  *   with their disks. Unknown `vmdesk-` domains are reported, never touched: they may belong to
  *   another installation sharing the host.
+ * - Strays: a VM's definition left on a host it no longer lives on (an HA restart moved it while
+ *   that host was down; the host came back with the old definition) is undefined when it is not
+ *   running there, never with its disk (on shared storage it is the VM's own). A running stray
+ *   would be a second copy, which the disk leases exist to prevent: it is reported, not touched.
  */
 import type { Db } from "../db/client.ts";
 import type { QuotaDrift } from "../domain/quota.ts";
@@ -19,18 +23,33 @@ export interface DomainDrift {
   leftovers: string[];
   /** vmdesk-<uuid> domains with no row at all: report only. */
   unknown: string[];
+  /** Definitions of VMs placed on another host, not running here: undefined (disk kept). */
+  strays: string[];
+  /** Domains running here while their VM is placed on another host: reported only. */
+  duplicates: string[];
 }
 
 /** vmdesk names domains `vmdesk-<vm uuid>` (see services/vm-service.ts). */
 const OUR_DOMAIN_NAME = /^vmdesk-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Pure: compares the domains on a host with the VM rows placed there. */
-export function diffDomains(domainNames: string[], rows: Array<{ domainName: string; state: string }>): DomainDrift {
-  const byName = new Map(rows.map((r) => [r.domainName, r.state]));
-  const ours = domainNames.filter((n) => OUR_DOMAIN_NAME.test(n));
+export function diffDomains(
+  hostId: string,
+  domains: Array<{ name: string; state: string }>,
+  rows: Array<{ domainName: string; state: string; hostId?: string; targetHostId?: string | null }>,
+): DomainDrift {
+  const byName = new Map(rows.map((r) => [r.domainName, r]));
+  const ours = domains.filter((d) => OUR_DOMAIN_NAME.test(d.name));
+  const elsewhere = (d: { name: string }) => {
+    const row = byName.get(d.name);
+    return row !== undefined && row.state !== "deleted" && row.hostId !== undefined && row.hostId !== hostId && row.targetHostId !== hostId;
+  };
+  const live = (d: { state: string }) => d.state === "running" || d.state === "paused" || d.state === "blocked";
   return {
-    leftovers: ours.filter((n) => byName.get(n) === "deleted"),
-    unknown: ours.filter((n) => !byName.has(n)),
+    leftovers: ours.filter((d) => byName.get(d.name)?.state === "deleted").map((d) => d.name),
+    unknown: ours.filter((d) => !byName.has(d.name)).map((d) => d.name),
+    strays: ours.filter((d) => elsewhere(d) && !live(d)).map((d) => d.name),
+    duplicates: ours.filter((d) => elsewhere(d) && live(d)).map((d) => d.name),
   };
 }
 
@@ -47,9 +66,10 @@ export async function reconcileHostDomains(db: Db, hosts: HostPool): Promise<Rec
       const conn = hosts.get(host);
       try {
         const domains = await conn.listDomains();
-        const vms = await db.vm.findMany({ where: { domainName: { in: domains.map((d) => d.name) } }, select: { domainName: true, state: true, activeOperationId: true } });
+        const vms = await db.vm.findMany({ where: { domainName: { in: domains.map((d) => d.name) } }, select: { domainName: true, state: true, activeOperationId: true, hostId: true, targetHostId: true } });
         const drift = diffDomains(
-          domains.map((d) => d.name),
+          host.id,
+          domains,
           vms.filter((v) => v.activeOperationId === null),
         );
         drift.unknown = drift.unknown.filter((n) => !vms.some((v) => v.domainName === n));
@@ -58,6 +78,7 @@ export async function reconcileHostDomains(db: Db, hosts: HostPool): Promise<Rec
           await conn.undefineDomain(name);
           await conn.deleteVolume(host.poolName, `${name}.qcow2`).catch(() => undefined);
         }
+        for (const name of drift.strays) await conn.undefineDomain(name);
         result[host.name] = drift;
       } catch (err) {
         log.warn({ host: host.name, err: err instanceof Error ? err.message : err }, "domain reconcile skipped: host unreachable");
@@ -71,9 +92,9 @@ export async function reconcileHostDomains(db: Db, hosts: HostPool): Promise<Rec
 export async function reconcileOnce(db: Db, hosts: HostPool) {
   const quotaDrift = await reconcileQuotas(db);
   const domainDrift = await reconcileHostDomains(db, hosts);
-  const found = quotaDrift.length + Object.values(domainDrift).reduce((n, d) => n + d.leftovers.length + d.unknown.length, 0);
+  const found = quotaDrift.length + Object.values(domainDrift).reduce((n, d) => n + d.leftovers.length + d.unknown.length + d.strays.length + d.duplicates.length, 0);
   if (found > 0) {
-    log.warn({ quotaDrift, domainDrift }, "reconciler found drift (quota and leftover domains repaired; unknown domains only reported)");
+    log.warn({ quotaDrift, domainDrift }, "reconciler found drift (quota, leftover and stray domains repaired; unknown and duplicate domains only reported)");
     await audit(db, { actorId: null, actorName: "reconciler", ip: null }, { action: "system.reconcile", result: "ok", detail: { quotaDrift, domainDrift } as unknown as Record<string, unknown> });
   }
   return { quotaDrift, domainDrift };

@@ -21,6 +21,8 @@ export interface VmRow {
 
 export interface HostRow {
   id: string;
+  /** For messages (the worker loads whole host rows). */
+  name?: string;
   uri: string;
   domainType: string;
   cpuMode: string;

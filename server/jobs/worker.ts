@@ -15,6 +15,7 @@ import { log as rootLog } from "../log.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { compensate, HANDLERS, type JobContext, type OperationRow } from "./operations/handlers.ts";
 import { imageOnHost } from "./operations/context.ts";
+import { FencingRequired } from "./operations/ha-restart.ts";
 import { classNetworkName } from "./vm-layout.ts";
 import { hostPreparations } from "./host-preparation.ts";
 import { isOperationKind } from "../domain/operation-kinds.ts";
@@ -140,7 +141,7 @@ export class Worker {
         log.warn({ err: message }, "operation failed");
         if (ctx) {
           try {
-            await compensate(ctx, message);
+            await compensate(ctx, message, err instanceof FencingRequired);
           } catch (cerr) {
             // The reaper/reconciler will see the leftovers; the failure itself is still recorded.
             log.error({ err: errorText(cerr) }, "compensation failed");

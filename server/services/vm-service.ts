@@ -36,6 +36,10 @@ export const vmSelect = {
   host: { select: { id: true, name: true, domainType: true } },
   image: { select: { id: true, name: true, format: true } },
   activeOperationId: true,
+  ha: true,
+  haPriority: true,
+  haError: true,
+  haFencingRequired: true,
   class: { select: { id: true, name: true, frozenAt: true, expiresAt: true, expiryWarnDays: true } },
 } as const;
 

@@ -3,11 +3,13 @@
  * local host disabled, the demo qcow2 on the lab's shared storage as an image every lab host reaches,
  * and every lab host measured and `up` before the suite starts. `down()` removes the lab hosts.
  */
-import { copyFileSync, mkdirSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
+import { promisify } from "node:util";
 import path from "node:path";
 import { config } from "../../server/config.ts";
 import { db } from "../../server/db/client.ts";
-import { labDown, labPaths, labUp, type LabHost, type LabPaths } from "../../scripts/lab/lab-hosts.ts";
+import { hostProcesses, labDown, labPaths, labUp, type LabHost, type LabPaths } from "../../scripts/lab/lab-hosts.ts";
 import { registerLabHosts } from "../../scripts/lab/register.ts";
 import { demoImageDir, startPortal, waitFor, type Portal } from "./harness.ts";
 
@@ -41,4 +43,68 @@ export async function startLabFleet(dbName: string, count: number): Promise<LabF
 export async function stopLabFleet(fleet: Partial<LabFleet>): Promise<void> {
   await fleet.portal?.close();
   if (fleet.paths) labDown(fleet.paths);
+}
+
+const execFileAsync = promisify(execFile);
+
+/** Domains whose QEMU process lives in the host's namespace, whatever its daemon says (or if it is dead). */
+export function qemuDomainsOn(host: LabHost): string[] {
+  const out: string[] = [];
+  for (const p of hostProcesses(host)) {
+    if (!p.command.startsWith("qemu")) continue;
+    try {
+      const argv = readFileSync(`/proc/${p.pid}/cmdline`, "latin1").split("\0");
+      const name = argv[argv.indexOf("-name") + 1]?.match(/guest=([^,]+)/)?.[1];
+      if (name) out.push(name);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+/**
+ * Guests running on a lab host: its daemon's answer (`virsh list --state-running`) while it answers,
+ * otherwise every QEMU process in its namespace (a dead daemon's guests run on). A QEMU that libvirt
+ * started paused ("starting up": lock leases are acquired only when its CPUs start) is not running.
+ */
+export async function runningGuestsOn(host: LabHost): Promise<string[]> {
+  try {
+    const { stdout } = await execFileAsync("virsh", ["-q", "-c", host.uri, "list", "--state-running", "--name"], { timeout: 3_000 });
+    return stdout.split("\n").map((s) => s.trim()).filter(Boolean);
+  } catch {
+    return qemuDomainsOn(host);
+  }
+}
+
+/**
+ * Samples every lab host's running guests every `everyMs` (asynchronously, so the portal in this
+ * process keeps running) and records each sample in which one guest ran on two hosts.
+ */
+export function watchForDuplicates(lab: readonly LabHost[], everyMs = 200) {
+  const seen: string[] = [];
+  let samples = 0;
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const lists = await Promise.all(lab.map((h) => runningGuestsOn(h)));
+      samples++;
+      const count = new Map<string, string[]>();
+      lists.forEach((names, i) => names.forEach((d) => count.set(d, [...(count.get(d) ?? []), lab[i]!.name])));
+      for (const [d, hosts] of count) if (hosts.length > 1) seen.push(`${new Date().toISOString()} ${d} running on ${hosts.join(" and ")}`);
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+    },
+    get duplicates(): readonly string[] {
+      return seen;
+    },
+    get samples() {
+      return samples;
+    },
+  };
 }

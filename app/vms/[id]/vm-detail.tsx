@@ -9,6 +9,7 @@ import { StateBadge, StatusPill } from "../../_components/state-badge";
 import { ConfirmDialog, FormError, Loading, ProgressBar } from "../../_components/ui";
 import { useLiveVm } from "../../_components/use-live";
 import { MigrateControl } from "./migrate-control";
+import { HaControl } from "./ha-control";
 import { VmMetrics } from "./vm-metrics";
 import { domainTypeLabel, formatAgo, formatDateTime, formatDuration, formatMiB } from "../../_lib/format";
 import { errorCode, useTRPC, useTRPCClient, type Operation, type VmDetail } from "../../_lib/trpc";
@@ -214,7 +215,7 @@ export function VmDetailView({ id }: { id: string }) {
         </div>
       </div>
       {v.stateMessage ? (
-        <p className={v.state === "error" || v.state === "missing" ? "notice notice-error" : "notice"} data-testid="vm-state-message">
+        <p className={v.state === "error" || v.state === "missing" || v.state === "unknown" ? "notice notice-error" : "notice"} data-testid="vm-state-message">
           {v.stateMessage}
         </p>
       ) : null}
@@ -244,6 +245,10 @@ export function VmDetailView({ id }: { id: string }) {
                 {domainTypeLabel(v.host.domainType)}
               </span>
               <MigrateControl vm={v} />
+            </dd>
+            <dt>High availability</dt>
+            <dd>
+              <HaControl vm={v} />
             </dd>
             <dt>Image</dt>
             <dd data-testid="vm-image">{v.image ? `${v.image.name} (${v.image.format})` : "—"}</dd>

@@ -4,8 +4,9 @@ import { listVmOperations } from "../../services/operation-service.ts";
 import { createVm, getVm, listVms, requestVmAction } from "../../services/vm-service.ts";
 import { revertVmToCheckpoint } from "../../services/class-service.ts";
 import { migrateVm } from "../../services/migration-service.ts";
+import { setVmHa } from "../../services/ha-service.ts";
 import { vmMetrics } from "../../services/metrics-service.ts";
-import { ZCreateVmInput, ZId, ZListVmsInput, ZMetricsQuery, ZOperation, ZShutdownInput, ZVmDetail, ZVmMetrics, ZVmWithOperation } from "../schemas.ts";
+import { ZCreateVmInput, ZId, ZListVmsInput, ZMetricsQuery, ZOperation, ZSetHaInput, ZShutdownInput, ZVmDetail, ZVmMetrics, ZVmWithOperation } from "../schemas.ts";
 import { protectedProcedure, rest, router } from "../trpc.ts";
 
 const tags = ["vms"];
@@ -72,6 +73,11 @@ export const vmRouter = router({
     .input(ZId.extend({ hostId: z.string().uuid("must be a UUID").optional() }))
     .output(ZVmWithOperation)
     .mutation(({ ctx, input }) => migrateVm(ctx.svc, input.id, { hostId: input.hostId })),
+  setHa: protectedProcedure
+    .meta(rest("PUT", "/vms/{id}/ha", "mark a VM highly available (restarted on another host sharing its storage when its host goes down), with a priority; 409 when its host's pool is not shared", { tags }))
+    .input(ZSetHaInput)
+    .output(ZVmDetail)
+    .mutation(({ ctx, input }) => setVmHa(ctx.svc, input.id, { enabled: input.enabled, priority: input.priority })),
   delete: protectedProcedure
     .meta({ ...rest("DELETE", "/vms/{id}", "delete a VM with its disk", { tags }), successStatus: 202 })
     .input(ZId)

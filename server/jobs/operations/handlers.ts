@@ -14,6 +14,7 @@ import { diskVolumeName, domainXml, guestNetwork } from "../vm-layout.ts";
 import { startSlots } from "../start-slots.ts";
 import { ensureDisk, ensureImage, ensureNetwork, ensurePool, recordObservedState, type Handler, type JobContext } from "./context.ts";
 import { abandonMigration, migrate } from "./migrate.ts";
+import { abandonHaRestart, haRestart } from "./ha-restart.ts";
 
 export type { Handler, JobContext, OperationRow } from "./context.ts";
 /**
@@ -199,14 +200,14 @@ const freeze: Handler = async (ctx) => {
   await recordObservedState(ctx);
 };
 
-export const HANDLERS: Record<OperationKind, Handler> = { create, start, shutdown, poweroff, reboot, pause, resume, delete: remove, reset, snapshot, revert, freeze, migrate };
+export const HANDLERS: Record<OperationKind, Handler> = { create, start, shutdown, poweroff, reboot, pause, resume, delete: remove, reset, snapshot, revert, freeze, migrate, "ha-restart": haRestart };
 
 /**
  * Runs after an operation has failed for good. A failed create must leave nothing behind: no domain,
  * no disk, quota returned; the VM stays visible in "error" with the reason until the user deletes it.
  * Other kinds only need the VM's state re-read.
  */
-export async function compensate(ctx: JobContext, reason: string): Promise<void> {
+export async function compensate(ctx: JobContext, reason: string, fencing = false): Promise<void> {
   if (ctx.op.kind === "create") {
     try {
       await removeEverything(ctx, "error", `creation failed: ${reason}`);
@@ -223,6 +224,8 @@ export async function compensate(ctx: JobContext, reason: string): Promise<void>
     await notifyVmChanged(ctx.db, { vmId: ctx.vm.id, ownerId: ctx.vm.ownerId });
   } else if (ctx.op.kind === "migrate") {
     await abandonMigration(ctx, reason);
+  } else if (ctx.op.kind === "ha-restart") {
+    await abandonHaRestart(ctx, reason, fencing);
   } else {
     await recordObservedState(ctx).catch(() => undefined);
   }

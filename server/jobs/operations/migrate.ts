@@ -27,7 +27,7 @@ const PROGRESS_EVERY_MS = 1_000;
 
 const MiB = 1024 * 1024;
 
-async function stateOn(conn: HostConnection, domain: string): Promise<DomainRunState | null> {
+export async function stateOn(conn: HostConnection, domain: string): Promise<DomainRunState | null> {
   try {
     return await conn.domainState(domain);
   } catch (err) {
@@ -36,10 +36,10 @@ async function stateOn(conn: HostConnection, domain: string): Promise<DomainRunS
   }
 }
 
-const live = (s: DomainRunState | null) => s === "running" || s === "paused" || s === "blocked";
+export const live = (s: DomainRunState | null) => s === "running" || s === "paused" || s === "blocked";
 
 /** Whether the VM's disk is one file both hosts reach (a pool they share): then it does not move. */
-const diskStays = (from: HostRow, to: HostRow) => sharesPool({ ...from, poolShared: from.poolShared ?? false }, { ...to, poolShared: to.poolShared ?? false });
+export const diskStays = (from: HostRow, to: HostRow) => sharesPool({ ...from, poolShared: from.poolShared ?? false }, { ...to, poolShared: to.poolShared ?? false });
 
 export function migrationDestination(ctx: JobContext): string {
   const dest = (ctx.op.params as { destHostId?: unknown } | null)?.destHostId;
@@ -97,12 +97,15 @@ export const migrate: Handler = async (ctx) => {
   if (storage === "copy") await ctx.conn.deleteVolume(ctx.host.poolName, diskVolumeName(ctx.vm)).catch(() => undefined);
 };
 
-/** The VM now lives on the destination: its row says so, its reservation there is its placement. */
-async function land(ctx: JobContext, there: JobContext): Promise<void> {
+/**
+ * The VM now lives on the destination: its row says so, its reservation there is its placement (and
+ * an HA restart that brought it there is over).
+ */
+export async function land(ctx: JobContext, there: JobContext): Promise<void> {
   // A disk another host created in the shared pool is a file this host's pool has not listed yet: a
   // refresh lists it, so deleting the VM here later deletes the file too.
   if (diskStays(ctx.host, there.host)) await there.conn.ensureDirPool(there.host.poolName, there.host.poolPath);
-  await ctx.db.vm.update({ where: { id: ctx.vm.id }, data: { hostId: there.host.id, targetHostId: null } });
+  await ctx.db.vm.update({ where: { id: ctx.vm.id }, data: { hostId: there.host.id, targetHostId: null, haRestartAt: null, haError: null, haFencingRequired: false } });
   await recordObservedState({ ...there, vm: { ...ctx.vm, hostId: there.host.id } });
   await notifyVmChanged(ctx.db, { vmId: ctx.vm.id, ownerId: ctx.vm.ownerId });
 }

@@ -44,6 +44,8 @@ const EXPECTED: Record<Action, Record<Role, "111" | "100" | "000">> = {
   "vm.revert": { admin: "111", teacher: "000", tenant: "000" },
   "vm.snapshot": { admin: "111", teacher: "000", tenant: "000" },
   "vm.migrate": { admin: "111", teacher: "000", tenant: "000" },
+  // Owners mark their own VMs highly available (the restart needs shared storage, checked by the service).
+  "vm.ha": { admin: "111", teacher: "100", tenant: "100" },
   "class.create": { admin: "111", teacher: "111", tenant: "000" },
   "class.list": { admin: "111", teacher: "111", tenant: "111" },
   "class.join": { admin: "111", teacher: "111", tenant: "111" },
@@ -52,7 +54,7 @@ const EXPECTED: Record<Action, Record<Role, "111" | "100" | "000">> = {
   "class.manage": { admin: "111", teacher: "000", tenant: "000" },
 };
 
-const OBJECT_ACTIONS: Action[] = ["vm.read", "vm.start", "vm.shutdown", "vm.poweroff", "vm.reboot", "vm.pause", "vm.resume", "vm.delete", "vm.console", "vm.reset", "vm.revert", "vm.snapshot", "vm.migrate", "operation.read"];
+const OBJECT_ACTIONS: Action[] = ["vm.read", "vm.start", "vm.shutdown", "vm.poweroff", "vm.reboot", "vm.pause", "vm.resume", "vm.delete", "vm.console", "vm.reset", "vm.revert", "vm.snapshot", "vm.migrate", "vm.ha", "operation.read"];
 const CLASS_ACTIONS: Action[] = ["class.read", "class.manage"];
 const ALL_ACTIONS = Object.keys(ACTIONS) as Action[];
 
@@ -224,7 +226,7 @@ describe("policy: class relationships", () => {
     const expected: Record<string, boolean> = {
       "vm.read": true, "operation.read": true, "vm.console": true,
       "vm.start": true, "vm.shutdown": true, "vm.poweroff": true, "vm.reboot": true, "vm.pause": true, "vm.resume": true,
-      "vm.reset": true, "vm.revert": false, "vm.delete": false, "vm.snapshot": false, "vm.migrate": false,
+      "vm.reset": true, "vm.revert": false, "vm.delete": false, "vm.snapshot": false, "vm.migrate": false, "vm.ha": false,
     };
     for (const action of OBJECT_ACTIONS) expect(can(student, action, vm), action).toBe(expected[action]);
     expect(can(student, "vm.start", classVm({ ...rules, studentsMayPower: false }))).toBe(false);

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { AppError } from "../../../server/domain/errors.ts";
 import { actionAllowed, assertActionAllowed, nextState, stateFromObserved, VM_ACTIONS, type VmAction, type VmState } from "../../../server/domain/vm-state.ts";
 
-const STATES: VmState[] = ["provisioning", "running", "paused", "stopped", "error", "deleting", "missing", "deleted"];
+const STATES: VmState[] = ["provisioning", "running", "paused", "stopped", "error", "deleting", "missing", "unknown", "deleted"];
 
 /** Written out by hand: which actions each state allows. */
 const ALLOWED: Record<VmState, VmAction[]> = {
@@ -13,6 +13,8 @@ const ALLOWED: Record<VmState, VmAction[]> = {
   error: ["delete", "reset"],
   deleting: [],
   missing: ["delete"],
+  // Its host does not answer: nothing can be done to it there (HA moves it, or the host comes back).
+  unknown: [],
   deleted: [],
 };
 

@@ -59,39 +59,63 @@ describe("diffQuotaUsage", () => {
 });
 
 describe("diffDomains", () => {
+  const HOST = "host-1";
+  /** The host's domains by name (all running), rows as the reconciler reads them. */
+  const diff = (names: string[], rows: Array<{ domainName: string; state: string; hostId?: string; targetHostId?: string | null }>) =>
+    diffDomains(HOST, names.map((name) => ({ name, state: "running" })), rows);
+
   const A = "vmdesk-11111111-2222-4333-8444-555555555555";
   const B = "vmdesk-aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
   const C = "vmdesk-01234567-89ab-4cde-8f01-23456789abcd";
 
   it("nothing on the host, nothing to do", () => {
-    expect(diffDomains([], [])).toEqual({ leftovers: [], unknown: [] });
+    expect(diff([], [])).toEqual({ leftovers: [], unknown: [], strays: [], duplicates: [] });
   });
 
   it("domains of live VMs (any state but deleted) are neither leftovers nor unknown", () => {
     for (const state of ["provisioning", "running", "paused", "stopped", "error", "deleting", "missing"]) {
-      expect(diffDomains([A], [{ domainName: A, state }]), state).toEqual({ leftovers: [], unknown: [] });
+      expect(diff([A], [{ domainName: A, state }]), state).toEqual({ leftovers: [], unknown: [], strays: [], duplicates: [] });
     }
   });
 
   it("a domain whose VM row is deleted is a leftover to remove", () => {
-    expect(diffDomains([A, B], [{ domainName: A, state: "deleted" }, { domainName: B, state: "running" }])).toEqual({ leftovers: [A], unknown: [] });
+    expect(diff([A, B], [{ domainName: A, state: "deleted" }, { domainName: B, state: "running" }])).toEqual({ leftovers: [A], unknown: [], strays: [], duplicates: [] });
   });
 
   it("one of our domains with no row at all is unknown (reported, not removed)", () => {
-    expect(diffDomains([A, C], [{ domainName: A, state: "running" }])).toEqual({ leftovers: [], unknown: [C] });
+    expect(diff([A, C], [{ domainName: A, state: "running" }])).toEqual({ leftovers: [], unknown: [C], strays: [], duplicates: [] });
   });
 
   it("domains that are not vmdesk-<uuid> are never touched nor reported", () => {
     const others = ["debian12", "vmdesk-", "vmdesk-not-a-uuid", `x${A}`, `${A}-clone`, A.toUpperCase(), "vmdesk-11111111222243338444555555555555"];
-    expect(diffDomains(others, [])).toEqual({ leftovers: [], unknown: [] });
-    expect(diffDomains(others, others.map((domainName) => ({ domainName, state: "deleted" })))).toEqual({ leftovers: [], unknown: [] });
+    expect(diff(others, [])).toEqual({ leftovers: [], unknown: [], strays: [], duplicates: [] });
+    expect(diff(others, others.map((domainName) => ({ domainName, state: "deleted" })))).toEqual({ leftovers: [], unknown: [], strays: [], duplicates: [] });
   });
 
   it("rows without a domain on the host change nothing (the monitor marks those missing)", () => {
-    expect(diffDomains([], [{ domainName: A, state: "deleted" }, { domainName: B, state: "running" }])).toEqual({ leftovers: [], unknown: [] });
+    expect(diff([], [{ domainName: A, state: "deleted" }, { domainName: B, state: "running" }])).toEqual({ leftovers: [], unknown: [], strays: [], duplicates: [] });
   });
 
   it("sorts a mixed host into leftovers and unknown, keeping host order", () => {
-    expect(diffDomains(["other", C, A, B], [{ domainName: A, state: "deleted" }, { domainName: B, state: "stopped" }])).toEqual({ leftovers: [A], unknown: [C] });
+    expect(diff(["other", C, A, B], [{ domainName: A, state: "deleted" }, { domainName: B, state: "stopped" }])).toEqual({ leftovers: [A], unknown: [C], strays: [], duplicates: [] });
+  });
+
+  it("a VM placed on another host leaves a stray definition here (undefined) when not running, a duplicate (reported) when running", () => {
+    const rows = [
+      { domainName: A, state: "running", hostId: "host-2", targetHostId: null },
+      { domainName: B, state: "running", hostId: "host-2", targetHostId: null },
+      { domainName: C, state: "running", hostId: HOST, targetHostId: null },
+    ];
+    const domains = [
+      { name: A, state: "shutoff" },
+      { name: B, state: "running" },
+      { name: C, state: "running" },
+    ];
+    expect(diffDomains(HOST, domains, rows)).toEqual({ leftovers: [], unknown: [], strays: [A], duplicates: [B] });
+  });
+
+  it("a VM on its way here (migration or HA restart destination) is neither stray nor duplicate", () => {
+    const rows = [{ domainName: A, state: "running", hostId: "host-2", targetHostId: HOST }];
+    expect(diffDomains(HOST, [{ name: A, state: "running" }], rows)).toEqual({ leftovers: [], unknown: [], strays: [], duplicates: [] });
   });
 });

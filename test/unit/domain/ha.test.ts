@@ -1,0 +1,70 @@
+import { describe, expect, it } from "vitest";
+import { dueForRestart, fencingMessage, HA_DOWN_AFTER_MS, HA_RETRY_MS, hostIsDown, restartOrder, type HaVm } from "../../../server/domain/ha.ts";
+
+const NOW = new Date("2026-12-06T12:00:00Z");
+const ago = (ms: number) => new Date(NOW.getTime() - ms);
+
+describe("hostIsDown", () => {
+  it("needs disconnected, enabled and silent for the whole grace", () => {
+    expect(hostIsDown({ enabled: true, state: "disconnected", lastSeenAt: ago(HA_DOWN_AFTER_MS) }, NOW)).toBe(true);
+    expect(hostIsDown({ enabled: true, state: "disconnected", lastSeenAt: ago(HA_DOWN_AFTER_MS - 1) }, NOW)).toBe(false);
+    expect(hostIsDown({ enabled: true, state: "connected", lastSeenAt: ago(60_000) }, NOW)).toBe(false);
+    expect(hostIsDown({ enabled: false, state: "disconnected", lastSeenAt: ago(60_000) }, NOW)).toBe(false);
+  });
+
+  it("a host never seen connected is not down: nothing is known to run there", () => {
+    expect(hostIsDown({ enabled: true, state: "disconnected", lastSeenAt: null }, NOW)).toBe(false);
+    expect(hostIsDown({ enabled: true, state: "unknown", lastSeenAt: null }, NOW)).toBe(false);
+  });
+});
+
+const vm = (over: Partial<HaVm> = {}): HaVm => ({
+  ha: true,
+  haPriority: 0,
+  createdAt: ago(3_600_000),
+  observedState: "running",
+  activeOperationId: null,
+  haRestartAt: null,
+  deletedAt: null,
+  ...over,
+});
+
+describe("dueForRestart", () => {
+  it("an HA VM that was alive (running, blocked, paused) is due", () => {
+    for (const observedState of ["running", "blocked", "paused"]) expect(dueForRestart(vm({ observedState }), NOW), observedState).toBe(true);
+  });
+
+  it("a VM stopped by its owner, not HA, deleted or busy with an operation is not", () => {
+    expect(dueForRestart(vm({ observedState: "shutoff" }), NOW)).toBe(false);
+    expect(dueForRestart(vm({ observedState: null }), NOW)).toBe(false);
+    expect(dueForRestart(vm({ ha: false }), NOW)).toBe(false);
+    expect(dueForRestart(vm({ deletedAt: ago(1) }), NOW)).toBe(false);
+    expect(dueForRestart(vm({ activeOperationId: "op" }), NOW)).toBe(false);
+  });
+
+  it("a failed attempt is retried only after the retry interval", () => {
+    expect(dueForRestart(vm({ haRestartAt: ago(HA_RETRY_MS - 1) }), NOW)).toBe(false);
+    expect(dueForRestart(vm({ haRestartAt: ago(HA_RETRY_MS) }), NOW)).toBe(true);
+    expect(dueForRestart(vm({ haRestartAt: ago(5_000) }), NOW, 5_000)).toBe(true);
+  });
+});
+
+describe("restartOrder", () => {
+  it("highest priority first, then the oldest VM", () => {
+    const a = { id: "a", haPriority: 0, createdAt: ago(3) };
+    const b = { id: "b", haPriority: 10, createdAt: ago(1) };
+    const c = { id: "c", haPriority: 10, createdAt: ago(2) };
+    const d = { id: "d", haPriority: 0, createdAt: ago(4) };
+    expect(restartOrder([a, b, c, d]).map((v) => v.id)).toEqual(["c", "b", "d", "a"]);
+  });
+});
+
+describe("fencingMessage", () => {
+  it("names both hosts, what to do and when it is retried", () => {
+    const m = fencingMessage("lab1", "lab2", 60);
+    expect(m).toMatch(/^fencing required/);
+    expect(m).toContain("lab2");
+    expect(m).toContain("Power lab1 off");
+    expect(m).toContain("every 60 s");
+  });
+});
