@@ -347,3 +347,29 @@ export const ZFleetOverview = z.object({
     }),
   ),
 });
+
+// ---- load balancing ----
+const ZLoadBalanceFields = {
+  enabled: z.boolean(),
+  cpuAbovePct: z.number().int().min(1).max(100).describe("a host's guest load (its guests' CPU over its CPUs, %) above this for the window gives up a VM"),
+  windowS: z.number().int().min(10).max(86_400),
+  cooldownS: z.number().int().min(0).max(86_400).describe("a host that gave up or took a VM, and the VM moved, rest this long"),
+  maxMovesPerRound: z.number().int().min(1).max(20),
+};
+export const ZLoadBalancePolicy = z.object({
+  group: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,63}=[A-Za-z0-9_.:-]{0,63}$/, "a host label as key=value")
+    .nullable()
+    .describe("the hosts carrying this label (key=value); null: every host"),
+  ...ZLoadBalanceFields,
+});
+export const ZLoadBalancing = z.object({
+  policies: z.array(ZLoadBalancePolicy),
+  defaults: z.object(ZLoadBalanceFields),
+});
+export const ZSetLoadBalancingInput = z.object({
+  policies: z
+    .array(ZLoadBalancePolicy.partial().required({ group: true }))
+    .max(20),
+});

@@ -18,6 +18,7 @@ import { MetricsCollector } from "./metrics-collector.ts";
 import { reapStaleOperations } from "./reaper.ts";
 import { reconcileOnce } from "./reconciler.ts";
 import { HaManager } from "./ha.ts";
+import { LoadBalancer } from "./load-balancer.ts";
 
 /** Down hosts are looked for every second: HA restarts must begin within seconds of the host going down. */
 const HA_TICK_MS = 1_000;
@@ -57,6 +58,7 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
   const alerts = new AlertEvaluator(db(), clock, cfg.VMDESK_METRICS_INTERVAL_MS, webhook);
   const webhooks = new WebhookSender(db(), clock, webhook);
   const ha = new HaManager(db(), clock, { retryMs: cfg.VMDESK_HA_RETRY_S * 1000 });
+  const balancer = new LoadBalancer(db(), clock, cfg.VMDESK_METRICS_INTERVAL_MS);
   const metrics = new MetricsCollector(db(), hosts, clock, cfg.VMDESK_METRICS_INTERVAL_MS, { rawHours: cfg.VMDESK_METRICS_RAW_HOURS, rollupDays: cfg.VMDESK_METRICS_ROLLUP_DAYS });
   const timers: NodeJS.Timeout[] = [];
   let stopped = false;
@@ -114,6 +116,11 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
   timers.push(
     setInterval(() => {
       if (leaderClient) void alerts.evaluateOnce().catch((err) => log.error({ err }, "alert evaluation failed"));
+    }, cfg.VMDESK_METRICS_INTERVAL_MS),
+  );
+  timers.push(
+    setInterval(() => {
+      if (leaderClient) void balancer.tick().catch((err) => log.error({ err }, "load balancing failed"));
     }, cfg.VMDESK_METRICS_INTERVAL_MS),
   );
   timers.push(

@@ -113,7 +113,7 @@ export class HostMonitor {
     }
     const vms = await this.db.vm.findMany({
       where: { hostId: host.id, deletedAt: null, state: { not: "deleted" } },
-      select: { id: true, ownerId: true, domainName: true, state: true, observedState: true, activeOperationId: true, guestReadyAt: true, targetHostId: true },
+      select: { id: true, ownerId: true, domainName: true, state: true, observedState: true, activeOperationId: true, guestReadyAt: true, targetHostId: true, haError: true },
     });
     for (const vm of vms) {
       await this.apply(host, vm, domains.get(vm.domainName) ?? null, observedAt);
@@ -145,7 +145,7 @@ export class HostMonitor {
   async refreshDomain(host: HostRow, domainName: string): Promise<void> {
     const vm = await this.db.vm.findUnique({
       where: { domainName },
-      select: { id: true, ownerId: true, domainName: true, state: true, observedState: true, activeOperationId: true, guestReadyAt: true, targetHostId: true, deletedAt: true, hostId: true },
+      select: { id: true, ownerId: true, domainName: true, state: true, observedState: true, activeOperationId: true, guestReadyAt: true, targetHostId: true, haError: true, deletedAt: true, hostId: true },
     });
     // An event from a host the VM does not live on (its old definition removed there after an HA
     // restart or a migration) says nothing about the VM: read here, it would look "missing".
@@ -157,7 +157,7 @@ export class HostMonitor {
 
   private async apply(
     host: HostRow,
-    vm: { id: string; ownerId: string; domainName: string; state: string; observedState: string | null; activeOperationId: string | null; guestReadyAt: Date | null; targetHostId: string | null },
+    vm: { id: string; ownerId: string; domainName: string; state: string; observedState: string | null; activeOperationId: string | null; guestReadyAt: Date | null; targetHostId: string | null; haError: string | null },
     observed: DomainRunState | null,
     observedAt: Date,
   ): Promise<void> {
@@ -169,7 +169,10 @@ export class HostMonitor {
     let guestReadyAt = vm.guestReadyAt;
     if (observed !== "running" && observed !== "blocked") guestReadyAt = null;
     else if (!guestReadyAt && (await this.guestSpoke(host, vm))) guestReadyAt = this.clock.now();
-    const changed = state !== vm.state || observed !== vm.observedState || guestReadyAt?.getTime() !== vm.guestReadyAt?.getTime();
+    // Its host answers and says what the guest does: whatever HA tried meanwhile is over (also when
+    // a refused restart recorded its failure after the host was already back).
+    const haOver = (vm.state === "unknown" && state !== "unknown") || (vm.haError !== null && (observed === "running" || observed === "blocked" || observed === "paused"));
+    const changed = haOver || state !== vm.state || observed !== vm.observedState || guestReadyAt?.getTime() !== vm.guestReadyAt?.getTime();
     if (!changed) return;
     // Conditional on the state we read and on no newer observation: an operation that recorded what
     // libvirt said after our list was taken (a power-off finishing while we listed) is never
@@ -182,8 +185,7 @@ export class HostMonitor {
         observedAt,
         guestReadyAt,
         ...(state === "missing" ? { stateMessage: "the domain vanished from its host" } : state !== vm.state ? { stateMessage: null } : {}),
-        // Its host is back and says what the guest does: whatever HA tried meanwhile is over.
-        ...(vm.state === "unknown" && state !== "unknown" ? { haRestartAt: null, haError: null, haFencingRequired: false } : {}),
+        ...(haOver ? { haRestartAt: null, haError: null, haFencingRequired: false } : {}),
       },
     });
     if (count > 0) await notifyVmChanged(this.db, { vmId: vm.id, ownerId: vm.ownerId });

@@ -5,6 +5,7 @@
  * create cannot both count the same free memory there.
  */
 import type { Prisma } from "../../prisma/generated/client.ts";
+import type { Db } from "../db/client.ts";
 import { AppError } from "../domain/errors.ts";
 import { place } from "../domain/placement.ts";
 import { authorize, vmScope } from "../domain/policy.ts";
@@ -17,7 +18,7 @@ import { enqueueVmOperation } from "./operation-service.ts";
 import { vmAccessSelect, vmTarget } from "./vm-access.ts";
 import { getVm } from "./vm-service.ts";
 
-const migrationVmSelect = {
+export const migrationVmSelect = {
   id: true,
   name: true,
   hostId: true,
@@ -30,34 +31,48 @@ const migrationVmSelect = {
   ...vmAccessSelect,
 } as const;
 
-type MigrationVm = Prisma.VmGetPayload<{ select: typeof migrationVmSelect }>;
+export type MigrationVm = Prisma.VmGetPayload<{ select: typeof migrationVmSelect }>;
 
 /**
  * Checks the VM can move, places it (never on its own host; on `pinnedHostId` when given) and queues
  * the operation with the destination's capacity held, all under the placement lock. Throws AppError
  * with the reason otherwise.
  */
-async function queueMigration(ctx: ServiceContext, vm: MigrationVm, pinnedHostId?: string) {
+function queueMigration(ctx: ServiceContext, vm: MigrationVm, pinnedHostId?: string) {
+  return queueMigrationBy(ctx.db, vm, { pinnedHostId, requestedById: ctx.actor.id });
+}
+
+/**
+ * queueMigration for whoever asks: a user (requestedById) or the system (null: the load balancer,
+ * which also limits the destinations to `onlyHostIds` and records why in the operation's params).
+ */
+export async function queueMigrationBy(
+  db: Db,
+  vm: MigrationVm,
+  opts: { pinnedHostId?: string; requestedById: string | null; onlyHostIds?: ReadonlySet<string>; reason?: string },
+) {
+  const { pinnedHostId } = opts;
   if (vm.activeOperationId) throw new AppError("CONFLICT", "another operation is already in progress on this VM");
   assertActionAllowed(vm.state as VmState, "migrate");
   if (pinnedHostId === vm.hostId) throw new AppError("BAD_REQUEST", "the VM already runs on this host", { field: "hostId" });
   // A VM whose image was removed from the library has no backing file to find on the destination.
   if (!vm.image) throw new AppError("WRONG_STATE", "this VM's image is no longer in the library: its disk cannot be rebuilt on another host");
   const image = vm.image;
-  return ctx.db.$transaction(async (tx) => {
+  return db.$transaction(async (tx) => {
     await lockPlacement(tx);
     const fleet = await loadFleet(tx, image, { sameImagePathAs: vm.hostId });
+    const only = opts.onlyHostIds;
     const { hostId, hostName } = chosenHostOrThrow(
       place(fleet.hosts, {
         vcpus: vm.vcpus,
         memoryMiB: vm.memoryMiB,
         diskGiB: vm.diskGiB,
         image: fleet.image,
-        excludeHostIds: new Set([vm.hostId]),
+        excludeHostIds: new Set([vm.hostId, ...(only ? fleet.hosts.filter((h) => !only.has(h.id)).map((h) => h.id) : [])]),
         pinnedHostId,
       }),
     );
-    const operation = await enqueueVmOperation(tx, { vmId: vm.id, hostId: vm.hostId, kind: "migrate", params: { destHostId: hostId }, requestedById: ctx.actor.id });
+    const operation = await enqueueVmOperation(tx, { vmId: vm.id, hostId: vm.hostId, kind: "migrate", params: { destHostId: hostId, ...(opts.reason ? { reason: opts.reason } : {}) }, requestedById: opts.requestedById });
     await tx.vm.update({ where: { id: vm.id }, data: { targetHostId: hostId } });
     await notifyVmChanged(tx, { vmId: vm.id, ownerId: vm.ownerId });
     return { operation, hostId, hostName };

@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import path from "node:path";
 import { config } from "../../server/config.ts";
 import { db } from "../../server/db/client.ts";
+import { LibvirtHostConnection } from "../../server/hypervisor/libvirt/libvirt-host.ts";
 import { hostProcesses, labDown, labPaths, labUp, type LabHost, type LabPaths } from "../../scripts/lab/lab-hosts.ts";
 import { registerLabHosts } from "../../scripts/lab/register.ts";
 import { demoImageDir, startPortal, waitFor, type Portal } from "./harness.ts";
@@ -108,3 +109,24 @@ export function watchForDuplicates(lab: readonly LabHost[], everyMs = 200) {
     },
   };
 }
+
+/**
+ * Types a line into the guest's serial console: on a lab host it is a pty reached through libvirt's
+ * console stream (virDomainOpenConsole over the host's TLS connection), as the portal reaches it.
+ */
+export async function typeOnSerial(host: LabHost, domain: string, line: string): Promise<void> {
+  const conn = new LibvirtHostConnection({ uri: host.uri, callTimeoutMs: 10_000 });
+  try {
+    const stream = await conn.openConsole(domain, { force: true });
+    let echoed = "";
+    stream.onData((chunk) => (echoed += chunk.toString("latin1")));
+    await stream.write(Buffer.from(`\r\n${line}\r\n`));
+    // Closed once the guest has echoed the line: input the host has not handed to the guest when the
+    // stream closes is dropped by libvirt.
+    await waitFor("the guest to echo the typed line", async () => echoed.includes(line.slice(0, 20)), 10_000, 50);
+    await stream.close();
+  } finally {
+    await conn.close();
+  }
+}
+

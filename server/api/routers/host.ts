@@ -1,9 +1,10 @@
 import { z } from "zod";
 import { fleetOverview, getHost } from "../../services/fleet-overview.ts";
+import { getLoadBalancing, setLoadBalancing } from "../../services/load-balance-service.ts";
 import { createHost, listHosts, updateHost } from "../../services/host-service.ts";
 import { hostMetrics } from "../../services/metrics-service.ts";
 import { setHostMaintenance } from "../../services/migration-service.ts";
-import { ZCreateHostInput, ZFleetOverview, ZHost, ZHostMetrics, ZHostWithCount, ZId, ZMetricsQuery, ZUpdateHostInput } from "../schemas.ts";
+import { ZCreateHostInput, ZFleetOverview, ZLoadBalancing, ZSetLoadBalancingInput, ZHost, ZHostMetrics, ZHostWithCount, ZId, ZMetricsQuery, ZUpdateHostInput } from "../schemas.ts";
 import { protectedProcedure, rest, router } from "../trpc.ts";
 
 const tags = ["admin"];
@@ -24,6 +25,16 @@ export const hostRouter = router({
     .input(z.object({}).optional())
     .output(ZFleetOverview)
     .query(({ ctx }) => fleetOverview(ctx.svc)),
+  loadBalancing: protectedProcedure
+    .meta(rest("GET", "/fleet/load-balancing", "the load-balancing policies per host group (off unless enabled) and their defaults (admin)", { tags }))
+    .input(z.object({}).optional())
+    .output(ZLoadBalancing)
+    .query(({ ctx }) => getLoadBalancing(ctx.svc)),
+  setLoadBalancing: protectedProcedure
+    .meta(rest("PUT", "/fleet/load-balancing", "replace the load-balancing policies (one per host group; omitted fields take the defaults) (admin)", { tags }))
+    .input(ZSetLoadBalancingInput)
+    .output(ZLoadBalancing)
+    .mutation(({ ctx, input }) => setLoadBalancing(ctx.svc, input.policies)),
   metrics: protectedProcedure
     .meta(rest("GET", "/hosts/{id}/metrics", "a host's CPU, memory, disk and running-guest series (admin)", { tags }))
     .input(ZMetricsQuery)

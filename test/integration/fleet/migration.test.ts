@@ -13,11 +13,10 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { config } from "../../../server/config.ts";
 import { db } from "../../../server/db/client.ts";
-import { LibvirtHostConnection } from "../../../server/hypervisor/libvirt/libvirt-host.ts";
 import type { LabHost, LabPaths } from "../../../scripts/lab/lab-hosts.ts";
 import { labSharedPoolPath, registerLabHosts } from "../../../scripts/lab/register.ts";
 import { waitFor, type Portal } from "../../support/harness.ts";
-import { startLabFleet, stopLabFleet } from "../../support/lab-fleet.ts";
+import { startLabFleet, stopLabFleet, typeOnSerial } from "../../support/lab-fleet.ts";
 
 let portal: Portal;
 let paths: LabPaths;
@@ -33,26 +32,6 @@ function domainsOn(host: LabHost): string[] {
     .split("\n")
     .map((s) => s.trim())
     .filter((s) => s.startsWith("vmdesk-"));
-}
-
-/**
- * Types a line into the guest's serial console: on a lab host it is a pty reached through libvirt's
- * console stream (virDomainOpenConsole over the host's TLS connection), as the portal reaches it.
- */
-async function typeOnSerial(host: LabHost, domain: string, line: string): Promise<void> {
-  const conn = new LibvirtHostConnection({ uri: host.uri, callTimeoutMs: 10_000 });
-  try {
-    const stream = await conn.openConsole(domain, { force: true });
-    let echoed = "";
-    stream.onData((chunk) => (echoed += chunk.toString("latin1")));
-    await stream.write(Buffer.from(`\r\n${line}\r\n`));
-    // Closed once the guest has echoed the line: input the host has not handed to the guest when the
-    // stream closes is dropped by libvirt.
-    await waitFor("the guest to echo the typed line", async () => echoed.includes(line.slice(0, 20)), 10_000, 50);
-    await stream.close();
-  } finally {
-    await conn.close();
-  }
 }
 
 /** A VM created on `hostId` (lab1), booted, with a shell loop printing "tick N" every second on its serial console. */
