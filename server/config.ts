@@ -2,8 +2,49 @@
  * Environment configuration, validated once with zod. Every variable is documented in README.md
  * ("Configuration"); defaults are what a single-machine install wants.
  */
+import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
+
+/** At most this many alert e-mail recipients (one message goes to all of them). */
+export const ALERT_EMAIL_MAX_RECIPIENTS = 20;
+
+/** An SMTP server as VMDESK_SMTP_URL names it. */
+export interface SmtpServer {
+  host: string;
+  port: number;
+  /** smtps: TLS from the first byte; smtp: STARTTLS when the server offers it (required with credentials). */
+  secure: boolean;
+  auth: { user: string; pass: string } | null;
+}
+
+/**
+ * `smtp://[user:password@]host[:port]` or `smtps://…` (user and password percent-encoded), nothing
+ * after the port; null when it is not that. Ports default as nodemailer's do: 587, and 465 for smtps.
+ */
+export function parseSmtpUrl(raw: string): SmtpServer | null {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return null;
+  }
+  if (u.protocol !== "smtp:" && u.protocol !== "smtps:") return null;
+  if (!u.hostname || (u.pathname !== "" && u.pathname !== "/") || u.search || u.hash) return null;
+  if (Boolean(u.username) !== Boolean(u.password)) return null;
+  const secure = u.protocol === "smtps:";
+  return {
+    host: u.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port: u.port ? Number(u.port) : secure ? 465 : 587,
+    secure,
+    auth: u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : null,
+  };
+}
+
+const ZEmailList = z
+  .string()
+  .transform((s) => s.split(",").map((a) => a.trim()).filter(Boolean))
+  .pipe(z.array(z.email()).min(1).max(ALERT_EMAIL_MAX_RECIPIENTS));
 
 const ZEnv = z.object({
   DATABASE_URL: z.string().min(1).optional(),
@@ -42,6 +83,13 @@ const ZEnv = z.object({
   /** Alerts are POSTed here as JSON (http or https), signed with VMDESK_ALERT_WEBHOOK_SECRET when set. */
   VMDESK_ALERT_WEBHOOK_URL: z.string().url().regex(/^https?:\/\//, "http or https only").optional(),
   VMDESK_ALERT_WEBHOOK_SECRET: z.string().min(16).optional(),
+  /** Alerts are e-mailed through this SMTP server to VMDESK_ALERT_EMAIL_TO (comma-separated); set both or neither. */
+  VMDESK_SMTP_URL: z
+    .string()
+    .refine((s) => parseSmtpUrl(s) !== null, "smtp://[user:password@]host[:port] or smtps://…, nothing after the port")
+    .optional(),
+  VMDESK_ALERT_EMAIL_TO: ZEmailList.optional(),
+  VMDESK_ALERT_EMAIL_FROM: z.email().optional(),
   /** Largest request body for REST and tRPC (bytes); sign-in routes have their own, smaller one. */
   VMDESK_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   VMDESK_AUTH_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(16 * 1024),
@@ -53,9 +101,20 @@ const ZEnv = z.object({
   /** Colon-separated directories images may be registered from (besides each host's pool). */
   VMDESK_IMAGE_DIRS: z.string().optional(),
   VMDESK_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+}).refine((e) => (e.VMDESK_SMTP_URL === undefined) === (e.VMDESK_ALERT_EMAIL_TO === undefined), {
+  message: "alert e-mail needs both VMDESK_SMTP_URL and VMDESK_ALERT_EMAIL_TO",
+  path: ["VMDESK_ALERT_EMAIL_TO"],
 });
 
-export type Config = z.infer<typeof ZEnv> & { dataDir: string; imageDirs: string[]; hostCredentialsDir: string };
+/** Alert e-mail, on when VMDESK_SMTP_URL and VMDESK_ALERT_EMAIL_TO are set. */
+export interface AlertEmailConfig {
+  server: SmtpServer;
+  to: string[];
+  /** VMDESK_ALERT_EMAIL_FROM, default vmdesk@<this machine's hostname>. */
+  from: string;
+}
+
+export type Config = z.infer<typeof ZEnv> & { dataDir: string; imageDirs: string[]; hostCredentialsDir: string; alertEmail: AlertEmailConfig | null };
 
 let cached: Config | undefined;
 
@@ -65,7 +124,9 @@ export function config(): Config {
     const dataDir = path.resolve(parsed.VMDESK_DATA_DIR);
     const imageDirs = parsed.VMDESK_IMAGE_DIRS ? parsed.VMDESK_IMAGE_DIRS.split(":").filter(Boolean).map((d) => path.resolve(d)) : [path.join(dataDir, "images")];
     const hostCredentialsDir = parsed.VMDESK_HOST_KEYFILE_DIR ?? path.join(dataDir, "host-credentials");
-    cached = { ...parsed, dataDir, imageDirs, hostCredentialsDir };
+    const smtp = parsed.VMDESK_SMTP_URL ? parseSmtpUrl(parsed.VMDESK_SMTP_URL) : null;
+    const alertEmail = smtp && parsed.VMDESK_ALERT_EMAIL_TO ? { server: smtp, to: parsed.VMDESK_ALERT_EMAIL_TO, from: parsed.VMDESK_ALERT_EMAIL_FROM ?? `vmdesk@${os.hostname()}` } : null;
+    cached = { ...parsed, dataDir, imageDirs, hostCredentialsDir, alertEmail };
   }
   return cached;
 }

@@ -67,3 +67,80 @@ export function webhookBackoffMs(attempt: number): number {
   return Math.min(300_000, 2_000 * 2 ** Math.max(0, attempt - 1));
 }
 export const WEBHOOK_MAX_ATTEMPTS = 10;
+
+/** The metrics as alert texts name them. */
+export const ALERT_METRIC_LABELS: Record<AlertMetric, string> = { cpu: "CPU", memory: "memory", disk: "storage pool" };
+
+/** The alert fields an e-mail shows. */
+export interface AlertFacts {
+  id: string;
+  kind: string;
+  subject: string;
+  message: string;
+  value: number | null;
+  threshold: number | null;
+  firedAt: Date;
+  resolvedAt: Date | null;
+}
+
+/** An alert e-mail as built when the alert fired or resolved, stored with its delivery and sent as is. */
+export interface AlertMail {
+  subject: string;
+  text: string;
+  /** Stable per alert and event, so a retried message can be recognised as the same one. */
+  messageId: string;
+  /** The "fired" message a "resolved" one answers, so mail clients thread the two. */
+  inReplyTo: string | null;
+}
+
+const MAIL_SUBJECT_MAX = 200;
+
+/**
+ * `s` on one line of at most `max` characters: every run of control characters (CR, LF, tab, C1,
+ * line and paragraph separators) becomes one space. Alert texts carry host names and libvirt errors,
+ * which admins and hosts choose; on one line they cannot end a header and start another.
+ */
+export function oneLine(s: string, max: number): string {
+  const flat = s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, " ").trim();
+  return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`;
+}
+
+const metricOf = (kind: string) => ALERT_METRICS.find((m) => kind === `host.${m}`);
+
+/** What the alert is about, the same words whether it fires or resolves ("CPU of host lab1 above 80 %"). */
+function alertSummary(a: AlertFacts): string {
+  const metric = metricOf(a.kind);
+  if (metric && a.threshold !== null) return `${ALERT_METRIC_LABELS[metric]} of ${a.subject} above ${a.threshold} %`;
+  if (a.kind === "host.down") return `${a.subject} is down`;
+  if (a.kind === "operation.stuck") return `${a.subject} stuck in the queue`;
+  return a.message;
+}
+
+/**
+ * The e-mail for an alert that fired or resolved: subject "[vmdesk] FIRING: <summary>" or
+ * "[vmdesk] RESOLVED: <summary>" (one line, bounded), a plain-text body with the alert's facts and
+ * the Alerts page. `domain` names the sender's domain in the Message-ID.
+ */
+export function alertMail(a: AlertFacts, event: "fired" | "resolved", opts: { alertsUrl: string; domain: string }): AlertMail {
+  const state = event === "fired" ? "FIRING" : "RESOLVED";
+  const summary = oneLine(alertSummary(a), MAIL_SUBJECT_MAX);
+  const unit = metricOf(a.kind) ? " %" : "";
+  const lines = [
+    `${state}: ${summary}`,
+    "",
+    a.message.replace(/\r\n?/g, "\n"),
+    "",
+    `Kind:      ${oneLine(a.kind, 100)}`,
+    `Subject:   ${oneLine(a.subject, 200)}`,
+    ...(a.value !== null ? [`Value:     ${a.value.toFixed(1)}${unit}`] : []),
+    ...(a.threshold !== null ? [`Threshold: ${a.threshold}${unit}`] : []),
+    `Fired:     ${a.firedAt.toISOString()}`,
+    ...(a.resolvedAt ? [`Resolved:  ${a.resolvedAt.toISOString()}`] : []),
+    `Alert:     ${a.id}`,
+    "",
+    `Alerts page: ${opts.alertsUrl}`,
+    "",
+  ];
+  const id = (e: string) => `<alert-${a.id}.${e}@${opts.domain}>`;
+  return { subject: oneLine(`[vmdesk] ${state}: ${summary}`, MAIL_SUBJECT_MAX), text: lines.join("\n"), messageId: id(event), inReplyTo: event === "resolved" ? id("fired") : null };
+}

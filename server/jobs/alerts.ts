@@ -5,19 +5,22 @@
  * monitor sees down opens "host.down" until it is back; an operation queued for longer than
  * STUCK_QUEUED_MS opens "operation.stuck" until it leaves the queue; an HA restart that was refused
  * (fencing required) or failed opens "vm.fencing_required" / "vm.ha_failed" until the VM runs again.
- * Every change is audited and,
- * when a webhook is configured, queued for delivery in the same transaction as the alert row.
+ * Every change is audited and, when a webhook or e-mail is configured, queued for delivery in the
+ * same transaction as the alert row.
  *
  * Webhooks (WebhookSender): each delivery is a row, POSTed as JSON with an HMAC-SHA256 signature of
  * the body (`X-Vmdesk-Signature: sha256=<hex>`), retried with backoff (2 s doubling, at most 5 min,
  * WEBHOOK_MAX_ATTEMPTS) until the receiver answers 2xx. A row survives restarts and leader changes;
- * each attempt is bounded by a timeout, so a slow receiver holds up nothing else.
+ * each attempt is bounded by a timeout, so a slow receiver holds up nothing else. E-mail deliveries
+ * (channel "email") are rows of the same table with the same retries, sent by AlertEmailSender.
  */
 import { createHmac } from "node:crypto";
-import type { Prisma } from "../../prisma/generated/client.ts";
+import type { AlertChannel, Prisma } from "../../prisma/generated/client.ts";
 import type { Db, Tx } from "../db/client.ts";
 import {
+  ALERT_METRIC_LABELS,
   ALERT_METRICS,
+  alertMail,
   effectiveThresholds,
   evaluate,
   SIGNATURE_HEADER,
@@ -30,6 +33,7 @@ import { fleetState } from "../domain/host-state.ts";
 import { log as rootLog } from "../log.ts";
 import { globalThresholds } from "../services/alert-service.ts";
 import { audit } from "../services/audit-service.ts";
+import type { AlertEmail } from "./alert-email.ts";
 import type { Clock } from "./clock.ts";
 
 const log = rootLog.child({ job: "alerts" });
@@ -43,15 +47,13 @@ export interface WebhookConfig {
   secret: string | undefined;
 }
 
-
-const LABELS: Record<AlertMetric, string> = { cpu: "CPU", memory: "memory", disk: "storage pool" };
-
 export class AlertEvaluator {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
     private readonly intervalMs: number,
     private readonly webhook: WebhookConfig,
+    private readonly email: AlertEmail | null = null,
   ) {}
 
   async evaluateOnce(): Promise<void> {
@@ -90,7 +92,7 @@ export class AlertEvaluator {
           kind: `host.${m}`,
           hostId: h.id,
           subject: `host ${h.name}`,
-          message: `${LABELS[m]} of host ${h.name} above ${t[m].abovePct} % for ${t[m].windowS} s (now ${last?.toFixed(0)} %)`,
+          message: `${ALERT_METRIC_LABELS[m]} of host ${h.name} above ${t[m].abovePct} % for ${t[m].windowS} s (now ${last?.toFixed(0)} %)`,
           value: last,
           threshold: t[m].abovePct,
         });
@@ -137,7 +139,7 @@ export class AlertEvaluator {
       await this.db.$transaction(async (tx) => {
         const created = await tx.alert.create({ data: { ...alert, value: alert.value ?? null, threshold: alert.threshold ?? null, openKey: key, firedAt: this.clock.now() } });
         await audit(tx, SYSTEM, { action: "alert.fire", targetType: "alert", targetId: created.id, result: "ok", detail: { kind: alert.kind, subject: alert.subject, message: alert.message } });
-        await this.queueWebhook(tx, created, "fired");
+        await this.queueDeliveries(tx, created, "fired");
       });
       open.add(key);
       log.warn({ key, message: alert.message }, "alert fired");
@@ -147,21 +149,51 @@ export class AlertEvaluator {
         if (!current) return;
         const resolved = await tx.alert.update({ where: { id: current.id }, data: { state: "resolved", resolvedAt: this.clock.now(), openKey: null } });
         await audit(tx, SYSTEM, { action: "alert.resolve", targetType: "alert", targetId: resolved.id, result: "ok", detail: { kind: resolved.kind, subject: resolved.subject } });
-        await this.queueWebhook(tx, resolved, "resolved");
+        await this.queueDeliveries(tx, resolved, "resolved");
       });
       open.delete(key);
       log.info({ key }, "alert resolved");
     }
   }
 
-  private async queueWebhook(tx: Tx, alert: Prisma.AlertGetPayload<object>, event: "fired" | "resolved"): Promise<void> {
-    if (!this.webhook.url) return;
-    const body = JSON.stringify({
-      event,
-      alert: { id: alert.id, kind: alert.kind, subject: alert.subject, message: alert.message, state: alert.state, value: alert.value, threshold: alert.threshold, firedAt: alert.firedAt, resolvedAt: alert.resolvedAt },
-    });
-    await tx.webhookDelivery.create({ data: { alertId: alert.id, event, body } });
+  private async queueDeliveries(tx: Tx, alert: Prisma.AlertGetPayload<object>, event: "fired" | "resolved"): Promise<void> {
+    const nextAttemptAt = this.clock.now();
+    if (this.webhook.url) {
+      const body = JSON.stringify({
+        event,
+        alert: { id: alert.id, kind: alert.kind, subject: alert.subject, message: alert.message, state: alert.state, value: alert.value, threshold: alert.threshold, firedAt: alert.firedAt, resolvedAt: alert.resolvedAt },
+      });
+      await tx.webhookDelivery.create({ data: { alertId: alert.id, channel: "webhook", event, body, nextAttemptAt } });
+    }
+    if (this.email) {
+      const mail = alertMail(alert, event, { alertsUrl: this.email.alertsUrl, domain: this.email.from.split("@").at(-1)! });
+      await tx.webhookDelivery.create({ data: { alertId: alert.id, channel: "email", event, body: JSON.stringify(mail), nextAttemptAt } });
+    }
   }
+}
+
+/** Deliveries of `channel` that are due now: not delivered, attempts left, backoff over; oldest first. */
+export function dueDeliveries(db: Db, clock: Clock, channel: AlertChannel) {
+  return db.webhookDelivery.findMany({
+    where: { channel, deliveredAt: null, attempts: { lt: WEBHOOK_MAX_ATTEMPTS }, nextAttemptAt: { lte: clock.now() } },
+    select: { id: true, channel: true, body: true, attempts: true },
+    orderBy: { createdAt: "asc" },
+    take: 20,
+  });
+}
+
+export type DueDelivery = Awaited<ReturnType<typeof dueDeliveries>>[number];
+
+/** Records one attempt at delivery `d`: delivered (`error` null), or due again after the backoff. */
+export async function recordAttempt(db: Db, clock: Clock, d: DueDelivery, error: string | null): Promise<void> {
+  const attempts = d.attempts + 1;
+  if (error === null) {
+    await db.webhookDelivery.update({ where: { id: d.id }, data: { attempts, deliveredAt: clock.now(), lastError: null } });
+    return;
+  }
+  await db.webhookDelivery.update({ where: { id: d.id }, data: { attempts, lastError: error.slice(0, 1000), nextAttemptAt: new Date(clock.now().getTime() + webhookBackoffMs(attempts)) } });
+  if (attempts < WEBHOOK_MAX_ATTEMPTS) log.warn({ delivery: d.id, channel: d.channel, attempts, error }, "alert delivery failed; will retry");
+  else log.error({ delivery: d.id, channel: d.channel, attempts, error }, "alert delivery failed; out of attempts");
 }
 
 export function signBody(secret: string, body: string): string {
@@ -182,18 +214,14 @@ export class WebhookSender {
     if (this.busy || !this.webhook.url) return;
     this.busy = true;
     try {
-      const due = await this.db.webhookDelivery.findMany({
-        where: { deliveredAt: null, attempts: { lt: WEBHOOK_MAX_ATTEMPTS }, nextAttemptAt: { lte: this.clock.now() } },
-        orderBy: { createdAt: "asc" },
-        take: 20,
-      });
+      const due = await dueDeliveries(this.db, this.clock, "webhook");
       await Promise.all(due.map((d) => this.attempt(d)));
     } finally {
       this.busy = false;
     }
   }
 
-  private async attempt(d: { id: string; body: string; attempts: number }): Promise<void> {
+  private async attempt(d: DueDelivery): Promise<void> {
     const headers: Record<string, string> = { "content-type": "application/json", "user-agent": "vmdesk-alerts" };
     if (this.webhook.secret) headers[SIGNATURE_HEADER] = signBody(this.webhook.secret, d.body);
     let error: string | null = null;
@@ -204,12 +232,6 @@ export class WebhookSender {
     } catch (err) {
       error = err instanceof Error ? err.message : String(err);
     }
-    const attempts = d.attempts + 1;
-    if (error === null) {
-      await this.db.webhookDelivery.update({ where: { id: d.id }, data: { attempts, deliveredAt: this.clock.now(), lastError: null } });
-    } else {
-      await this.db.webhookDelivery.update({ where: { id: d.id }, data: { attempts, lastError: error, nextAttemptAt: new Date(this.clock.now().getTime() + webhookBackoffMs(attempts)) } });
-      log.warn({ delivery: d.id, attempts, error }, "webhook delivery failed; will retry");
-    }
+    await recordAttempt(this.db, this.clock, d, error);
   }
 }

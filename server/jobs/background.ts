@@ -1,8 +1,8 @@
 /**
  * Everything that runs behind the requests: the operation worker (any number of processes), and —
  * in exactly one process at a time, elected with a PostgreSQL advisory lock — the host monitors,
- * the metrics collector, alerts and their webhooks, the reaper and the reconciler. `server/main.ts` starts it in-process by default; `npm run worker`
- * runs it alone for scale-out.
+ * the metrics collector, alerts and their webhooks and e-mails, the reaper and the reconciler.
+ * `server/main.ts` starts it in-process by default; `npm run worker` runs it alone for scale-out.
  */
 import pg from "pg";
 import { config } from "../config.ts";
@@ -13,6 +13,7 @@ import { log } from "../log.ts";
 import { purgeExpiredRateLimits } from "../services/rate-limit.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { HostMonitor } from "./host-monitor.ts";
+import { AlertEmailSender, alertEmailSettings } from "./alert-email.ts";
 import { AlertEvaluator, WebhookSender } from "./alerts.ts";
 import { MetricsCollector } from "./metrics-collector.ts";
 import { reapStaleOperations } from "./reaper.ts";
@@ -55,8 +56,10 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
   const worker = new Worker({ db: db(), hosts, clock, concurrency: cfg.VMDESK_WORKER_CONCURRENCY, defaultShutdownTimeoutS: cfg.VMDESK_SHUTDOWN_TIMEOUT_S });
   const monitor = new HostMonitor(db(), hosts, clock, cfg.VMDESK_RELIST_INTERVAL_MS);
   const webhook = { url: cfg.VMDESK_ALERT_WEBHOOK_URL, secret: cfg.VMDESK_ALERT_WEBHOOK_SECRET };
-  const alerts = new AlertEvaluator(db(), clock, cfg.VMDESK_METRICS_INTERVAL_MS, webhook);
+  const email = alertEmailSettings();
+  const alerts = new AlertEvaluator(db(), clock, cfg.VMDESK_METRICS_INTERVAL_MS, webhook, email);
   const webhooks = new WebhookSender(db(), clock, webhook);
+  const emails = new AlertEmailSender(db(), clock, email);
   const ha = new HaManager(db(), clock, { retryMs: cfg.VMDESK_HA_RETRY_S * 1000 });
   const balancer = new LoadBalancer(db(), clock, cfg.VMDESK_METRICS_INTERVAL_MS);
   const metrics = new MetricsCollector(db(), hosts, clock, cfg.VMDESK_METRICS_INTERVAL_MS, { rawHours: cfg.VMDESK_METRICS_RAW_HOURS, rollupDays: cfg.VMDESK_METRICS_ROLLUP_DAYS });
@@ -131,6 +134,7 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
   timers.push(
     setInterval(() => {
       if (leaderClient) void webhooks.sendDue().catch((err) => log.error({ err }, "webhook delivery failed"));
+      if (leaderClient) void emails.sendDue().catch((err) => log.error({ err }, "alert e-mail delivery failed"));
     }, 2_000),
   );
   timers.push(
