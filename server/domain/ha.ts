@@ -6,8 +6,12 @@
  * old host may still run the guest ("fencing required").
  */
 
-/** A host that has not answered for this long while disconnected is down: its VMs' state is unknown. */
-export const HA_DOWN_AFTER_MS = 5_000;
+/**
+ * A host that stays disconnected this long is down: its VMs' state is unknown. Counted from the later
+ * of its last answer and when it was first seen disconnected, so a short blip (a daemon restarting)
+ * stays under the bar however long ago the last relist was.
+ */
+export const HA_DOWN_AFTER_MS = 3_000;
 /** A restart that failed (no capacity, a lease still held) is tried again after this long. */
 export const HA_RETRY_MS = 60_000;
 
@@ -18,13 +22,14 @@ export interface HaHost {
 }
 
 /**
- * Down: enabled, disconnected, and not heard from for `downAfterMs`. A host never seen connected is
- * not down in this sense (nothing is known to run there). A short blip (a daemon restarting, one
- * lost connection that the next relist re-opens) stays under the bar.
+ * Down: enabled, disconnected since `disconnectedSince` (when this process first saw it so), and not
+ * heard from for `downAfterMs` since the later of that and its last answer. A host never seen
+ * connected is not down in this sense (nothing is known to run there).
  */
-export function hostIsDown(host: HaHost, now: Date, downAfterMs = HA_DOWN_AFTER_MS): boolean {
+export function hostIsDown(host: HaHost, disconnectedSince: Date, now: Date, downAfterMs = HA_DOWN_AFTER_MS): boolean {
   if (!host.enabled || host.state !== "disconnected" || host.lastSeenAt === null) return false;
-  return now.getTime() - host.lastSeenAt.getTime() >= downAfterMs;
+  const silentSince = Math.max(host.lastSeenAt.getTime(), disconnectedSince.getTime());
+  return now.getTime() - silentSince >= downAfterMs;
 }
 
 /** libvirt states in which the guest was alive when its host was last heard from. */

@@ -1,6 +1,6 @@
 /**
  * The HA manager (leader only; a tick every second). For every host that is down (domain/ha:
- * disconnected and silent for HA_DOWN_AFTER_MS):
+ * disconnected, and silent for HA_DOWN_AFTER_MS since it was first seen so):
  *
  * - its VMs that were running, paused or stopped become `unknown`, with since when and why: the
  *   guest may run on or not, and nothing can be done to it there (the host monitor records what the
@@ -51,6 +51,8 @@ export interface HaOptions {
 
 export class HaManager {
   private busy = false;
+  /** When this process first saw each host disconnected (a new leader starts counting afresh: later, never sooner). */
+  private readonly disconnectedSince = new Map<string, Date>();
   private readonly downAfterMs: number;
   private readonly retryMs: number;
 
@@ -73,9 +75,12 @@ export class HaManager {
     try {
       const now = this.clock.now();
       const hosts = await this.db.host.findMany({ where: { enabled: true, state: "disconnected" }, select: { id: true, name: true, enabled: true, state: true, lastSeenAt: true, poolName: true, poolPath: true, poolShared: true } });
+      for (const id of this.disconnectedSince.keys()) if (!hosts.some((h) => h.id === id)) this.disconnectedSince.delete(id);
       for (const host of hosts) {
-        log.debug({ host: host.name, lastSeenAt: host.lastSeenAt, down: hostIsDown(host, now, this.downAfterMs) }, "HA: a disconnected host");
-        if (!hostIsDown(host, now, this.downAfterMs)) continue;
+        if (!this.disconnectedSince.has(host.id)) this.disconnectedSince.set(host.id, now);
+        const down = hostIsDown(host, this.disconnectedSince.get(host.id)!, now, this.downAfterMs);
+        log.debug({ host: host.name, lastSeenAt: host.lastSeenAt, down }, "HA: a disconnected host");
+        if (!down) continue;
         await this.hostDown(host, now).catch((err: unknown) => log.error({ err, host: host.name }, "HA pass for a down host failed"));
       }
     } finally {

@@ -83,10 +83,11 @@ const VIR_MIGRATE = {
   AUTO_CONVERGE: 1 << 13,
 } as const;
 /**
- * A host that loses power answers nothing (no FIN, no RST): keepalive is what notices. Three missed
- * probes two seconds apart drop the connection after 6–8 s, so HA can call the host down within 10 s.
+ * A host that loses power answers nothing (no FIN, no RST): keepalive is what notices. Two missed
+ * probes two seconds apart drop the connection after 4–6 s, and HA calls the host down 3 s later:
+ * within 10 s.
  */
-const DEFAULT_KEEPALIVE = { intervalS: 2, count: 3 };
+const DEFAULT_KEEPALIVE = { intervalS: 2, count: 2 };
 
 export interface LibvirtConnectOptions extends HostConnectOptions {
   /** Native threads per connection, started on demand (default 4). */

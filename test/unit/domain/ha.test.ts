@@ -1,20 +1,30 @@
 import { describe, expect, it } from "vitest";
-import { dueForRestart, fencingMessage, HA_DOWN_AFTER_MS, HA_RETRY_MS, hostIsDown, restartOrder, type HaVm } from "../../../server/domain/ha.ts";
+import { dueForRestart, fencingMessage, HA_DOWN_AFTER_MS, HA_RETRY_MS, hostIsDown, restartOrder, type HaHost, type HaVm } from "../../../server/domain/ha.ts";
 
 const NOW = new Date("2026-12-06T12:00:00Z");
 const ago = (ms: number) => new Date(NOW.getTime() - ms);
 
 describe("hostIsDown", () => {
-  it("needs disconnected, enabled and silent for the whole grace", () => {
-    expect(hostIsDown({ enabled: true, state: "disconnected", lastSeenAt: ago(HA_DOWN_AFTER_MS) }, NOW)).toBe(true);
-    expect(hostIsDown({ enabled: true, state: "disconnected", lastSeenAt: ago(HA_DOWN_AFTER_MS - 1) }, NOW)).toBe(false);
-    expect(hostIsDown({ enabled: true, state: "connected", lastSeenAt: ago(60_000) }, NOW)).toBe(false);
-    expect(hostIsDown({ enabled: false, state: "disconnected", lastSeenAt: ago(60_000) }, NOW)).toBe(false);
+  const host = (over: Partial<HaHost> = {}): HaHost => ({ enabled: true, state: "disconnected", lastSeenAt: ago(60_000), ...over });
+
+  it("needs disconnected, enabled and silent for the whole grace since it was first seen disconnected", () => {
+    expect(hostIsDown(host(), ago(HA_DOWN_AFTER_MS), NOW)).toBe(true);
+    expect(hostIsDown(host(), ago(HA_DOWN_AFTER_MS - 1), NOW)).toBe(false);
+    expect(hostIsDown(host({ state: "connected" }), ago(60_000), NOW)).toBe(false);
+    expect(hostIsDown(host({ enabled: false }), ago(60_000), NOW)).toBe(false);
+  });
+
+  it("a blip right after a long quiet spell is not down: the grace counts from the disconnect, not from the last relist", () => {
+    expect(hostIsDown(host({ lastSeenAt: ago(30_000) }), ago(500), NOW)).toBe(false);
+  });
+
+  it("a host that answered after it was first seen disconnected (a reconnect between ticks) gets the grace again", () => {
+    expect(hostIsDown(host({ lastSeenAt: ago(1_000) }), ago(10_000), NOW)).toBe(false);
   });
 
   it("a host never seen connected is not down: nothing is known to run there", () => {
-    expect(hostIsDown({ enabled: true, state: "disconnected", lastSeenAt: null }, NOW)).toBe(false);
-    expect(hostIsDown({ enabled: true, state: "unknown", lastSeenAt: null }, NOW)).toBe(false);
+    expect(hostIsDown(host({ lastSeenAt: null }), ago(60_000), NOW)).toBe(false);
+    expect(hostIsDown(host({ state: "unknown", lastSeenAt: null }), ago(60_000), NOW)).toBe(false);
   });
 });
 
