@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm test`: the same preparation as `npm run up` where missing, then every suite: unit, integration
 # (real PostgreSQL, real libvirt, real guests), end-to-end (Debian's chromium). Ends with one plain
-# "N passed, N failed" line summing all suites.
+# "N passed, N failed" line summing all suites. `npm test -- SUITE [FILES…]` runs one suite (unit,
+# integration or e2e), optionally only those files, with the same preparation.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export VMDESK_DATA_DIR=${VMDESK_DATA_DIR:-$PWD/.vmdesk-test}
@@ -21,15 +22,22 @@ export NODE_ENV=test
 results=test-results
 mkdir -p "$results"
 status=0
-for suite in unit integration e2e; do
+suites=(unit integration e2e)
+files=()
+if [[ $# -gt 0 ]]; then
+  case $1 in unit | integration | e2e) ;; *) echo "usage: npm test [-- unit|integration|e2e [FILES…]]" >&2; exit 2 ;; esac
+  suites=("$1")
+  files=("${@:2}")
+fi
+for suite in unit integration e2e; do rm -f "$results/$suite.json"; done
+for suite in "${suites[@]}"; do
   echo "[test] suite: $suite"
-  rm -f "$results/$suite.json"
-  npx vitest run --project "$suite" --reporter=default --reporter=json --outputFile.json="$results/$suite.json" || status=1
+  npx vitest run --project "$suite" --reporter=default --reporter=json --outputFile.json="$results/$suite.json" "${files[@]}" || status=1
 done
 node -e '
   const fs = require("fs");
   let passed = 0, failed = 0;
-  for (const s of ["unit", "integration", "e2e"]) {
+  for (const s of process.argv.slice(1)) {
     const f = `test-results/${s}.json`;
     if (!fs.existsSync(f)) { failed++; console.log(`[test] ${s}: no results (the suite did not run)`); continue; }
     const r = JSON.parse(fs.readFileSync(f, "utf8"));
@@ -37,5 +45,5 @@ node -e '
     console.log(`[test] ${s}: ${r.numPassedTests} passed, ${r.numFailedTests} failed`);
   }
   console.log(`${passed} passed, ${failed} failed`);
-'
+' "${suites[@]}"
 exit $status

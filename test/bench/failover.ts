@@ -13,28 +13,24 @@
  * Targets (issue 10): detect < 10 s, all running < 60 s for K = 5, duplicates 0.
  */
 import { execFile } from "node:child_process";
-import fs, { readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { config, resetConfigForTests } from "../../server/config.ts";
-import { db, disconnectDb } from "../../server/db/client.ts";
-import { labDown, labKill, labPaths, labUp } from "../../scripts/lab/lab-hosts.ts";
-import { labSharedPoolPath, registerLabHosts } from "../../scripts/lab/register.ts";
-import { demoImageDir, waitFor } from "../support/harness.ts";
+import { disconnectDb } from "../../server/db/client.ts";
+import { labDown, labKill, labPaths } from "../../scripts/lab/lab-hosts.ts";
+import { labSharedPoolPath } from "../../scripts/lab/register.ts";
+import { waitFor } from "../support/harness.ts";
 import { watchForDuplicates } from "../support/lab-fleet.ts";
-import { restClient, startPortalServer, type RunningPortal } from "../support/server.ts";
-import { BENCH_ADMIN_PASSWORD, assertBenchPrepared, prepareBenchDatabase } from "./baseline.ts";
+import { startPortalServer, type RunningPortal } from "../support/server.ts";
+import { assertBenchPrepared, prepareBenchDatabase } from "./baseline.ts";
+import { expectStatus, labAdmin, prepareLabFleet } from "./lab-bench.ts";
 
 assertBenchPrepared("failover");
 const K = Number(process.env.BENCH_K ?? 5);
 const MEMORY_MIB = 128;
 const execFileAsync = promisify(execFile);
 
-async function expectStatus(what: string, res: Promise<{ status: number; body: any }>, status: number) {
-  const r = await res;
-  if (r.status !== status) throw new Error(`${what}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body;
-}
 
 const { url } = await prepareBenchDatabase("vmdesk_bench_failover", "fbench");
 process.env.DATABASE_URL = url;
@@ -47,24 +43,10 @@ process.on("SIGINT", () => void portal?.stop());
 process.on("SIGTERM", () => void portal?.stop());
 
 try {
-  const lab = await labUp(paths, 2);
-  const rows = await registerLabHosts(db(), lab, cfg.hostCredentialsDir, { sharedPoolPath: labSharedPoolPath(paths) });
-  await db().host.updateMany({ where: { name: { notIn: lab.map((h) => h.name) } }, data: { enabled: false } });
-  fs.mkdirSync(paths.shared, { recursive: true });
-  const base = path.join(paths.shared, "vmdesk-demo.qcow2");
-  fs.copyFileSync(path.join(demoImageDir, "vmdesk-demo.qcow2"), base);
-  const imageId = (await db().image.create({ data: { name: "bench failover (shared)", path: base, format: "qcow2", minDiskGiB: 1, shared: true, hostId: rows[0]!.id } })).id;
-  await disconnectDb();
-
+  const { lab, imageId } = await prepareLabFleet(paths, cfg.hostCredentialsDir, { sharedPoolPath: labSharedPoolPath(paths), imageName: "bench failover (shared)" });
   // The portal as `npm run up` runs it (relist every 5 s).
   portal = await startPortalServer(url, { VMDESK_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "error", VMDESK_RELIST_INTERVAL_MS: "5000" });
-  const anon = restClient(portal.baseUrl);
-  const admin = restClient(portal.baseUrl, (await expectStatus("admin token", anon("POST", "/auth/token", { username: "admin", password: BENCH_ADMIN_PASSWORD }), 201)).token);
-  const hosts = await waitFor("the lab hosts up", async () => {
-    const list = (await admin("GET", "/hosts")).body as Array<{ id: string; name: string; state: string }>;
-    return list.filter((h) => h.name.startsWith("lab") && h.state === "up").length === 2 ? list : null;
-  }, 60_000);
-  const hostId = (name: string) => hosts.find((h) => h.name === name)!.id;
+  const { admin, hostId } = await labAdmin(portal);
 
   const vms: Array<{ id: string; domain: string }> = [];
   for (let i = 0; i < K; i++) {

@@ -19,13 +19,14 @@ import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { config, resetConfigForTests } from "../../server/config.ts";
-import { db, disconnectDb } from "../../server/db/client.ts";
-import { labDown, labPaths, labUp, type LabHost } from "../../scripts/lab/lab-hosts.ts";
-import { LAB_SHARED_POOL_NAME, labSharedPoolPath, registerLabHosts } from "../../scripts/lab/register.ts";
+import { disconnectDb } from "../../server/db/client.ts";
+import { labDown, labPaths, type LabHost } from "../../scripts/lab/lab-hosts.ts";
+import { LAB_SHARED_POOL_NAME, labSharedPoolPath } from "../../scripts/lab/register.ts";
 import { buildVolumeXml } from "../../server/hypervisor/xml/index.ts";
-import { demoImageDir, waitFor } from "../support/harness.ts";
-import { restClient, startPortalServer, type RunningPortal } from "../support/server.ts";
-import { BENCH_ADMIN_PASSWORD, assertBenchPrepared, prepareBenchDatabase } from "./baseline.ts";
+import { waitFor } from "../support/harness.ts";
+import { startPortalServer, type RunningPortal } from "../support/server.ts";
+import { assertBenchPrepared, prepareBenchDatabase } from "./baseline.ts";
+import { expectStatus, labAdmin, prepareLabFleet } from "./lab-bench.ts";
 
 assertBenchPrepared("migrate");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -48,11 +49,6 @@ const booted = (host: LabHost, domain: string) => {
   return fs.existsSync(f) && fs.readFileSync(f, "utf8").includes("vmdesk-demo-ready");
 };
 
-async function expectStatus(what: string, res: Promise<{ status: number; body: any }>, status: number) {
-  const r = await res;
-  if (r.status !== status) throw new Error(`${what}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body;
-}
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -75,25 +71,14 @@ process.on("SIGINT", onExit);
 process.on("SIGTERM", onExit);
 
 try {
-  lab = await labUp(paths, 2);
   const sharedPoolPath = STORAGE === "shared" ? labSharedPoolPath(paths) : undefined;
   const pool = sharedPoolPath ? LAB_SHARED_POOL_NAME : "vmdesk";
-  const rows = await registerLabHosts(db(), lab, cfg.hostCredentialsDir, { sharedPoolPath });
-  await db().host.updateMany({ where: { name: { notIn: lab.map((h) => h.name) } }, data: { enabled: false } });
-  fs.mkdirSync(paths.shared, { recursive: true });
-  const base = path.join(paths.shared, "vmdesk-demo.qcow2");
-  fs.copyFileSync(path.join(demoImageDir, "vmdesk-demo.qcow2"), base);
-  const imageId = (await db().image.create({ data: { name: "bench migrate (shared)", path: base, format: "qcow2", minDiskGiB: 1, shared: true, hostId: rows[0]!.id } })).id;
-  await disconnectDb();
+  const fleet = await prepareLabFleet(paths, cfg.hostCredentialsDir, { sharedPoolPath, imageName: "bench migrate (shared)" });
+  lab = fleet.lab;
+  const { imageId, base } = fleet;
 
   portal = await startPortalServer(url, { VMDESK_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "error", VMDESK_RELIST_INTERVAL_MS: "5000" });
-  const anon = restClient(portal.baseUrl);
-  const admin = restClient(portal.baseUrl, (await expectStatus("admin token", anon("POST", "/auth/token", { username: "admin", password: BENCH_ADMIN_PASSWORD }), 201)).token);
-  const hosts = await waitFor("the lab hosts up", async () => {
-    const list = (await admin("GET", "/hosts")).body as Array<{ id: string; name: string; state: string }>;
-    return list.filter((h) => h.name.startsWith("lab") && h.state === "up").length === 2 ? list : null;
-  }, 60_000);
-  const hostId = (name: string) => hosts.find((h) => h.name === name)!.id;
+  const { admin, hostId } = await labAdmin(portal);
 
   // The portal's guest.
   const created = await expectStatus("create VM", admin("POST", "/vms", { name: "bench-mover", imageId, vcpus: 1, memoryMiB: MEMORY_MIB, diskGiB: 1, hostId: hostId("lab1") }), 202);

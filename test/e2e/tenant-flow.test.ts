@@ -54,7 +54,7 @@ describe("tenant flow in the browser", () => {
     await page.close();
   });
 
-  it("tenant creates a VM, sees it run without reloading, stops and deletes it; over quota names the limit", async () => {
+  it("tenant creates a VM, sees it run without reloading, is told why it cannot be HA here, stops and deletes it; over quota names the limit", async () => {
     const page = await (await browser.newContext()).newPage();
     await signIn(page, portal.baseUrl, "alice", "alice-password-1");
     await page.goto(`${portal.baseUrl}/`);
@@ -86,6 +86,12 @@ describe("tenant flow in the browser", () => {
     // Stop it from its page, then delete it.
     await card.getByTestId("vm-card-link").click();
     await page.getByTestId("vm-detail").waitFor();
+    // High availability needs shared storage; this host's pool is not shared, and the page says why.
+    await page.getByTestId("vm-ha-enabled").click();
+    const haError = page.getByTestId("vm-ha").getByTestId("form-error");
+    await haError.waitFor();
+    await expect.poll(() => haError.innerText()).toMatch(/shared storage/);
+    expect(await page.getByTestId("vm-ha-enabled").isChecked()).toBe(false);
     // Its metrics: charts drawn from the collector's readings (every 2 s in this portal).
     await page.locator('[data-testid="vm-chart-cpu"] canvas').first().waitFor({ timeout: 45_000 });
     await expect.poll(async () => Number(await page.getByTestId("vm-chart-cpu").getAttribute("data-points")), { timeout: 30_000 }).toBeGreaterThanOrEqual(2);
