@@ -51,8 +51,8 @@ describe("load balancing", () => {
       await waitFor(`${vm.name} booted`, async () => booted(lab[0]!, vm.domainName) || null, 180_000, 500);
       await typeOnSerial(lab[0]!, vm.domainName, "while :; do :; done &");
     }
-    // Off by default: a busy host keeps its VMs.
-    await new Promise((r) => setTimeout(r, 15_000));
+    // Off by default: a busy host keeps its VMs (four balancer rounds at the 2 s interval).
+    await new Promise((r) => setTimeout(r, 8_000));
     expect(await balanceOps()).toEqual([]);
 
     await admin.host.setLoadBalancing({ policies: [{ group: null, enabled: true, cpuAbovePct: 60, windowS: 10, cooldownS: 600, maxMovesPerRound: 1 }] });
@@ -73,8 +73,9 @@ describe("load balancing", () => {
     expect(audit.detail).toMatchObject({ from: "lab1", to: "lab2", thresholdPct: 60 });
     expect((audit.detail as { hostLoadPct: number }).hostLoadPct).toBeGreaterThan(60);
 
-    // And it stops: one VM per host now, each under the threshold; nothing else moves.
-    await new Promise((r) => setTimeout(r, 25_000));
+    // And it stops: one VM per host now, each under the threshold; nothing else moves (a window and
+    // more of balancer rounds).
+    await new Promise((r) => setTimeout(r, 15_000));
     expect((await balanceOps()).map((o) => o.id)).toEqual([op!.id]);
 
     for (const vm of vms) await admin.vm.poweroff({ id: vm.id });
