@@ -6,18 +6,31 @@
  * host), against Prisma's createMany of the same 100 050 rows (what the collector first did: this
  * benchmark showed it at 31 s a round, three times the interval). The libvirt side (one bulk call per host, in parallel) and
  * the domain-name lookup are not in it. Prints one JSON line; target: round well under the interval.
+ *
+ * Then, with BENCH_GUESTS (default 10; 0 skips it) real guests booted on this machine's libvirt: one
+ * collection round of that host as the collector runs it (metricsSample: the node's counters and every
+ * domain's in one bulk call on the kept connection, the rates, storeRound) against `virsh domstats`
+ * of the same host in the same run (the same bulk call from the command line). A second JSON line,
+ * `"bench":"metrics_host"`; target: ratio ≤ 1.2.
  */
+import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import path from "node:path";
+import { promisify } from "node:util";
 import { config, resetConfigForTests } from "../../server/config.ts";
 import { db, disconnectDb } from "../../server/db/client.ts";
 import { domainRates, hostRates, type CounterReading } from "../../server/domain/metrics.ts";
 import { storeRound } from "../../server/jobs/metrics-collector.ts";
+import { LibvirtHostConnection } from "../../server/hypervisor/libvirt/libvirt-host.ts";
+import { buildDomainXml, buildVolumeXml } from "../../server/hypervisor/xml/index.ts";
+import { demoImageDir } from "../support/harness.ts";
 import { assertBenchPrepared, prepareBenchDatabase } from "./baseline.ts";
 
 assertBenchPrepared("metrics");
 const HOSTS = Number(process.env.BENCH_HOSTS ?? 50);
 const VMS_PER_HOST = Number(process.env.BENCH_VMS_PER_HOST ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const GUESTS = Number(process.env.BENCH_GUESTS ?? 10);
 
 const { url } = await prepareBenchDatabase("vmdesk_bench_metrics", "mbm");
 process.env.DATABASE_URL = url;
@@ -104,7 +117,60 @@ try {
       round_share_of_interval: +((store_s + rates_ms / 1000) / intervalS).toFixed(3),
     }),
   );
+  if (GUESTS > 0) await hostRound();
 } finally {
   await disconnectDb();
 }
 process.exit(0);
+
+/** One real host's collection round against `virsh domstats`, with GUESTS guests running there. */
+async function hostRound(): Promise<void> {
+  const uri = "qemu:///system";
+  const pool = "vmdesk";
+  const conn = new LibvirtHostConnection({ uri, callTimeoutMs: 30_000 });
+  const names: string[] = [];
+  const virsh = promisify(execFile);
+  try {
+    const base = path.join(demoImageDir, "vmdesk-demo.qcow2");
+    for (let i = 0; i < GUESTS; i++) {
+      const name = `vmdesk-mbench-${randomUUID().slice(0, 8)}`;
+      const disk = await conn.createVolume(pool, buildVolumeXml({ name: `${name}.qcow2`, capacityBytes: 1024 ** 3, format: "qcow2", backing: { path: base, format: "qcow2" } }));
+      await conn.defineDomain(
+        buildDomainXml({
+          name, uuid: randomUUID(), title: name, vcpus: 1, memoryMiB: 96, domainType: "qemu", cpuMode: "none", tcgTbCacheMiB: 32,
+          disks: [{ path: disk, format: "qcow2", device: "disk", bus: "virtio" }], boot: ["hd"], network: null, graphics: { unixSocket: true },
+          metadata: { vmId: randomUUID(), ownerId: randomUUID() },
+        }),
+      );
+      names.push(name);
+      await conn.startDomain(name);
+    }
+    // The guests boot meanwhile; both sides are measured alternately on the same busy host.
+    const hostId = randomUUID();
+    let prev = await conn.metricsSample();
+    const portalRuns: number[] = [];
+    const virshRuns: number[] = [];
+    for (let round = 0; round < 10; round++) {
+      const t0 = performance.now();
+      const sample = await conn.metricsSample();
+      const host = hostRates(prev, sample);
+      const vms = domainRates(prev, sample);
+      await storeRound(db(), { hostId, at: new Date(sample.takenAtMs), step: intervalS, host, diskFreeGiB: 100, vmCount: vms.length }, vms.map((v) => ({ vmId: randomUUID(), ...v })));
+      portalRuns.push(performance.now() - t0);
+      prev = sample;
+      const t1 = performance.now();
+      await virsh("virsh", ["-q", "-c", uri, "domstats"], { timeout: 30_000, maxBuffer: 64 * 1024 * 1024 });
+      virshRuns.push(performance.now() - t1);
+    }
+    const portal_ms = median(portalRuns);
+    const virsh_ms = median(virshRuns);
+    console.log(JSON.stringify({ bench: "metrics_host", guests: GUESTS, rounds: portalRuns.length, round_ms: +portal_ms.toFixed(1), baseline_virsh_domstats_ms: +virsh_ms.toFixed(1), ratio: +(portal_ms / virsh_ms).toFixed(2) }));
+  } finally {
+    for (const name of names) {
+      await conn.destroyDomain(name).catch(() => undefined);
+      await conn.undefineDomain(name).catch(() => undefined);
+      await conn.deleteVolume(pool, `${name}.qcow2`).catch(() => undefined);
+    }
+    await conn.close();
+  }
+}
