@@ -52,6 +52,13 @@ function VmCard({ vm, showOwner }: { vm: Vm; showOwner: boolean }) {
           {vm.class.expiryWarning}
         </p>
       ) : null}
+      {vm.leaseWarnedAt && vm.leaseExpiresAt ? (
+        <p className="vm-card-msg" data-testid="vm-card-lease">
+          {new Date(vm.leaseExpiresAt).getTime() <= Date.now()
+            ? `Lease expired ${new Date(vm.leaseExpiresAt).toLocaleString()}: stopped, and deleted after the grace period unless extended.`
+            : `Lease ends ${new Date(vm.leaseExpiresAt).toLocaleString()}: the VM will be stopped then. Extend it on the VM's page.`}
+        </p>
+      ) : null}
       {vm.stateMessage && (vm.state === "error" || vm.state === "missing" || vm.state === "unknown") ? (
         <p className="vm-card-msg" data-testid="vm-card-message">
           {vm.stateMessage}

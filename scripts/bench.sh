@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 name=${1:-}
 if [[ -z $name || ! -f test/bench/$name.ts ]]; then
-  echo "usage: scripts/bench.sh provision|classroom|console|api|migrate|metrics|failover" >&2
+  echo "usage: scripts/bench.sh provision|classroom|console|api|migrate|metrics|failover|upload|snapshot" >&2
   exit 2
 fi
 export VMDESK_DATA_DIR=${VMDESK_DATA_DIR:-$PWD/.vmdesk-test}

@@ -5,7 +5,9 @@
 #   OUT_DIR/vmdesk-demo.iso    isolinux, hybrid
 # Both boot the same kernel + busybox initramfs: shell on ttyS0 and tty1 (root, no password),
 # acpid powers off on the ACPI power button, and "vmdesk-demo-ready" is written to the serial port
-# once the guest is up (the portal's readiness signal).
+# once the guest is up (the portal's readiness signal). A cloud-init NoCloud seed disc (IDE CD-ROM,
+# label cidata) sets the host name; the name and each SSH key's fingerprint are printed on the serial
+# port ("vmdesk-cloudinit hostname=NAME", "vmdesk-cloudinit key SHA256:...") before that marker.
 #
 # Usage: scripts/build-demo-image.sh OUT_DIR
 # Env:   VMDESK_DEMO_KVER   kernel version to use (default: newest /boot/vmlinuz-*-cloud-amd64)
@@ -82,12 +84,60 @@ mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /run
 while read -r ko; do insmod "$ko" 2>/dev/null; done < /etc/modules.order
 hostname -F /etc/hostname
+/bin/vmdesk-cidata
 ip link set lo up
 # acpid reads /dev/input/event* (the ACPI "Power Button" device from button.ko) and runs
 # /etc/acpi/PWRF/00000080 on a press.
 acpid -c /etc/acpi -l /var/log/acpid.log
 EOF
 chmod 0755 "$root/etc/init.d/rcS"
+
+# cloud-init NoCloud, the demo's way (busybox has no ssh-keygen: the fingerprint is the blob's SHA-256
+# re-encoded as unpadded base64 by awk, exactly what `ssh-keygen -lf` prints). Runs from rcS, so its
+# lines reach the serial console before the readiness marker.
+cat > "$root/bin/vmdesk-cidata" <<'EOF'
+#!/bin/sh
+# cloud-init NoCloud, the demo's way: the first CD-ROM with meta-data on it is the seed (label
+# cidata). Sets the host name from local-hostname and prints it and each SSH key's SHA256
+# fingerprint (as ssh-keygen -lf shows it) on the serial console.
+out=/dev/ttyS0
+seed=/run/cidata
+mkdir -p "$seed"
+found=
+for sys in /sys/block/sr*; do
+  [ -e "$sys" ] || continue
+  dev=/dev/${sys##*/}
+  mount -t iso9660 -o ro "$dev" "$seed" 2>/dev/null || continue
+  [ -f "$seed/meta-data" ] && { found=1; break; }
+  umount "$seed"
+done
+[ -n "$found" ] || exit 0
+name=$(sed -n 's/^local-hostname:[ ]*//p' "$seed/meta-data" | head -n 1 | tr -d "\"'\r")
+if [ -n "$name" ]; then
+  hostname "$name"
+  echo "$name" > /etc/hostname
+  echo "vmdesk-cloudinit hostname=$name" >> "$out"
+fi
+cat "$seed/user-data" "$seed/meta-data" 2>/dev/null |
+  grep -oE '(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*' | sort -u |
+  while read -r _type blob; do
+    hex=$(echo "$blob" | base64 -d 2>/dev/null | sha256sum | cut -d' ' -f1)
+    fp=$(echo "$hex" | awk '
+      BEGIN { b = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"; h = "0123456789abcdef" }
+      { n = length($1) / 2; o = ""
+        for (i = 0; i < n; i += 3) {
+          v = 0; k = 0
+          for (j = 0; j < 3; j++) { v *= 256; if (i + j < n) { p = 2 * (i + j); v += (index(h, substr($1, p + 1, 1)) - 1) * 16 + index(h, substr($1, p + 2, 1)) - 1; k++ } }
+          o = o substr(b, int(v / 262144) % 64 + 1, 1) substr(b, int(v / 4096) % 64 + 1, 1)
+          if (k > 1) o = o substr(b, int(v / 64) % 64 + 1, 1)
+          if (k > 2) o = o substr(b, v % 64 + 1, 1)
+        }
+        print o }')
+    echo "vmdesk-cloudinit key SHA256:$fp" >> "$out"
+  done
+exit 0
+EOF
+chmod 0755 "$root/bin/vmdesk-cidata"
 
 # udhcpc's default hook (busybox ships none): applies the lease and prints one line tests read on the
 # serial console. Not run at boot: readiness must not wait for a DHCP server.

@@ -74,6 +74,9 @@ const ZEnv = z.object({
   VMDESK_CONSOLE_PING_S: z.coerce.number().int().min(1).default(15),
   VMDESK_CONSOLE_MAX_TOTAL: z.coerce.number().int().min(1).default(256),
   VMDESK_SCHEDULER_INTERVAL_MS: z.coerce.number().int().min(200).default(15_000),
+  /** One segment of a VM's kept serial log; one rotated segment is kept besides (so 2 × this in all). */
+  VMDESK_SERIAL_LOG_MAX_BYTES: z.coerce.number().int().min(4096).max(16 * 1024 * 1024).default(1024 * 1024),
+  VMDESK_SERIAL_LOG_INTERVAL_MS: z.coerce.number().int().min(200).max(60_000).default(1_000),
   /** Host and VM metrics: one reading per host this often; raw rows kept this many hours, 5-minute averages this many days. */
   VMDESK_METRICS_INTERVAL_MS: z.coerce.number().int().min(1_000).default(10_000),
   /** An HA restart that could not happen (no capacity, a disk lease still held) is tried again after this many seconds. */
@@ -98,6 +101,15 @@ const ZEnv = z.object({
    * default `<data dir>/host-credentials` (created 0700 by the scripts that put credentials there).
    */
   VMDESK_HOST_KEYFILE_DIR: z.string().regex(/^\//, "must be an absolute path").optional(),
+  /** Uploaded images: largest file (GiB), largest virtual disk (GiB), longest request (s), longest silence within one (s). */
+  VMDESK_UPLOAD_MAX_GIB: z.coerce.number().positive().default(64),
+  VMDESK_UPLOAD_MAX_VIRTUAL_GIB: z.coerce.number().positive().default(64),
+  VMDESK_UPLOAD_TIMEOUT_S: z.coerce.number().int().min(1).default(3600),
+  VMDESK_UPLOAD_IDLE_S: z.coerce.number().int().min(1).default(60),
+  /** An unfinished resumable upload untouched this long is deleted with its partial file. */
+  VMDESK_UPLOAD_STALE_H: z.coerce.number().positive().default(24),
+  /** `qemu-img info` on an uploaded file: wall-clock bound (s). */
+  VMDESK_QEMU_IMG_TIMEOUT_S: z.coerce.number().int().min(1).default(30),
   /** Colon-separated directories images may be registered from (besides each host's pool). */
   VMDESK_IMAGE_DIRS: z.string().optional(),
   VMDESK_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

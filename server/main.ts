@@ -19,7 +19,7 @@ import { databaseUrl } from "./db/url.ts";
 import { log } from "./log.ts";
 import { methodNotAllowed } from "./api/rest.ts";
 import { CLIENT_IP_HEADER } from "./api/trpc.ts";
-import { checkRequestBody, securityHeaders } from "./http-guard.ts";
+import { checkRequestBody, securityHeaders, uploadRoute } from "./http-guard.ts";
 import { httpDuration, routeGroup } from "./observability.ts";
 
 /** How long a refused request may go on sending the body we will not read. */
@@ -50,14 +50,14 @@ async function main(): Promise<void> {
   const upgradeNext = dev ? app.getUpgradeHandler() : null;
 
   const headers = securityHeaders({ publicUrl: process.env.NEXTAUTH_URL, dev });
-  const bodyLimits = { apiBytes: cfg.VMDESK_MAX_BODY_BYTES, authBytes: cfg.VMDESK_AUTH_MAX_BODY_BYTES };
+  const bodyLimits = { apiBytes: cfg.VMDESK_MAX_BODY_BYTES, authBytes: cfg.VMDESK_AUTH_MAX_BODY_BYTES, uploadBytes: Math.floor(cfg.VMDESK_UPLOAD_MAX_GIB * 1024 ** 3) };
   /**
    * Answers before the body is read. The connection is not closed at once: closing a socket with unread
    * bytes sends a reset, which can reach the client before our answer and leave it with ECONNRESET
    * instead of the 413. Node discards the rest of the body instead (a lingering close), for at most
    * REFUSAL_LINGER_MS; a client still sending then is cut off.
    */
-  const refuse = (req: http.IncomingMessage, res: http.ServerResponse, status: number, body: { code: string; message: string }, extra: Record<string, string> = {}) => {
+  const refuse = (req: http.IncomingMessage, res: http.ServerResponse, status: number, body: { code: string; message: string } | object, extra: Record<string, string> = {}) => {
     res.writeHead(status, { "content-type": "application/json", ...extra });
     res.end(JSON.stringify(body));
     if (req.complete) return;
@@ -92,6 +92,9 @@ async function main(): Promise<void> {
     const body = checkRequestBody(method, pathname, req.headers, bodyLimits);
     if (!body.ok) return refuse(req, res, body.status, { code: body.status === 413 ? "PAYLOAD_TOO_LARGE" : "LENGTH_REQUIRED", message: body.message });
     if (pathname === "/metrics") return void serveMetrics(req, res, method);
+    // Image bytes stream from the Node request to disk, not through Next (server/api/upload-http.ts).
+    const upload = uploadRoute(method, pathname);
+    if (upload) return void import("./api/upload-http.ts").then((m) => m.handleUploadRequest(req, res, upload, refuse));
     void handle(req, res);
   });
   /** GET /metrics, answered here rather than by Next: this process holds the registry it reports. */
@@ -142,6 +145,9 @@ async function main(): Promise<void> {
 
   const background = cfg.VMDESK_WORKER === "inprocess" ? await startBackground({ hosts }) : null;
 
+  // Node's default bound on a whole request (300 s) would cut large uploads short; they have their own
+  // (VMDESK_UPLOAD_TIMEOUT_S, plus an idle bound), and every other body is small and length-checked.
+  server.requestTimeout = cfg.VMDESK_UPLOAD_TIMEOUT_S * 1000;
   await new Promise<void>((resolve) => server.listen(cfg.PORT, cfg.HOST, resolve));
   log.info({ url: process.env.NEXTAUTH_URL, worker: background ? "in-process" : "off" }, "vmdesk is serving");
   console.log(`vmdesk is serving on ${process.env.NEXTAUTH_URL}`);

@@ -28,6 +28,12 @@ export function CreateVmDialog({ open, onClose, onCreated }: { open: boolean; on
   const [memory, setMemory] = useState("128");
   const [disk, setDisk] = useState("1");
   const [localError, setLocalError] = useState<string | null>(null);
+  // cloud-init (NoCloud seed disc): off unless asked for.
+  const [cloudInit, setCloudInit] = useState(false);
+  const [hostname, setHostname] = useState("");
+  const [withKeys, setWithKeys] = useState(true);
+  const [userData, setUserData] = useState("");
+  const sshKeys = useQuery({ ...trpc.sshKey.list.queryOptions(), enabled: open && cloudInit });
 
   const create = useMutation(
     trpc.vm.create.mutationOptions({
@@ -71,7 +77,10 @@ export function CreateVmDialog({ open, onClose, onCreated }: { open: boolean; on
     if (!Number.isInteger(v) || v < 1) return setLocalError("vCPUs must be a whole number of at least 1");
     if (!Number.isInteger(m) || m < MIN_MEMORY_MIB) return setLocalError(`Memory must be at least ${MIN_MEMORY_MIB} MiB (guests need it to boot)`);
     if (!Number.isInteger(d) || d < minDisk) return setLocalError(`Disk must be at least ${minDisk} GiB for this image`);
-    create.mutate({ name: name.trim(), imageId, vcpus: v, memoryMiB: m, diskGiB: d, ...(hostId ? { hostId } : {}) });
+    const seed = cloudInit
+      ? { cloudInit: { ...(hostname.trim() ? { hostname: hostname.trim() } : {}), ...(userData.trim() ? { userData } : {}), ...(withKeys ? { sshKeys: "all" as const } : {}) } }
+      : {};
+    create.mutate({ name: name.trim(), imageId, vcpus: v, memoryMiB: m, diskGiB: d, ...(hostId ? { hostId } : {}), ...seed });
   }
 
   const adding = { vms: 1, vcpus: toInt(vcpus) || 0, memoryMiB: toInt(memory) || 0, diskGiB: toInt(disk) || 0 };
@@ -131,6 +140,26 @@ export function CreateVmDialog({ open, onClose, onCreated }: { open: boolean; on
               </select>
             </label>
           ) : null}
+          <fieldset className="field" style={{ border: 0, padding: 0, margin: 0 }} data-testid="create-vm-cloud-init">
+            <label className="check">
+              <input type="checkbox" checked={cloudInit} onChange={(e) => setCloudInit(e.target.checked)} data-testid="create-vm-cloud-init-on" /> cloud-init: host name, SSH keys, user-data
+            </label>
+            {cloudInit ? (
+              <>
+                <label className="field">
+                  <span>Host name</span>
+                  <input value={hostname} onChange={(e) => setHostname(e.target.value)} maxLength={63} placeholder="default: from the VM's name" data-testid="create-vm-hostname" />
+                </label>
+                <label className="check">
+                  <input type="checkbox" checked={withKeys} onChange={(e) => setWithKeys(e.target.checked)} data-testid="create-vm-ssh-keys" /> add my SSH keys ({sshKeys.data?.length ?? "…"}; manage them under SSH keys)
+                </label>
+                <label className="field">
+                  <span>User-data (optional: #cloud-config YAML or a #! script, at most 64 KiB)</span>
+                  <textarea value={userData} onChange={(e) => setUserData(e.target.value)} rows={4} placeholder={"#cloud-config\npackages: [htop]"} data-testid="create-vm-user-data" />
+                </label>
+              </>
+            ) : null}
+          </fieldset>
           <section aria-label="Quota" className="dialog-quota">
             <h3>Your quota: in use + this VM / limit</h3>
             {quota.data ? <QuotaBars quota={quota.data} adding={adding} compact /> : quota.error ? <FormError error={quota.error} testId="quota-error" /> : <Loading what="quota" />}

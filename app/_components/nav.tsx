@@ -8,7 +8,9 @@ import { useTRPC } from "../_lib/trpc";
 
 const USER_LINKS = [
   { href: "/", label: "My VMs", testId: "nav-dashboard" },
+  { href: "/images", label: "Images", testId: "nav-images" },
   { href: "/settings/tokens", label: "API tokens", testId: "nav-tokens" },
+  { href: "/settings/ssh-keys", label: "SSH keys", testId: "nav-ssh-keys" },
 ];
 const ADMIN_LINKS = [
   { href: "/admin/users", label: "Users", testId: "nav-admin-users" },

@@ -12,6 +12,7 @@ import { createOpenApiFetchHandler } from "trpc-to-openapi";
 import { config } from "../config.ts";
 import { allowedMethods, openApiDocument } from "./openapi.ts";
 import { appRouter, restSuccessStatus } from "./root.ts";
+import { serialLogHttp } from "./serial-log-http.ts";
 import { createContext } from "./trpc.ts";
 
 interface ZodDefLike {
@@ -115,6 +116,8 @@ export async function handleRestRequest(incoming: Request): Promise<Response> {
   const refused = methodNotAllowed(incoming.method, below);
   if (refused) return refused;
   if (below === "/openapi.json") return Response.json(openApiDocument());
+  const serialLog = await serialLogHttp(incoming, below);
+  if (serialLog) return serialLog;
   let req: Request;
   try {
     req = await withJsonBody(incoming, config().VMDESK_MAX_BODY_BYTES);

@@ -5,8 +5,11 @@ import { classRouter } from "./routers/class.ts";
 import { consoleRouter } from "./routers/console.ts";
 import { hostRouter } from "./routers/host.ts";
 import { imageRouter } from "./routers/image.ts";
+import { leaseRouter } from "./routers/lease.ts";
 import { liveRouter } from "./routers/live.ts";
 import { operationRouter } from "./routers/operation.ts";
+import { snapshotRouter } from "./routers/snapshot.ts";
+import { sshKeyRouter } from "./routers/ssh-key.ts";
 import { userRouter } from "./routers/user.ts";
 import { vmRouter } from "./routers/vm.ts";
 import { createCallerFactory, router } from "./trpc.ts";
@@ -23,6 +26,9 @@ export const appRouter = router({
   live: liveRouter,
   class: classRouter,
   console: consoleRouter,
+  lease: leaseRouter,
+  sshKey: sshKeyRouter,
+  snapshot: snapshotRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -1,5 +1,10 @@
 /** zod schemas at the API edge: inputs are validated here, outputs define the REST API's documented shapes. */
 import { z } from "zod";
+import { SNAPSHOT_NAME, SNAPSHOT_NAME_RULE } from "../domain/snapshots.ts";
+import { LEASE_MAX_DAYS } from "../domain/lease.ts";
+import { SERIAL_TAIL_MAX_LINES } from "../domain/serial-log.ts";
+import { checkUserData, HOSTNAME_LABEL, USER_DATA_MAX_BYTES } from "../domain/cloud-init.ts";
+import { parseSshPublicKey, SSH_KEY_MAX_LINE, SSH_KEYS_PER_USER } from "../domain/ssh-key.ts";
 
 /**
  * Control characters, line and paragraph separators and bidirectional overrides: they forge log
@@ -33,6 +38,50 @@ export const ZDateInput = z
 
 export const ZId = z.object({ id: z.string().uuid("must be a UUID") });
 
+export const ZAddSshKeyInput = z.object({
+  name: ZLineText(100).trim().optional().describe("default: the key's comment, else its type"),
+  publicKey: z
+    .string()
+    .max(SSH_KEY_MAX_LINE, `at most ${SSH_KEY_MAX_LINE} characters`)
+    .superRefine((v, c) => {
+      const parsed = parseSshPublicKey(v);
+      if (!parsed.ok) c.addIssue({ code: "custom", message: parsed.reason });
+    })
+    .describe("one line of a .pub file: ssh-ed25519, ecdsa-sha2-nistp256/384/521 or ssh-rsa (at least 2048 bits) with an optional comment"),
+});
+export const ZSshKey = z.object({
+  id: z.string(),
+  name: z.string(),
+  type: z.string(),
+  bits: z.number(),
+  comment: z.string(),
+  fingerprint: z.string().describe("SHA256:… as ssh-keygen -lf prints it"),
+  publicKey: z.string().describe("the authorized_keys line"),
+  createdAt: z.date(),
+});
+
+/** cloud-init inputs at create; the keys are resolved (and must be the caller's own) by the service. */
+export const ZCloudInitInput = z.object({
+  hostname: z
+    .string()
+    .regex(HOSTNAME_LABEL, "one label of letters, digits and inner hyphens, at most 63 characters")
+    .optional()
+    .describe("the guest's host name (RFC 1123 label); default: from the VM's name"),
+  userData: z
+    .string()
+    .max(USER_DATA_MAX_BYTES, `at most ${USER_DATA_MAX_BYTES} bytes`)
+    .superRefine((v, c) => {
+      const checked = checkUserData(v);
+      if (!checked.ok) c.addIssue({ code: "custom", message: checked.reason });
+    })
+    .optional()
+    .describe("#cloud-config YAML (a mapping) or a script starting with #!; at most 64 KiB"),
+  sshKeys: z
+    .union([z.literal("all"), z.array(z.string().uuid("must be a UUID")).max(SSH_KEYS_PER_USER)])
+    .optional()
+    .describe('"all" of your SSH keys, or the ids of some (GET /me/ssh-keys); default: none'),
+});
+
 export const ZCreateVmInput = z.object({
   name,
   imageId: z.string().uuid("must be a UUID"),
@@ -40,7 +89,11 @@ export const ZCreateVmInput = z.object({
   memoryMiB: z.number().int().min(80, "guests need at least 80 MiB").max(1_048_576),
   diskGiB: z.number().int().min(1).max(65_536),
   hostId: z.string().uuid("must be a UUID").optional().describe("admins only: put the VM on this host instead of where placement would (409 with the reason when it does not fit)"),
-});
+  cloudInit: ZCloudInitInput.optional().describe("attach a cloud-init (NoCloud) seed disc: host name, your SSH keys, user-data"),
+  maxVcpus: z.number().int().min(1).max(64).optional().describe("vCPUs the running VM can grow to by hot-plug (default: vcpus)"),
+  maxMemoryMiB: z.number().int().min(80).max(1_048_576).optional().describe("memory the running VM can grow to through the balloon (default: memoryMiB)"),
+}).refine((v) => v.maxVcpus === undefined || v.maxVcpus >= v.vcpus, { message: "maxVcpus must be at least vcpus", path: ["maxVcpus"] })
+  .refine((v) => v.maxMemoryMiB === undefined || v.maxMemoryMiB >= v.memoryMiB, { message: "maxMemoryMiB must be at least memoryMiB", path: ["maxMemoryMiB"] });
 export type TCreateVmInput = z.infer<typeof ZCreateVmInput>;
 
 /** Pages by keyset: the next page's cursor is the id of the last VM received; a shorter page is the last. */
@@ -73,7 +126,7 @@ export const ZPassword = z.string().min(8, "at least 8 characters").max(200);
 
 export const ZCreateUserInput = z.object({ username: ZUsername, password: ZPassword.optional(), role: ZRole.default("tenant"), displayName: ZLineText(100).optional() });
 export const ZUpdateUserInput = ZId.extend({ role: ZRole.optional(), disabled: z.boolean().optional(), password: ZPassword.optional(), displayName: ZLineText(100).optional() });
-export const ZSetQuotaInput = ZId.extend(ZQuotaLimits.shape);
+export const ZSetQuotaInput = ZId.extend({ ...ZQuotaLimits.shape, snapshots: z.number().int().min(0).max(10_000).optional() });
 
 export const ZTokenRequest = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(200), name: ZLineText(100).optional(), ttlDays: z.number().int().min(1).max(365).optional() });
 
@@ -155,6 +208,8 @@ export const ZVm = z.object({
   vcpus: z.number(),
   memoryMiB: z.number(),
   diskGiB: z.number(),
+  maxVcpus: z.number().nullable().optional().describe("vCPUs the running VM can grow to (null: vcpus)"),
+  maxMemoryMiB: z.number().nullable().optional().describe("memory the running VM can grow to (null: memoryMiB)"),
   domainName: z.string(),
   createdAt: z.date(),
   updatedAt: z.date(),
@@ -166,6 +221,9 @@ export const ZVm = z.object({
   haError: z.string().nullable().describe("why the last HA restart did not happen"),
   haFencingRequired: z.boolean().describe("the last HA restart was refused by the disk lease: the old host may still run the VM"),
   class: z.object({ id: z.string(), name: z.string(), frozen: z.boolean(), expiryWarning: z.string().nullable() }).nullable().describe("set for a student's class VM"),
+  leaseExpiresAt: z.date().nullable().optional().describe("personal VMs with a lease: stopped at this time, deleted after the grace period"),
+  leaseWarnedAt: z.date().nullable().optional().describe("when the owner was warned of this expiry (null: not yet, or extended since)"),
+  leaseExtendedDays: z.number().int().optional().describe("days the owner has added to the lease so far"),
 });
 export const ZSetHaInput = ZId.extend({
   enabled: z.boolean(),
@@ -187,7 +245,33 @@ export const ZImage = z.object({
   minDiskGiB: z.number(),
   createdAt: z.date(),
   host: z.object({ id: z.string(), name: z.string() }),
+  sha256: z.string().nullable().describe("sha256 (hex) of the file, computed while it was uploaded or first copied"),
+  sizeBytes: z.number().nullable(),
+  ownerId: z.string().nullable().describe("the uploader of a private image; null for public images"),
+  public: z.boolean(),
 });
+
+export const ZCreateUploadInput = z.object({
+  name,
+  description: ZLineText(1000).optional(),
+  format: z.enum(["qcow2", "raw", "iso"]),
+  totalBytes: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).describe("the whole file's size in bytes"),
+});
+
+export const ZUpload = z.object({
+  id: z.string(),
+  name: z.string(),
+  format: z.string(),
+  totalBytes: z.number().nullable(),
+  offset: z.number().describe("bytes received: the next PUT's Content-Range starts here"),
+  state: z.string().describe("uploading | validating | done | failed"),
+  error: z.string().nullable(),
+  imageId: z.string().nullable(),
+  createdAt: z.date(),
+  updatedAt: z.date(),
+});
+
+export const ZImagesQuota = z.object({ limitGiB: z.number(), usedBytes: z.number() });
 
 export const ZHost = z.object({
   id: z.string(),
@@ -372,4 +456,64 @@ export const ZSetLoadBalancingInput = z.object({
   policies: z
     .array(ZLoadBalancePolicy.partial().required({ group: true }))
     .max(20),
+});
+
+// ---- leases and serial logs ----
+const ZLeaseDays = z.number().int().min(0).max(LEASE_MAX_DAYS);
+const ZRoleLease = z.object({
+  defaultDays: ZLeaseDays.describe("lease length at create; 0 = no lease for this role"),
+  maxExtensionDays: ZLeaseDays.describe("days an owner may add over the VM's life, in total; 0 = none"),
+});
+export const ZLeasePolicy = z.object({
+  roles: z.object({ admin: ZRoleLease, teacher: ZRoleLease, tenant: ZRoleLease }),
+  warnDays: ZLeaseDays.describe("the owner is warned this many days before expiry"),
+  graceDays: ZLeaseDays.describe("an expired VM is deleted this many days after its expiry"),
+});
+export const ZExtendLeaseInput = ZId.extend({ days: z.number().int().min(1).max(LEASE_MAX_DAYS).describe("days to add (409 past the role's maximum)") });
+export const ZLease = z.object({ expiresAt: z.date(), extendedDays: z.number().int(), maxExtensionDays: z.number().int() });
+
+/** A stream position in a query string (digits only); tRPC callers may pass a number. */
+const ZQueryPosition = z
+  .preprocess((v) => (typeof v === "string" && /^[0-9]{1,15}$/.test(v) ? Number(v) : v), z.number({ error: "must be a whole number" }).int().min(0).max(Number.MAX_SAFE_INTEGER))
+  .meta({ type: "integer", minimum: 0 });
+export const ZSerialLogQuery = ZId.extend({
+  tail: ZQueryInt(1, 2 * 16 * 1024 * 1024).optional().describe(`the last this many bytes (default 65536) or lines (unit=lines, at most ${SERIAL_TAIL_MAX_LINES}, default 100)`),
+  unit: z.enum(["bytes", "lines"]).optional().describe("what tail counts (default bytes)"),
+  after: ZQueryPosition.optional().describe("instead of a tail: everything after this position (the end of a previous read)"),
+  download: z.enum(["0", "1"]).optional().describe("1: the whole kept log as a text/plain attachment instead of JSON"),
+  follow: z.enum(["0", "1"]).optional().describe("1: a text/event-stream of new output (events: data = JSON {text, start, end}), from `after` or the tail"),
+});
+export const ZSerialLog = z.object({
+  text: z.string().describe("the slice as UTF-8 (invalid bytes replaced)"),
+  bytes: z.number().int(),
+  start: z.number().int().describe("stream position of the slice's first byte"),
+  end: z.number().int().describe("stream position after the newest byte kept: pass as `after` to follow"),
+  truncated: z.boolean().describe("older output was rotated away"),
+  kept: z.number().int().describe("bytes kept in all (current + rotated segment)"),
+});
+
+/** Tenant snapshots (services/snapshot-service.ts). */
+export const ZSnapshotName = z.string().regex(SNAPSHOT_NAME, `must be ${SNAPSHOT_NAME_RULE}`);
+export const ZVmSnapshot = z.object({
+  id: z.string(),
+  name: z.string(),
+  memory: z.boolean(),
+  /** creating | ready | deleting */
+  state: z.string(),
+  createdAt: z.date(),
+});
+export const ZCreateSnapshotInput = ZId.extend({
+  name: ZSnapshotName,
+  /** Keep the guest's memory (default: while it runs); not possible for a stopped VM (412). */
+  memory: z.boolean().optional(),
+});
+export const ZSnapshotRef = ZId.extend({ name: ZSnapshotName });
+/** A user's own quota: the VM resources, and the snapshots kept on their personal VMs. */
+export const ZOwnQuotaView = ZQuotaView.extend({ snapshots: z.object({ limit: z.number(), used: z.number() }).optional() });
+
+/** PATCH /vms/{id}: a new size, any of the three; the rest stays. */
+export const ZResizeVmInput = ZId.extend({
+  vcpus: z.number().int().min(1).max(64).optional(),
+  memoryMiB: z.number().int().min(80, "guests need at least 80 MiB").max(1_048_576).optional(),
+  diskGiB: z.number().int().min(1).max(65_536).optional().describe("disks only grow"),
 });

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { initTRPC, TRPCError } from "@trpc/server";
+import { getHTTPStatusCodeFromError } from "@trpc/server/http";
 import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
 import { decode } from "next-auth/jwt";
 import superjson from "superjson";
@@ -97,6 +98,7 @@ const HTTP_CODE: Record<AppErrorCode, TRPC_ERROR_CODE_KEY> = {
   NOT_FOUND: "NOT_FOUND",
   CONFLICT: "CONFLICT",
   QUOTA_EXCEEDED: "CONFLICT",
+  PAYLOAD_TOO_LARGE: "PAYLOAD_TOO_LARGE",
   WRONG_STATE: "PRECONDITION_FAILED",
   RATE_LIMITED: "TOO_MANY_REQUESTS",
   UNAVAILABLE: "SERVICE_UNAVAILABLE",
@@ -146,6 +148,16 @@ const errorMapping = t.middleware(async ({ next, ctx, path }) => {
   }
   return result;
 });
+
+/** A domain error's HTTP status and REST `code`, for handlers outside tRPC (server/api/upload-http.ts): the same mapping. */
+export function appErrorHttp(code: AppErrorCode): { status: number; code: TRPC_ERROR_CODE_KEY } {
+  return { status: getHTTPStatusCodeFromError(new TRPCError({ code: HTTP_CODE[code] })), code: HTTP_CODE[code] };
+}
+
+/** The HTTP status alone (appErrorHttp's). */
+export function appErrorStatus(code: AppErrorCode): number {
+  return appErrorHttp(code).status;
+}
 
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;

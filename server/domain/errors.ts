@@ -11,6 +11,7 @@ export type AppErrorCode =
   | "NOT_FOUND" // 404: no such object, or not yours
   | "CONFLICT" // 409: another operation is active, name taken, ...
   | "QUOTA_EXCEEDED" // 409: a quota limit would be exceeded
+  | "PAYLOAD_TOO_LARGE" // 413: a request body above its limit
   | "WRONG_STATE" // 412: the object is not in a state that allows this
   | "RATE_LIMITED" // 429
   | "UNAVAILABLE"; // 503: a host or dependency cannot be reached

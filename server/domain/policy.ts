@@ -48,13 +48,23 @@ export const ACTIONS = {
   "vm.reset": "vm",
   "vm.revert": "vm",
   "vm.snapshot": "vm",
+  /** Change a personal VM's vCPUs, memory or disk within quota. */
+  "vm.resize": "vm",
   /** Live-migrate to another host (admins: it spends fleet capacity, and drains use it). */
   "vm.migrate": "vm",
   /** Mark a VM highly available (restarted on another host when its host dies) and set its priority. */
   "vm.ha": "vm",
   "operation.read": "vm",
+  /** Extend a personal VM's lease (within its role's maximum). */
+  "vm.lease": "vm",
+  /** Set the lease policy: default days and maximum extension per role, warning and grace periods (admins). */
+  "lease.manage": "global",
   "image.list": "global",
   "image.manage": "global",
+  /** Upload an image: a tenant's stays private (counted in their imagesGiB quota), an admin's is public. */
+  "image.upload": "global",
+  /** Make a private image public (admins). */
+  "image.publish": "global",
   "host.list": "global",
   "host.manage": "global",
   /** Choose the host of a new VM instead of letting placement choose (admins). */
@@ -67,6 +77,8 @@ export const ACTIONS = {
   /** Scrape the Prometheus exposition (every host's and VM's gauges: admins' view). */
   "metrics.scrape": "global",
   "token.manageOwn": "global",
+  /** Keep one's own SSH public keys (offered to one's new VMs through cloud-init). */
+  "sshKey.manageOwn": "global",
   "system.reconcile": "global",
   "class.create": "global",
   "class.list": "global",
@@ -87,7 +99,7 @@ export interface Target {
   classRules?: ClassRules | null;
 }
 
-const SELF_SERVICE: readonly Action[] = ["vm.create", "vm.list", "image.list", "quota.readOwn", "token.manageOwn", "class.list", "class.join"];
+const SELF_SERVICE: readonly Action[] = ["sshKey.manageOwn", "vm.create", "vm.list", "image.list", "image.upload", "quota.readOwn", "token.manageOwn", "class.list", "class.join"];
 
 const GLOBAL_GRANTS: Record<Exclude<Role, "admin">, ReadonlySet<Action>> = {
   teacher: new Set([...SELF_SERVICE, "class.create"]),
@@ -96,7 +108,10 @@ const GLOBAL_GRANTS: Record<Exclude<Role, "admin">, ReadonlySet<Action>> = {
 
 /** What an owner may do to a personal VM. */
 const OWNER_VM_ACTIONS: ReadonlySet<Action> = new Set<Action>([
-  "vm.read", "vm.start", "vm.shutdown", "vm.poweroff", "vm.reboot", "vm.pause", "vm.resume", "vm.delete", "vm.console", "operation.read", "vm.ha",
+  "vm.read", "vm.start", "vm.shutdown", "vm.poweroff", "vm.reboot", "vm.pause", "vm.resume", "vm.delete", "vm.console", "operation.read", "vm.ha", "vm.lease",
+  // Their own snapshots (services/snapshot-service.ts keeps these to personal VMs: a class VM's
+  // snapshots are its class's checkpoints, reverted under the class's switch below).
+  "vm.snapshot", "vm.revert", "vm.resize",
 ]);
 
 /** What a teacher may do to any VM of their class. */
@@ -225,6 +240,15 @@ export function vmScope(actor: Actor): { OR?: Array<Record<string, unknown>> } {
   if (actor.role === "admin" && !actor.disabled) return {};
   if (actor.role === "teacher") return { OR: [{ ownerId: actor.id }, { class: { teachers: { some: { userId: actor.id } } } }] };
   return { OR: [{ ownerId: actor.id }] };
+}
+
+/**
+ * The query filter limiting image reads to what the actor may see and use: public images and their own
+ * private uploads (all, for admins). A plain object that fits Prisma's `ImageWhereInput`.
+ */
+export function imageScope(actor: Actor): { OR?: Array<{ ownerId: string | null }> } {
+  if (actor.role === "admin" && !actor.disabled) return {};
+  return { OR: [{ ownerId: null }, { ownerId: actor.id }] };
 }
 
 /** The query filter limiting class reads to classes the actor teaches (all, for admins). */

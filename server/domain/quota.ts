@@ -27,7 +27,9 @@ export function vmCost(spec: { vcpus: number; memoryMiB: number; diskGiB: number
 
 /** Every limit that `used + requested` would exceed; empty when the request fits. */
 export function quotaExcesses(limits: ResourceAmounts, used: ResourceAmounts, requested: ResourceAmounts): QuotaExcess[] {
-  return QUOTA_RESOURCES.filter((r) => used[r] + requested[r] > limits[r]).map((resource) => ({
+  // A request that asks for none of a resource (or gives some back: a resize) never exceeds it, even
+  // where usage is above a limit an admin lowered since.
+  return QUOTA_RESOURCES.filter((r) => requested[r] > 0 && used[r] + requested[r] > limits[r]).map((resource) => ({
     resource,
     limit: limits[resource],
     used: used[resource],
@@ -134,4 +136,26 @@ export function diffTeachingUsage(recorded: Array<{ userId: string; used: Resour
   return recorded
     .map((r) => ({ userId: r.userId, recorded: r.used, actual: byOwner.get(r.userId) ?? ZERO_AMOUNTS }))
     .filter((d) => !sameAmounts(d.recorded, d.actual));
+}
+
+/** The images quota: private images and uploads in progress, in bytes of file, against a limit in GiB. */
+export interface ImagesQuotaExcess {
+  limitGiB: number;
+  usedBytes: number;
+  requestedBytes: number;
+}
+
+/** Bytes still free under an images limit (never negative). */
+export function imagesRoomBytes(limitGiB: number, usedBytes: number): number {
+  return Math.max(0, limitGiB * 1024 ** 3 - usedBytes);
+}
+
+/** The excess when `requestedBytes` more would not fit, null when they do. */
+export function imagesQuotaExcess(limitGiB: number, usedBytes: number, requestedBytes: number): ImagesQuotaExcess | null {
+  return requestedBytes > imagesRoomBytes(limitGiB, usedBytes) ? { limitGiB, usedBytes, requestedBytes } : null;
+}
+
+export function describeImagesExcess(e: ImagesQuotaExcess): string {
+  const mib = (b: number) => `${Math.ceil(b / 1024 ** 2)} MiB`;
+  return `images quota exceeded: limit ${e.limitGiB} GiB, in use ${mib(e.usedBytes)}, requested ${mib(e.requestedBytes)} (${mib(imagesRoomBytes(e.limitGiB, e.usedBytes))} left)`;
 }

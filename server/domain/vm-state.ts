@@ -8,9 +8,9 @@
 import { AppError } from "./errors.ts";
 
 export type VmState = "provisioning" | "running" | "paused" | "stopped" | "error" | "deleting" | "missing" | "unknown" | "deleted";
-export type VmAction = "start" | "shutdown" | "poweroff" | "reboot" | "pause" | "resume" | "delete" | "reset" | "revert" | "snapshot" | "migrate";
+export type VmAction = "start" | "shutdown" | "poweroff" | "reboot" | "pause" | "resume" | "delete" | "reset" | "revert" | "snapshot" | "migrate" | "resize";
 
-export const VM_ACTIONS: readonly VmAction[] = ["start", "shutdown", "poweroff", "reboot", "pause", "resume", "delete", "reset", "revert", "snapshot", "migrate"];
+export const VM_ACTIONS: readonly VmAction[] = ["start", "shutdown", "poweroff", "reboot", "pause", "resume", "delete", "reset", "revert", "snapshot", "migrate", "resize"];
 
 const ALLOWED: Record<VmAction, readonly VmState[]> = {
   start: ["stopped"],
@@ -26,6 +26,8 @@ const ALLOWED: Record<VmAction, readonly VmState[]> = {
   snapshot: ["running", "paused", "stopped"],
   // Live migration moves a guest that runs (or is paused) with its memory.
   migrate: ["running", "paused"],
+  // Stopped: anything within quota; running: what the guest takes live (domain/resize.ts).
+  resize: ["running", "paused", "stopped"],
 };
 
 export function actionAllowed(state: VmState, action: VmAction): boolean {

@@ -192,6 +192,13 @@ export interface HostConnection {
   resumeDomain(name: string): Promise<void>;
   /** Removes the definition (with snapshots metadata, managed save, nvram); no-op when absent. */
   undefineDomain(name: string): Promise<void>;
+  /**
+   * Changes a domain's vCPU count or memory (MiB, through the balloon), in its definition and, when
+   * `live`, in the running guest: up to the maximum its definition allows (`<vcpu>`, `<memory>`).
+   */
+  setDomainResources(name: string, what: "vcpus" | "memoryMiB", value: number, live: boolean): Promise<void>;
+  /** Grows the running guest's first disk (vda) to `bytes`: QEMU resizes the image and tells the guest. */
+  growLiveDisk(name: string, bytes: number): Promise<void>;
 
   /** Defines, builds and starts a dir pool at `path` if absent, starts it if inactive, refreshes it. */
   ensureDirPool(name: string, path: string): Promise<StoragePoolFacts>;
@@ -201,6 +208,8 @@ export interface HostConnection {
   volumePath(pool: string, name: string): Promise<string | null>;
   /** No-op when absent. */
   deleteVolume(pool: string, name: string): Promise<void>;
+  /** Grows a volume to `bytes`; no-op when it is that size already. Never shrinks. */
+  growVolume(pool: string, name: string, bytes: number): Promise<void>;
 
   /**
    * Takes an internal snapshot (qcow2; with RAM when the domain runs, pausing it meanwhile). No-op

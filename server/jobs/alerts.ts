@@ -4,7 +4,8 @@
  * hysteresis): a crossing opens one alert per host and metric, a clear resolves it. A host the
  * monitor sees down opens "host.down" until it is back; an operation queued for longer than
  * STUCK_QUEUED_MS opens "operation.stuck" until it leaves the queue; an HA restart that was refused
- * (fencing required) or failed opens "vm.fencing_required" / "vm.ha_failed" until the VM runs again.
+ * (fencing required) or failed opens "vm.fencing_required" / "vm.ha_failed" until the VM runs again;
+ * a personal VM whose lease warning is out opens "vm.lease_expiring" until it is extended or deleted.
  * Every change is audited and, when a webhook or e-mail is configured, queued for delivery in the
  * same transaction as the alert row.
  *
@@ -114,6 +115,23 @@ export class AlertEvaluator {
       await this.setOpen(key, open, true, { kind, hostId: vm.hostId, subject: `VM ${vm.name}`, message: vm.haFencingRequired ? `VM ${vm.name}: ${vm.haError}` : `VM ${vm.name}: HA restart failed: ${vm.haError}` });
     }
     for (const key of open) if ((key?.startsWith("vm.fencing_required:") || key?.startsWith("vm.ha_failed:")) && !haKeys.has(key)) await this.setOpen(key, open, false, null);
+
+    // Leases: a personal VM whose owner has been warned of its expiry (server/jobs/leases.ts), until
+    // the lease is extended (the warning is cleared) or the VM is deleted.
+    const leases = await this.db.vm.findMany({
+      where: { deletedAt: null, leaseWarnedAt: { not: null }, leaseExpiresAt: { not: null } },
+      select: { id: true, name: true, hostId: true, leaseExpiresAt: true, owner: { select: { username: true } } },
+      take: 1000,
+    });
+    const leaseKeys = new Set<string>();
+    for (const vm of leases) {
+      const key = `vm.lease_expiring:${vm.id}`;
+      leaseKeys.add(key);
+      const when = vm.leaseExpiresAt!.toISOString();
+      const message = vm.leaseExpiresAt!.getTime() <= now.getTime() ? `VM ${vm.name} of ${vm.owner.username}: lease expired at ${when}; stopped, and deleted after the grace period` : `VM ${vm.name} of ${vm.owner.username}: lease expires at ${when}; it will be stopped then`;
+      await this.setOpen(key, open, true, { kind: "vm.lease_expiring", hostId: vm.hostId, subject: `VM ${vm.name}`, message });
+    }
+    for (const key of open) if (key?.startsWith("vm.lease_expiring:") && !leaseKeys.has(key)) await this.setOpen(key, open, false, null);
 
     const stuck = await this.db.operation.findMany({
       where: { status: "queued", createdAt: { lt: new Date(now.getTime() - STUCK_QUEUED_MS) } },

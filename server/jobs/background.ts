@@ -11,6 +11,7 @@ import type { HypervisorDriver } from "../hypervisor/driver.ts";
 import { HostPool } from "../hypervisor/host-pool.ts";
 import { log } from "../log.ts";
 import { purgeExpiredRateLimits } from "../services/rate-limit.ts";
+import { purgeStaleUploads } from "../services/upload-service.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { HostMonitor } from "./host-monitor.ts";
 import { AlertEmailSender, alertEmailSettings } from "./alert-email.ts";
@@ -24,6 +25,8 @@ import { LoadBalancer } from "./load-balancer.ts";
 /** Down hosts are looked for every second: HA restarts must begin within seconds of the host going down. */
 const HA_TICK_MS = 1_000;
 import { runSchedules } from "./scheduler.ts";
+import { runLeases } from "./leases.ts";
+import { SerialLogCollector } from "./serial-log-collector.ts";
 import { Worker } from "./worker.ts";
 
 /** The session-level advisory lock whose holder leads (visible in pg_locks: classid 0, objid this). */
@@ -62,13 +65,18 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
   const emails = new AlertEmailSender(db(), clock, email);
   const ha = new HaManager(db(), clock, { retryMs: cfg.VMDESK_HA_RETRY_S * 1000 });
   const balancer = new LoadBalancer(db(), clock, cfg.VMDESK_METRICS_INTERVAL_MS);
+  const serialLogs = new SerialLogCollector(db(), hosts, clock, { capBytes: cfg.VMDESK_SERIAL_LOG_MAX_BYTES, intervalMs: cfg.VMDESK_SERIAL_LOG_INTERVAL_MS });
   const metrics = new MetricsCollector(db(), hosts, clock, cfg.VMDESK_METRICS_INTERVAL_MS, { rawHours: cfg.VMDESK_METRICS_RAW_HOURS, rollupDays: cfg.VMDESK_METRICS_ROLLUP_DAYS });
   const timers: NodeJS.Timeout[] = [];
   let stopped = false;
   let leaderClient: pg.Client | null = null;
 
-  /** Leader housekeeping: deletes what only piles up, i.e. rate-limit rows whose window has ended. */
-  const housekeeping = () => purgeExpiredRateLimits(db(), clock.now()).then(() => undefined, (err) => log.error({ err }, "rate-limit purge failed"));
+  /** Leader housekeeping: deletes what only piles up, i.e. rate-limit rows whose window has ended and stale uploads. */
+  const housekeeping = () =>
+    Promise.all([
+      purgeExpiredRateLimits(db(), clock.now()).then(() => undefined, (err) => log.error({ err }, "rate-limit purge failed")),
+      purgeStaleUploads(db(), clock.now()).then(() => undefined, (err) => log.error({ err }, "stale upload purge failed")),
+    ]).then(() => undefined);
 
   const becomeLeader = async () => {
     if (stopped || leaderClient) return;
@@ -86,10 +94,12 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
         leaderClient = null;
         monitor.stop();
         metrics.stop();
+        serialLogs.stop();
       });
       log.info("this process runs the host monitors, reaper and reconciler");
       monitor.start();
       metrics.start();
+      serialLogs.start();
       await reapStaleOperations(db(), clock, cfg.VMDESK_OPERATION_STALE_MS);
       await housekeeping();
       void reconcileOnce(db(), hosts).catch((err) => log.error({ err }, "reconcile failed"));
@@ -140,6 +150,7 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
   timers.push(
     setInterval(() => {
       if (leaderClient) void runSchedules(db(), clock).catch((err) => log.error({ err }, "class schedules failed"));
+      if (leaderClient) void runLeases(db(), clock).catch((err) => log.error({ err }, "leases failed"));
     }, cfg.VMDESK_SCHEDULER_INTERVAL_MS),
   );
   worker.start();
@@ -152,6 +163,7 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
       timers.forEach(clearInterval);
       monitor.stop();
       metrics.stop();
+      serialLogs.stop();
       await worker.stop();
       await leaderClient?.end().catch(() => undefined);
       leaderClient = null;

@@ -17,6 +17,7 @@ import type { HostPool } from "../hypervisor/host-pool.ts";
 import { log } from "../log.ts";
 import { audit } from "../services/audit-service.ts";
 import { recountLedgers } from "../services/quota-service.ts";
+import { seedVolumeName } from "./vm-layout.ts";
 
 export interface DomainDrift {
   /** Domains whose VM row is deleted: remove them. */
@@ -77,6 +78,7 @@ export async function reconcileHostDomains(db: Db, hosts: HostPool): Promise<Rec
           await conn.destroyDomain(name);
           await conn.undefineDomain(name);
           await conn.deleteVolume(host.poolName, `${name}.qcow2`).catch(() => undefined);
+          await conn.deleteVolume(host.poolName, seedVolumeName({ domainName: name })).catch(() => undefined);
         }
         for (const name of drift.strays) await conn.undefineDomain(name);
         result[host.name] = drift;

@@ -4,6 +4,7 @@
  */
 import type { DomainSpec } from "../hypervisor/xml/index.ts";
 import { buildDomainXml, buildVolumeXml } from "../hypervisor/xml/index.ts";
+import { storedCloudInit } from "../domain/cloud-init.ts";
 import { isLocalHostUri } from "../domain/host-uri.ts";
 import { GUEST_FILTER, GUEST_FILTER_PARAMETERS, GUEST_NAT, HOST_GUARD_FILTER } from "../hypervisor/guest-network.ts";
 
@@ -17,6 +18,11 @@ export interface VmRow {
   vcpus: number;
   memoryMiB: number;
   diskGiB: number;
+  /** Live resize ceilings (Vm.maxVcpus, Vm.maxMemoryMiB); absent or null: the current size. */
+  maxVcpus?: number | null;
+  maxMemoryMiB?: number | null;
+  /** Vm.cloudInit: set when the VM has a NoCloud seed disc (see cloud-init-seed.ts). */
+  cloudInit?: unknown;
 }
 
 export interface HostRow {
@@ -48,6 +54,16 @@ export function diskVolumeName(vm: VmRow): string {
   return `${vm.domainName}.qcow2`;
 }
 
+/** The VM's cloud-init seed (an ISO labelled cidata) in its host's pool. */
+export function seedVolumeName(vm: Pick<VmRow, "domainName">): string {
+  return `${vm.domainName}-cidata.iso`;
+}
+
+/** Where the seed lies: a directory pool keeps each volume as a file named after it (ensurePool checks the path). */
+export function seedVolumePath(vm: VmRow, host: HostRow): string {
+  return `${host.poolPath.replace(/\/+$/, "")}/${seedVolumeName(vm)}`;
+}
+
 /** The serial console is logged by virtlogd on the host; the first output marks the guest as alive. */
 export function serialLogPath(domainName: string): string {
   return `/var/log/libvirt/qemu/${domainName}-serial.log`;
@@ -77,12 +93,16 @@ export function domainSpec(vm: VmRow, host: HostRow, image: ImageRow | null, dis
     title: vm.name,
     vcpus: vm.vcpus,
     memoryMiB: vm.memoryMiB,
+    ...(vm.maxVcpus ? { maxVcpus: vm.maxVcpus } : {}),
+    ...(vm.maxMemoryMiB ? { maxMemoryMiB: vm.maxMemoryMiB } : {}),
     domainType,
     cpuMode: (host.cpuMode as DomainSpec["cpuMode"]) ?? "none",
     tcgTbCacheMiB: domainType === "qemu" ? 32 : undefined,
     disks: [
       { path: diskPath, format: "qcow2", device: "disk", bus: "virtio", ...(host.poolShared ? { cache: "none" as const } : {}) },
       ...(isIso && image ? [{ path: image.path, format: "raw" as const, device: "cdrom" as const, bus: "sata" as const }] : []),
+      // IDE: Debian's cloud kernel (real cloud images and the demo guest) has no AHCI driver.
+      ...(storedCloudInit(vm.cloudInit) ? [{ path: seedVolumePath(vm, host), format: "raw" as const, device: "cdrom" as const, bus: "ide" as const }] : []),
     ],
     boot: isIso ? ["hd", "cdrom"] : ["hd"],
     network: guestNetwork(vm),

@@ -159,7 +159,7 @@ export class Worker {
     if (!op.vmId) throw new Error("operation has no VM");
     const vm = await db.vm.findUniqueOrThrow({
       where: { id: op.vmId },
-      select: { id: true, name: true, ownerId: true, domainName: true, vcpus: true, memoryMiB: true, diskGiB: true, hostId: true, imageId: true, host: true, image: { select: { id: true, name: true, path: true, format: true, shared: true, hostId: true, sha256: true } }, class: { select: { id: true, isolatedNetwork: true } } },
+      select: { id: true, name: true, ownerId: true, domainName: true, vcpus: true, memoryMiB: true, diskGiB: true, maxVcpus: true, maxMemoryMiB: true, cloudInit: true, hostId: true, imageId: true, host: true, image: { select: { id: true, name: true, path: true, format: true, shared: true, hostId: true, sha256: true } }, class: { select: { id: true, isolatedNetwork: true } } },
     });
     const { host, image, class: klass, ...rest } = vm;
     const vmRow = { ...rest, networkName: klass?.isolatedNetwork ? classNetworkName(klass.id) : null };

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { AppError } from "../domain/errors.ts";
-import { authorize, classScope } from "../domain/policy.ts";
+import { authorize, classScope, imageScope } from "../domain/policy.ts";
 import type { ResourceAmounts } from "../domain/quota.ts";
 import { expiryWarning } from "../domain/schedule.ts";
 import { auditAs } from "./audit-service.ts";
@@ -47,7 +47,7 @@ function newJoinCode(): string {
 
 export async function createClass(ctx: ServiceContext, input: TCreateClassInput) {
   authorize(ctx.actor, "class.create");
-  const image = await ctx.db.image.findUnique({ where: { id: input.imageId }, select: { id: true, format: true, minDiskGiB: true } });
+  const image = await ctx.db.image.findFirst({ where: { id: input.imageId, ...imageScope(ctx.actor) }, select: { id: true, format: true, minDiskGiB: true } });
   if (!image) throw new AppError("NOT_FOUND", "image not found");
   if (image.format === "iso") throw new AppError("BAD_REQUEST", "a lab template needs a disk image (student VMs are linked clones), not an ISO", { field: "imageId" });
   if (input.diskGiB < image.minDiskGiB) throw new AppError("BAD_REQUEST", `diskGiB must be at least ${image.minDiskGiB} for this image`, { field: "diskGiB" });

@@ -1,21 +1,45 @@
-/** The image library. Anyone signed in may list images; admins register files already on a host. */
+/**
+ * The image library. Anyone signed in lists public images and their own private uploads; admins
+ * register files already on a host and publish uploads (services/upload-service.ts receives them).
+ */
 import fs from "node:fs";
 import path from "node:path";
 import { Prisma } from "../../prisma/generated/client.ts";
 import { config } from "../config.ts";
 import { AppError } from "../domain/errors.ts";
 import { isPathInside, parseHostUri } from "../domain/host-uri.ts";
-import { authorize } from "../domain/policy.ts";
+import { authorize, can, imageScope } from "../domain/policy.ts";
 import { auditAs } from "./audit-service.ts";
 import type { ServiceContext } from "./context.ts";
+import { uploadDirs } from "./upload-service.ts";
 
-export const imageSelect = { id: true, name: true, description: true, path: true, format: true, minDiskGiB: true, createdAt: true, host: { select: { id: true, name: true } } } as const;
+export const imageSelect = {
+  id: true, name: true, description: true, path: true, format: true, minDiskGiB: true, createdAt: true, sha256: true, sizeBytes: true, ownerId: true,
+  host: { select: { id: true, name: true } },
+} as const;
 
+type ImageRow = Prisma.ImageGetPayload<{ select: typeof imageSelect }>;
+
+/** An image as the caller may see it: file paths are host internals, so only admins see them. */
+export function imageView(ctx: ServiceContext, image: ImageRow) {
+  const sizeBytes = image.sizeBytes === null ? null : Number(image.sizeBytes);
+  return { ...image, sizeBytes, public: image.ownerId === null, path: ctx.actor.role === "admin" ? image.path : null };
+}
+
+/** Public images and the caller's own private ones (admins: all), scoped in the query. */
 export async function listImages(ctx: ServiceContext) {
   authorize(ctx.actor, "image.list");
-  const images = await ctx.db.image.findMany({ orderBy: { name: "asc" }, select: imageSelect });
-  // File paths are host internals: only admins see them.
-  return ctx.actor.role === "admin" ? images : images.map(({ path: _p, ...rest }) => ({ ...rest, path: null }));
+  const images = await ctx.db.image.findMany({ where: imageScope(ctx.actor), orderBy: { name: "asc" }, select: imageSelect });
+  return images.map((i) => imageView(ctx, i));
+}
+
+/** Makes a private (uploaded) image public: admins only. It then no longer counts in its uploader's quota. */
+export async function publishImage(ctx: ServiceContext, id: string) {
+  authorize(ctx.actor, "image.publish");
+  const { count } = await ctx.db.image.updateMany({ where: { id, ownerId: { not: null } }, data: { ownerId: null } });
+  if (count === 0 && !(await ctx.db.image.findUnique({ where: { id }, select: { id: true } }))) throw new AppError("NOT_FOUND", "image not found");
+  await auditAs(ctx, { action: "image.publish", targetType: "image", targetId: id, result: "ok" });
+  return imageView(ctx, await ctx.db.image.findUniqueOrThrow({ where: { id }, select: imageSelect }));
 }
 
 /**
@@ -49,19 +73,27 @@ export async function registerImage(ctx: ServiceContext, input: { name: string; 
   try {
     const image = await ctx.db.image.create({ data: { ...input, description: input.description ?? "" }, select: imageSelect });
     await auditAs(ctx, { action: "image.create", targetType: "image", targetId: image.id, result: "ok", detail: { ...input } });
-    return image;
+    return imageView(ctx, image);
   } catch (err) {
     if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002") throw new AppError("CONFLICT", `an image named "${input.name}" exists`);
     throw err;
   }
 }
 
+/**
+ * Removes an image from the library: admins any, a tenant their own private uploads (another's is not
+ * found). An uploaded file (under the uploads directory) is deleted with it; registered files are not.
+ */
 export async function deleteImage(ctx: ServiceContext, id: string) {
-  authorize(ctx.actor, "image.manage");
+  const admin = can(ctx.actor, "image.manage");
+  if (!admin) authorize(ctx.actor, "image.upload");
+  const image = await ctx.db.image.findFirst({ where: { id, ...(admin ? {} : { ownerId: ctx.actor.id }) }, select: { path: true } });
+  if (!image) throw new AppError("NOT_FOUND", "image not found");
   const inUse = await ctx.db.vm.count({ where: { imageId: id, deletedAt: null } });
   if (inUse > 0) throw new AppError("CONFLICT", `image is used by ${inUse} VM(s) (their disks are linked clones of it)`);
   const { count } = await ctx.db.image.deleteMany({ where: { id } });
   if (count === 0) throw new AppError("NOT_FOUND", "image not found");
+  if (isPathInside(image.path, uploadDirs().images)) await fs.promises.rm(image.path, { force: true });
   await auditAs(ctx, { action: "image.delete", targetType: "image", targetId: id, result: "ok" });
   return { id, deleted: true };
 }

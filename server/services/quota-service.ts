@@ -54,6 +54,34 @@ export async function reserveQuota(tx: Tx, userId: string, cost: ResourceAmounts
 }
 
 /**
+ * Gives back what a resize reserved when it failed for good (`delta` as reserved; applied negated),
+ * without a limit check: the VM's row goes back to its old size in the same transaction.
+ */
+export async function returnResizeReservation(tx: Tx, userId: string, delta: ResourceAmounts): Promise<void> {
+  await tx.$executeRaw`UPDATE "Quota" SET
+      "usedVcpus" = GREATEST(0, "usedVcpus" - ${delta.vcpus}),
+      "usedMemoryMiB" = GREATEST(0, "usedMemoryMiB" - ${delta.memoryMiB}),
+      "usedDiskGiB" = GREATEST(0, "usedDiskGiB" - ${delta.diskGiB}),
+      "updatedAt" = now()
+    WHERE "userId" = ${userId}::uuid`;
+}
+
+/**
+ * Locks the owner's quota row (creating it with the defaults if missing) and returns the snapshot
+ * limit with the snapshots counted under that lock: racing snapshot requests of one owner queue here,
+ * so the count they check is the count they add to. Snapshot usage is the VmSnapshot rows of the
+ * owner's VMs (a deleted VM's rows go with it), never a column that could drift.
+ */
+export async function lockSnapshotQuota(tx: Tx, userId: string): Promise<{ limit: number; used: number }> {
+  await tx.$executeRaw`INSERT INTO "Quota" ("userId", "updatedAt") VALUES (${userId}::uuid, now()) ON CONFLICT DO NOTHING`;
+  const rows = await tx.$queryRaw<Array<{ maxSnapshots: number }>>`SELECT "maxSnapshots" FROM "Quota" WHERE "userId" = ${userId}::uuid FOR UPDATE`;
+  const q = rows[0];
+  if (!q) throw new Error("quota row vanished");
+  const used = await tx.vmSnapshot.count({ where: { vm: { ownerId: userId } } });
+  return { limit: q.maxSnapshots, used };
+}
+
+/**
  * Returns a VM's reservation to its owner's quota, exactly once (guarded by Vm.quotaHeld), inside the
  * caller's transaction. Used by delete and by failed provisioning.
  */

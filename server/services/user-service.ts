@@ -25,16 +25,22 @@ function quotaView(q: { maxVms: number; maxVcpus: number; maxMemoryMiB: number; 
   };
 }
 
+/** The snapshots quota: a limit on the Quota row, usage counted from the user's VMs' snapshots. */
+async function snapshotQuotaView(db: Db, userId: string, q: { maxSnapshots: number } | null) {
+  return { limit: q?.maxSnapshots ?? 10, used: await db.vmSnapshot.count({ where: { vm: { ownerId: userId } } }) };
+}
+
 export async function getMe(ctx: ServiceContext) {
   const user = await ctx.db.user.findUnique({ where: { id: ctx.actor.id }, select: { ...publicUserSelect, mustChangePassword: true, quota: true } });
   if (!user) throw new AppError("UNAUTHORIZED", "your account no longer exists");
   const { quota, ...rest } = user;
-  return { ...rest, quota: quotaView(quota) };
+  return { ...rest, quota: { ...quotaView(quota), snapshots: await snapshotQuotaView(ctx.db, ctx.actor.id, quota) } };
 }
 
-export async function getOwnQuota(ctx: ServiceContext): Promise<QuotaView> {
+export async function getOwnQuota(ctx: ServiceContext) {
   authorize(ctx.actor, "quota.readOwn");
-  return quotaView(await ctx.db.quota.findUnique({ where: { userId: ctx.actor.id } }));
+  const quota = await ctx.db.quota.findUnique({ where: { userId: ctx.actor.id } });
+  return { ...quotaView(quota), snapshots: await snapshotQuotaView(ctx.db, ctx.actor.id, quota) };
 }
 
 export async function listUsers(ctx: ServiceContext) {
@@ -98,11 +104,17 @@ export async function updateUser(ctx: ServiceContext, input: { id: string; role?
 }
 
 /** Sets a user's limits. Lowering a limit below current usage is allowed (it blocks new VMs only). */
-export async function setQuota(ctx: ServiceContext, userId: string, limits: ResourceAmounts): Promise<QuotaView> {
+export async function setQuota(ctx: ServiceContext, userId: string, limits: ResourceAmounts & { snapshots?: number }): Promise<QuotaView> {
   authorize(ctx.actor, "quota.manage");
   const user = await ctx.db.user.findUnique({ where: { id: userId }, select: { id: true } });
   if (!user) throw new AppError("NOT_FOUND", "user not found");
-  const data = { maxVms: limits.vms, maxVcpus: limits.vcpus, maxMemoryMiB: limits.memoryMiB, maxDiskGiB: limits.diskGiB };
+  const data = {
+    maxVms: limits.vms,
+    maxVcpus: limits.vcpus,
+    maxMemoryMiB: limits.memoryMiB,
+    maxDiskGiB: limits.diskGiB,
+    ...(limits.snapshots !== undefined ? { maxSnapshots: limits.snapshots } : {}),
+  };
   const quota = await ctx.db.quota.upsert({ where: { userId }, create: { userId, ...data }, update: data });
   await auditAs(ctx, { action: "quota.update", targetType: "user", targetId: userId, result: "ok", detail: { ...limits } });
   return quotaView(quota);

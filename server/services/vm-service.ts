@@ -3,8 +3,9 @@
  * one transaction; server/jobs performs it.
  */
 import { randomUUID } from "node:crypto";
+import { checkHostname, checkUserData, defaultHostname, type CloudInitConfig } from "../domain/cloud-init.ts";
 import { AppError } from "../domain/errors.ts";
-import { authorize, vmScope } from "../domain/policy.ts";
+import { authorize, imageScope, vmScope } from "../domain/policy.ts";
 import { place } from "../domain/placement.ts";
 import { vmCost } from "../domain/quota.ts";
 import { expiryWarning } from "../domain/schedule.ts";
@@ -15,7 +16,10 @@ import type { ServiceContext } from "./context.ts";
 import { chosenHostOrThrow, loadFleet, lockPlacement } from "./fleet-service.ts";
 import { enqueueVmOperation, operationSelect } from "./operation-service.ts";
 import { reserveQuota } from "./quota-service.ts";
+import { initialLeaseExpiry } from "../domain/lease.ts";
+import { leasePolicy } from "./lease-service.ts";
 import { vmAccessSelect, vmTarget } from "./vm-access.ts";
+import { resolveSshKeysForVm } from "./ssh-key-service.ts";
 
 export const vmSelect = {
   id: true,
@@ -29,6 +33,8 @@ export const vmSelect = {
   vcpus: true,
   memoryMiB: true,
   diskGiB: true,
+  maxVcpus: true,
+  maxMemoryMiB: true,
   domainName: true,
   createdAt: true,
   updatedAt: true,
@@ -40,6 +46,9 @@ export const vmSelect = {
   haPriority: true,
   haError: true,
   haFencingRequired: true,
+  leaseExpiresAt: true,
+  leaseWarnedAt: true,
+  leaseExtendedDays: true,
   class: { select: { id: true, name: true, frozenAt: true, expiresAt: true, expiryWarnDays: true } },
 } as const;
 
@@ -51,11 +60,16 @@ function classInfo(c: { id: string; name: string; frozenAt: Date | null; expires
 export interface TCreateVm {
   name: string;
   imageId: string;
+  /** Live resize ceilings (hot-plug, balloon); default: the size itself. */
+  maxVcpus?: number;
+  maxMemoryMiB?: number;
   vcpus: number;
   memoryMiB: number;
   diskGiB: number;
   /** Admins only: this host instead of the one placement would choose (still checked for fit). */
   hostId?: string;
+  /** A NoCloud seed disc: host name, the actor's own SSH keys (all, or by id), user-data. */
+  cloudInit?: { hostname?: string; userData?: string; sshKeys?: "all" | string[] };
 }
 
 export interface TListVms {
@@ -110,13 +124,17 @@ export async function getVm(ctx: ServiceContext, id: string) {
 export async function createVm(ctx: ServiceContext, input: TCreateVm) {
   authorize(ctx.actor, "vm.create");
   if (input.hostId !== undefined) authorize(ctx.actor, "host.pin");
-  const image = await ctx.db.image.findUnique({ where: { id: input.imageId }, select: { id: true, name: true, format: true, minDiskGiB: true, hostId: true, shared: true, path: true } });
+  // Scoped: another tenant's private image is simply not found.
+  const image = await ctx.db.image.findFirst({ where: { id: input.imageId, ...imageScope(ctx.actor) }, select: { id: true, name: true, format: true, minDiskGiB: true, hostId: true, shared: true, path: true } });
   if (!image) throw new AppError("NOT_FOUND", "image not found");
   if (input.diskGiB < image.minDiskGiB) {
     throw new AppError("BAD_REQUEST", `diskGiB must be at least ${image.minDiskGiB} for image ${image.name}`, { field: "diskGiB" });
   }
   const id = randomUUID();
   const cost = vmCost(input);
+  const cloudInit = input.cloudInit ? await cloudInitConfig(ctx, id, input.name, input.cloudInit) : null;
+  // The audit log records what was asked, not the user-data itself (it may hold secrets).
+  const auditInput = input.cloudInit ? { ...input, cloudInit: { ...input.cloudInit, userData: input.cloudInit.userData === undefined ? undefined : `${Buffer.byteLength(input.cloudInit.userData)} bytes` } } : input;
   try {
     const { vm, operation } = await ctx.db.$transaction(async (tx) => {
       await reserveQuota(tx, ctx.actor.id, cost);
@@ -141,8 +159,12 @@ export async function createVm(ctx: ServiceContext, input: TCreateVm) {
           vcpus: input.vcpus,
           memoryMiB: input.memoryMiB,
           diskGiB: input.diskGiB,
+          maxVcpus: input.maxVcpus && input.maxVcpus > input.vcpus ? input.maxVcpus : null,
+          maxMemoryMiB: input.maxMemoryMiB && input.maxMemoryMiB > input.memoryMiB ? input.maxMemoryMiB : null,
           domainName: `vmdesk-${id}`,
           state: "provisioning",
+          leaseExpiresAt: initialLeaseExpiry(await leasePolicy(tx), ctx.actor.role, new Date()),
+          ...(cloudInit ? { cloudInit: { ...cloudInit } } : {}),
         },
         select: { id: true },
       });
@@ -150,14 +172,31 @@ export async function createVm(ctx: ServiceContext, input: TCreateVm) {
       await notifyVmChanged(tx, { vmId: vm.id, ownerId: ctx.actor.id });
       return { vm, operation };
     });
-    await auditAs(ctx, { action: "vm.create", targetType: "vm", targetId: vm.id, result: "ok", detail: { ...input } });
+    await auditAs(ctx, { action: "vm.create", targetType: "vm", targetId: vm.id, result: "ok", detail: { ...auditInput } });
     return { vm: await getVm(ctx, vm.id), operation };
   } catch (err) {
     if (err instanceof AppError) {
-      await auditAs(ctx, { action: "vm.create", targetType: "vm", result: "denied", detail: { ...input, reason: err.message } });
+      await auditAs(ctx, { action: "vm.create", targetType: "vm", result: "denied", detail: { ...auditInput, reason: err.message } });
     }
     throw err;
   }
+}
+
+/**
+ * What the VM row keeps for its seed, checked again here (the API validated it; other callers may
+ * not have): a valid host name (default: from the VM's name), valid user-data, and copies of the
+ * actor's chosen keys, so the seed never changes when a key is deleted later.
+ */
+async function cloudInitConfig(ctx: ServiceContext, vmId: string, vmName: string, input: NonNullable<TCreateVm["cloudInit"]>): Promise<CloudInitConfig> {
+  const hostname = input.hostname ?? defaultHostname(vmName, vmId);
+  const checkedName = checkHostname(hostname);
+  if (!checkedName.ok) throw new AppError("BAD_REQUEST", checkedName.reason, { field: "cloudInit.hostname" });
+  if (input.userData !== undefined) {
+    const checked = checkUserData(input.userData);
+    if (!checked.ok) throw new AppError("BAD_REQUEST", checked.reason, { field: "cloudInit.userData" });
+  }
+  const sshKeys = await resolveSshKeysForVm(ctx.db, ctx.actor.id, input.sshKeys);
+  return { hostname, userData: input.userData ?? null, sshKeys };
 }
 
 export interface TVmActionInput {

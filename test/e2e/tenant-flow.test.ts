@@ -1,7 +1,7 @@
 /**
  * End to end in Debian's chromium against the real portal (production build, real PostgreSQL, real
  * libvirt): an admin creates a tenant with a quota; the tenant creates a VM, watches it turn running
- * without reloading, sees its metrics charts, stops and deletes it; an over-quota request says which
+ * without reloading, sees its metrics charts, takes a snapshot and reverts to it, stops it, resizes it, and deletes it; an over-quota request says which
  * limit was hit.
  */
 import type { Browser } from "playwright-core";
@@ -97,9 +97,36 @@ describe("tenant flow in the browser", () => {
     await expect.poll(async () => Number(await page.getByTestId("vm-chart-cpu").getAttribute("data-points")), { timeout: 30_000 }).toBeGreaterThanOrEqual(2);
     await page.getByTestId("vm-metrics").scrollIntoViewIfNeeded();
     await screenshot(page, "tenant-vm-metrics");
+
+    // Snapshots: take one with the guest's memory, see it ready, revert to it through the dialog.
+    await page.getByTestId("snapshot-name").fill("first");
+    expect(await page.getByTestId("snapshot-memory").isChecked()).toBe(true);
+    await page.getByTestId("snapshot-take").click();
+    await expect.poll(() => page.getByTestId("snapshot-state-first").innerText(), { timeout: 60_000 }).toBe("ready");
+    await expect.poll(() => page.getByTestId("snapshot-quota").innerText(), { timeout: 15_000 }).toMatch(/^1 of 10 snapshots used/);
+    await page.getByTestId("snapshot-revert-first").click();
+    await page.getByTestId("confirm-yes").click();
+    await expect.poll(async () => (await db().operation.findFirst({ where: { kind: "revert", vm: { name: "my first vm" } }, orderBy: { createdAt: "desc" } }))?.status, { timeout: 60_000 }).toBe("succeeded");
+    await page.locator('[data-testid="vm-state"][data-state="running"]').waitFor({ timeout: 30_000 });
+    await page.getByTestId("vm-snapshots").scrollIntoViewIfNeeded();
+    await screenshot(page, "tenant-vm-snapshots");
     await page.getByTestId("vm-action-shutdown").click();
     await page.locator('[data-testid="vm-state"][data-state="stopped"]').waitFor({ timeout: 90_000 });
     await screenshot(page, "tenant-vm-stopped");
+
+    // Resize while stopped: the dialog shows the quota after the change as the numbers change.
+    await page.getByTestId("vm-resize-open").click();
+    await page.getByTestId("resize-memoryMiB").fill("192");
+    await expect.poll(() => page.getByTestId("resize-quota-memoryMiB").innerText(), { timeout: 15_000 }).toBe("192 of 256");
+    await page.getByTestId("resize-memoryMiB").fill("300");
+    await expect.poll(() => page.getByTestId("resize-quota-memoryMiB").innerText()).toBe("300 of 256");
+    await page.getByTestId("resize-submit").click();
+    await expect.poll(() => page.getByTestId("resize-error").innerText(), { timeout: 15_000 }).toMatch(/memory \(MiB\) limit 256/);
+    await page.getByTestId("resize-memoryMiB").fill("192");
+    await page.getByTestId("resize-diskGiB").fill("2");
+    await screenshot(page, "tenant-vm-resize");
+    await page.getByTestId("resize-submit").click();
+    await expect.poll(() => page.getByTestId("vm-specs").innerText(), { timeout: 60_000 }).toMatch(/192 MiB memory · 2 GiB disk/);
     await page.getByTestId("vm-action-delete").click();
     await page.getByTestId("confirm-yes").click();
     await expect.poll(async () => db().vm.count({ where: { name: "my first vm", deletedAt: null } }), { timeout: 60_000 }).toBe(0);

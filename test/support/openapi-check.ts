@@ -51,7 +51,9 @@ export class OpenApiChecker {
     const method = r.method.toLowerCase();
     const what = `${r.method} ${r.path} → ${r.status}`;
     const esc = (s: string) => s.replace(/~/g, "~0").replace(/\//g, "~1");
-    const match = this.templates.find((t) => t.re.test(pathname));
+    // A literal segment beats a parameter (`/images/uploads` is not `/images/{id}`): prefer a template serving this method.
+    const matches = this.templates.filter((t) => t.re.test(pathname));
+    const match = matches.find((t) => this.doc.paths[t.template][method]) ?? matches[0];
     const errorPointer = "/components/schemas/Error";
     if (!match || !this.doc.paths[match.template][method]) {
       // No operation: only "no such path" or "not this method" (with Allow), in the documented error shape.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bodyLimitFor, checkRequestBody, securityHeaders } from "../../server/http-guard.ts";
+import { bodyLimitFor, checkRequestBody, securityHeaders, uploadRoute } from "../../server/http-guard.ts";
 
 const limits = { apiBytes: 1024, authBytes: 100 };
 
@@ -40,5 +40,31 @@ describe("securityHeaders", () => {
     const h = securityHeaders({ publicUrl: "https://portal.example", dev: false });
     expect(h["Strict-Transport-Security"]).toMatch(/max-age=\d{7,}/);
     expect(h["Content-Security-Policy"]).toContain("connect-src 'self' wss://portal.example");
+  });
+});
+
+describe("uploads", () => {
+  const limits = { apiBytes: 1024, authBytes: 100, uploadBytes: 10_000 };
+  const id = "0b3c1a52-8f6e-4a55-9a2e-5d7c1c1f0a11";
+
+  it("routes only the byte-carrying upload requests away from Next", () => {
+    expect(uploadRoute("PUT", "/api/v1/images/upload")).toEqual({ kind: "whole" });
+    expect(uploadRoute("POST", "/api/v1/images/upload")).toEqual({ kind: "whole" });
+    expect(uploadRoute("GET", "/api/v1/images/upload")).toBeNull();
+    expect(uploadRoute("PUT", `/api/v1/images/uploads/${id}`)).toEqual({ kind: "chunk", id });
+    expect(uploadRoute("HEAD", `/api/v1/images/uploads/${id}`)).toEqual({ kind: "offset", id });
+    for (const m of ["GET", "DELETE", "POST"]) expect(uploadRoute(m, `/api/v1/images/uploads/${id}`)).toBeNull();
+    expect(uploadRoute("POST", "/api/v1/images/uploads")).toBeNull();
+    expect(uploadRoute("PUT", "/api/v1/images/uploads/../../users")).toBeNull();
+  });
+
+  it("gives uploads their own body limit and lets them stream without a length", () => {
+    expect(checkRequestBody("PUT", "/api/v1/images/upload", { "content-length": "10000" }, limits)).toEqual({ ok: true });
+    expect(checkRequestBody("PUT", "/api/v1/images/upload", { "content-length": "10001" }, limits)).toMatchObject({ status: 413 });
+    expect(checkRequestBody("PUT", `/api/v1/images/uploads/${id}`, { "content-length": "5000" }, limits)).toEqual({ ok: true });
+    expect(checkRequestBody("PUT", "/api/v1/images/upload", { "transfer-encoding": "chunked" }, limits)).toEqual({ ok: true });
+    expect(checkRequestBody("POST", "/api/v1/images/uploads", { "content-length": "5000" }, limits)).toMatchObject({ status: 413 });
+    expect(checkRequestBody("PUT", "/api/v1/vms", { "transfer-encoding": "chunked" }, limits)).toMatchObject({ status: 411 });
+    expect(bodyLimitFor("/api/v1/images/upload", { apiBytes: 1024, authBytes: 100 })).toBe(1024);
   });
 });

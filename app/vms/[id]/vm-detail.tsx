@@ -10,6 +10,10 @@ import { ConfirmDialog, FormError, Loading, ProgressBar } from "../../_component
 import { useLiveVm } from "../../_components/use-live";
 import { MigrateControl } from "./migrate-control";
 import { HaControl } from "./ha-control";
+import { LeaseControl } from "./lease-control";
+import { SerialLog } from "./serial-log";
+import { SnapshotsPanel } from "./snapshots-panel";
+import { ResizeControl } from "./resize-dialog";
 import { VmMetrics } from "./vm-metrics";
 import { domainTypeLabel, formatAgo, formatDateTime, formatDuration, formatMiB } from "../../_lib/format";
 import { errorCode, useTRPC, useTRPCClient, type Operation, type VmDetail } from "../../_lib/trpc";
@@ -236,7 +240,7 @@ export function VmDetailView({ id }: { id: string }) {
             </dd>
             <dt>Specs</dt>
             <dd data-testid="vm-specs">
-              {v.vcpus} vCPU · {formatMiB(v.memoryMiB)} memory · {v.diskGiB} GiB disk
+              {v.vcpus} vCPU · {formatMiB(v.memoryMiB)} memory · {v.diskGiB} GiB disk <ResizeControl vm={v} />
             </dd>
             <dt>Host</dt>
             <dd data-testid="vm-host">
@@ -250,6 +254,14 @@ export function VmDetailView({ id }: { id: string }) {
             <dd>
               <HaControl vm={v} />
             </dd>
+            {v.class ? null : (
+              <>
+                <dt>Lease</dt>
+                <dd>
+                  <LeaseControl vm={v} />
+                </dd>
+              </>
+            )}
             <dt>Image</dt>
             <dd data-testid="vm-image">{v.image ? `${v.image.name} (${v.image.format})` : "—"}</dd>
             <dt>Owner</dt>
@@ -299,11 +311,25 @@ export function VmDetailView({ id }: { id: string }) {
         )}
       </section>
 
+      <section className="card" aria-labelledby="snapshots-title">
+        <h2 id="snapshots-title" className="card-title">
+          Snapshots
+        </h2>
+        <SnapshotsPanel vm={v} />
+      </section>
+
       <section className="card" aria-labelledby="metrics-title">
         <h2 id="metrics-title" className="card-title">
           Metrics
         </h2>
         <VmMetrics vmId={v.id} />
+      </section>
+
+      <section className="card" aria-labelledby="serial-log-title">
+        <h2 id="serial-log-title" className="card-title">
+          Serial log
+        </h2>
+        <SerialLog vmId={v.id} />
       </section>
 
       <section className="card" aria-labelledby="ops-title">

@@ -3,7 +3,7 @@ import { db } from "../../db/client.ts";
 import { SCOPES } from "../../domain/policy.ts";
 import { createOwnToken, issueTokenForCredentials, listOwnTokens, revokeOwnToken } from "../../services/auth-service.ts";
 import { getMe, getOwnQuota } from "../../services/user-service.ts";
-import { ZCreatedToken, ZId, ZName, ZQuotaView, ZToken, ZTokenRequest, ZUser } from "../schemas.ts";
+import { ZCreatedToken, ZId, ZName, ZOwnQuotaView, ZToken, ZTokenRequest, ZUser } from "../schemas.ts";
 import { protectedProcedure, publicProcedure, rest, router } from "../trpc.ts";
 
 const tags = ["auth"];
@@ -30,12 +30,12 @@ export const authRouter = router({
   me: protectedProcedure
     .meta({ ...rest("GET", "/me", "the signed-in user with quota", { tags }), allowedBeforePasswordChange: true })
     .input(z.object({}).optional())
-    .output(ZUser.extend({ quota: ZQuotaView, mustChangePassword: z.boolean() }))
+    .output(ZUser.extend({ quota: ZOwnQuotaView, mustChangePassword: z.boolean() }))
     .query(({ ctx }) => getMe(ctx.svc)),
   quota: protectedProcedure
     .meta(rest("GET", "/me/quota", "your quota limits and usage", { tags }))
     .input(z.object({}).optional())
-    .output(ZQuotaView)
+    .output(ZOwnQuotaView)
     .query(({ ctx }) => getOwnQuota(ctx.svc)),
   tokens: protectedProcedure
     .meta(rest("GET", "/tokens", "your API tokens", { tags }))

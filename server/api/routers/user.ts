@@ -26,7 +26,7 @@ export const userRouter = router({
     .meta(rest("PUT", "/users/{id}/quota", "set a user's quota limits (admin)", { tags }))
     .input(ZSetQuotaInput)
     .output(ZQuotaView)
-    .mutation(({ ctx, input }) => setQuota(ctx.svc, input.id, { vms: input.vms, vcpus: input.vcpus, memoryMiB: input.memoryMiB, diskGiB: input.diskGiB })),
+    .mutation(({ ctx, input }) => setQuota(ctx.svc, input.id, { vms: input.vms, vcpus: input.vcpus, memoryMiB: input.memoryMiB, diskGiB: input.diskGiB, snapshots: input.snapshots })),
   setTeachingQuota: protectedProcedure
     .meta(rest("PUT", "/users/{id}/teaching-quota", "set a teacher's teaching quota, which all their classes' budgets draw on (admin)", { tags }))
     .input(ZSetQuotaInput)

@@ -5,8 +5,12 @@ import { createVm, getVm, listVms, requestVmAction } from "../../services/vm-ser
 import { revertVmToCheckpoint } from "../../services/class-service.ts";
 import { migrateVm } from "../../services/migration-service.ts";
 import { setVmHa } from "../../services/ha-service.ts";
+import { resizeVm } from "../../services/resize-service.ts";
 import { vmMetrics } from "../../services/metrics-service.ts";
-import { ZCreateVmInput, ZId, ZListVmsInput, ZMetricsQuery, ZOperation, ZSetHaInput, ZShutdownInput, ZVmDetail, ZVmMetrics, ZVmWithOperation } from "../schemas.ts";
+import { extendVmLease } from "../../services/lease-service.ts";
+import { readSerialLog } from "../../services/serial-log-service.ts";
+import { ZExtendLeaseInput, ZLease, ZSerialLog, ZSerialLogQuery } from "../schemas.ts";
+import { ZCreateVmInput, ZId, ZListVmsInput, ZMetricsQuery, ZOperation, ZResizeVmInput, ZSetHaInput, ZShutdownInput, ZVmDetail, ZVmMetrics, ZVmWithOperation } from "../schemas.ts";
 import { protectedProcedure, rest, router } from "../trpc.ts";
 
 const tags = ["vms"];
@@ -40,6 +44,16 @@ export const vmRouter = router({
     .input(ZId)
     .output(z.array(ZOperation))
     .query(({ ctx, input }) => listVmOperations(ctx.svc, input.id)),
+  serialLog: protectedProcedure
+    .meta(rest("GET", "/vms/{id}/serial-log", "the VM's serial console log (kept by the portal, size-capped and rotated): a tail, what came after a position, a download (download=1) or a live follow (follow=1) (404 if it is not yours)", { tags }))
+    .input(ZSerialLogQuery)
+    .output(ZSerialLog)
+    .query(({ ctx, input }) => readSerialLog(ctx.svc, input.id, input)),
+  extendLease: protectedProcedure
+    .meta(rest("POST", "/vms/{id}/lease", "extend a personal VM's lease by some days (409 past the role's maximum or without a lease)", { tags }))
+    .input(ZExtendLeaseInput)
+    .output(ZLease)
+    .mutation(({ ctx, input }) => extendVmLease(ctx.svc, input.id, input.days)),
   create: protectedProcedure
     .meta({ ...rest("POST", "/vms", "create a VM (202: provisioning runs as an operation)", { tags }), successStatus: 202 })
     .input(ZCreateVmInput)
@@ -78,6 +92,14 @@ export const vmRouter = router({
     .input(ZSetHaInput)
     .output(ZVmDetail)
     .mutation(({ ctx, input }) => setVmHa(ctx.svc, input.id, { enabled: input.enabled, priority: input.priority })),
+  resize: protectedProcedure
+    .meta({
+      ...rest("PATCH", "/vms/{id}", "resize within quota: stopped, any size; running, more vCPUs and memory up to the maximums set at create, and a bigger disk (disks only grow: 400); 409 over quota, 412 what needs a stop", { tags }),
+      successStatus: 202,
+    })
+    .input(ZResizeVmInput)
+    .output(ZVmWithOperation)
+    .mutation(({ ctx, input }) => resizeVm(ctx.svc, input.id, { vcpus: input.vcpus, memoryMiB: input.memoryMiB, diskGiB: input.diskGiB })),
   delete: protectedProcedure
     .meta({ ...rest("DELETE", "/vms/{id}", "delete a VM with its disk", { tags }), successStatus: 202 })
     .input(ZId)

@@ -334,6 +334,20 @@ export class LibvirtHostConnection implements HostConnection {
     });
   }
 
+  setDomainResources(name: string, what: "vcpus" | "memoryMiB", value: number, live: boolean): Promise<void> {
+    return this.call(`setDomainResources ${name} ${what}=${value}`, (c) =>
+      what === "vcpus" ? c.domainResize(name, "vcpus", value, live) : c.domainResize(name, "memory", value * 1024, live),
+    );
+  }
+
+  growLiveDisk(name: string, bytes: number): Promise<void> {
+    return this.call(`growLiveDisk ${name}`, (c) => c.domainResize(name, "disk", bytes, true));
+  }
+
+  growVolume(pool: string, name: string, bytes: number): Promise<void> {
+    return this.call(`growVolume ${pool}/${name}`, (c) => c.resizeVolume(pool, name, bytes));
+  }
+
   createSnapshot(domain: string, name: string, description?: string): Promise<void> {
     const xml = buildSnapshotXml(description === undefined ? { name } : { name, description });
     return this.slowCall(`createSnapshot ${domain}/${name}`, async (c) => {

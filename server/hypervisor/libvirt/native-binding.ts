@@ -106,6 +106,10 @@ export interface NativeConnection {
   domainOp(name: string, op: NativeDomainOp): Promise<void>;
   /** The running domain's CPU weight ("cpu_shares", live only) divided by `divisor`; the new value, 0 when the host has none. */
   divideLiveCpuShares(name: string, divisor: number): Promise<number>;
+  /** vcpus (count) or memory (KiB): the definition, and the running guest too when `live`; disk: bytes of "vda" while running. */
+  domainResize(name: string, what: "vcpus" | "memory" | "disk", value: number, live: boolean): Promise<void>;
+  /** Grows a volume to `bytes` (libvirt refuses a shrink). */
+  resizeVolume(pool: string, name: string, bytes: number): Promise<void>;
   ensurePool(name: string, xml: string): Promise<NativePoolInfo>;
   /** Returns the new volume's path. */
   createVolume(pool: string, xml: string): Promise<string>;

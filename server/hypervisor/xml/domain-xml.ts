@@ -28,8 +28,12 @@ export interface DiskSpec {
   path: string;
   format: "qcow2" | "raw";
   device: "disk" | "cdrom";
-  /** Default: virtio for disks, sata for CD-ROMs (SeaBIOS boots both; libvirt adds the AHCI controller on `pc`). */
-  bus?: "virtio" | "sata";
+  /**
+   * Default: virtio for disks, sata for CD-ROMs (SeaBIOS boots both; libvirt adds the AHCI controller
+   * on `pc`). ide: the `pc` machine's built-in PIIX controller, for guests whose kernel lacks AHCI
+   * (Debian's cloud kernel: the cloud-init seed disc); at most 4 devices.
+   */
+  bus?: "virtio" | "sata" | "ide";
   /**
    * Host page cache mode. "none" (O_DIRECT) for disks on shared storage: libvirt allows a live
    * migration that leaves the disk in place only then, because the destination reads the file
@@ -47,6 +51,10 @@ export interface DomainSpec {
   description?: string;
   vcpus: number;
   memoryMiB: number;
+  /** Hot-plug ceiling (`<vcpu current=vcpus>maxVcpus</vcpu>`); default: vcpus. */
+  maxVcpus?: number;
+  /** Balloon ceiling (`<memory>`, with `<currentMemory>` = memoryMiB); default: memoryMiB. */
+  maxMemoryMiB?: number;
   domainType: "kvm" | "qemu";
   /** "none" omits `<cpu>`: QEMU's default model, the only choice that works under TCG here. */
   cpuMode: "host-passthrough" | "host-model" | "none";
@@ -117,9 +125,11 @@ export function buildDomainXml(spec: DomainSpec): string {
     vm.ele(VMDESK_METADATA_NS, `${METADATA_PREFIX}:installation`).txt(x(spec.metadata.installation));
   }
 
-  domain.ele("memory", { unit: "MiB" }).txt(String(spec.memoryMiB));
+  const maxMemoryMiB = Math.max(spec.memoryMiB, spec.maxMemoryMiB ?? 0);
+  const maxVcpus = Math.max(spec.vcpus, spec.maxVcpus ?? 0);
+  domain.ele("memory", { unit: "MiB" }).txt(String(maxMemoryMiB));
   domain.ele("currentMemory", { unit: "MiB" }).txt(String(spec.memoryMiB));
-  domain.ele("vcpu", { placement: "static" }).txt(String(spec.vcpus));
+  domain.ele("vcpu", { placement: "static", ...(maxVcpus > spec.vcpus ? { current: String(spec.vcpus) } : {}) }).txt(String(maxVcpus));
 
   const os = domain.ele("os");
   os.ele("type", { arch: "x86_64", machine: "pc" }).txt("hvm");
@@ -182,6 +192,8 @@ function validate(spec: DomainSpec): void {
   if (!UUID.test(spec.uuid)) throw new Error(`invalid domain UUID: ${JSON.stringify(spec.uuid)}`);
   if (!Number.isInteger(spec.vcpus) || spec.vcpus < 1) throw new Error(`invalid vcpu count: ${spec.vcpus}`);
   if (!Number.isInteger(spec.memoryMiB) || spec.memoryMiB < 1) throw new Error(`invalid memory size: ${spec.memoryMiB}`);
+  if (spec.maxVcpus !== undefined && (!Number.isInteger(spec.maxVcpus) || spec.maxVcpus < 1)) throw new Error(`invalid vcpu maximum: ${spec.maxVcpus}`);
+  if (spec.maxMemoryMiB !== undefined && (!Number.isInteger(spec.maxMemoryMiB) || spec.maxMemoryMiB < 1)) throw new Error(`invalid memory maximum: ${spec.maxMemoryMiB}`);
   if (spec.tcgTbCacheMiB !== undefined) {
     if (spec.domainType !== "qemu") throw new Error("tcgTbCacheMiB applies only to domainType 'qemu'");
     if (!Number.isInteger(spec.tcgTbCacheMiB) || spec.tcgTbCacheMiB < 1) {
@@ -208,14 +220,14 @@ function validate(spec: DomainSpec): void {
   }
 }
 
-/** Target names per bus in definition order: vda, vdb, … for virtio; sda, sdb, … for SATA. */
+/** Target names per bus in definition order: vda, vdb, … for virtio; sda, sdb, … for SATA; hda … hdd for IDE. */
 function addDisks(devices: XMLBuilder, disks: DiskSpec[]): void {
-  const used = { virtio: 0, sata: 0 };
+  const used = { virtio: 0, sata: 0, ide: 0 };
   for (const disk of disks) {
     const bus = disk.bus ?? (disk.device === "cdrom" ? "sata" : "virtio");
     const index = used[bus]++;
-    if (index >= 26) throw new Error(`too many disks on bus ${bus}`);
-    const dev = (bus === "virtio" ? "vd" : "sd") + String.fromCharCode(97 + index);
+    if (index >= (bus === "ide" ? 4 : 26)) throw new Error(`too many disks on bus ${bus}`);
+    const dev = { virtio: "vd", sata: "sd", ide: "hd" }[bus] + String.fromCharCode(97 + index);
     const el = devices.ele("disk", { type: "file", device: disk.device });
     el.ele("driver", { name: "qemu", type: disk.format, ...(disk.cache ? { cache: disk.cache } : {}) });
     el.ele("source", { file: x(disk.path) });

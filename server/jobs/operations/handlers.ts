@@ -12,9 +12,11 @@ import { releaseQuota } from "../../services/quota-service.ts";
 import { parseDomainXml } from "../../hypervisor/xml/index.ts";
 import { diskVolumeName, domainXml, guestNetwork } from "../vm-layout.ts";
 import { startSlots } from "../start-slots.ts";
+import { deleteSeed, ensureSeed } from "../cloud-init-seed.ts";
 import { ensureDisk, ensureImage, ensureNetwork, ensurePool, recordObservedState, type Handler, type JobContext } from "./context.ts";
 import { abandonMigration, migrate } from "./migrate.ts";
 import { abandonHaRestart, haRestart } from "./ha-restart.ts";
+import { abandonResize, resize } from "./resize.ts";
 
 export type { Handler, JobContext, OperationRow } from "./context.ts";
 /**
@@ -40,6 +42,8 @@ const create: Handler = async (ctx) => {
   await ensureImage(ctx, { from: 12, to: 28 });
   await ctx.step("creating disk", 30);
   const diskPath = await ensureDisk(ctx);
+  await ctx.step("writing the cloud-init seed", 50);
+  await ensureSeed(ctx.conn, ctx.host, ctx.vm);
   await ctx.step("defining domain", 60);
   await ctx.conn.defineDomain(domainXml(ctx.vm, ctx.host, ctx.image, diskPath));
   await ctx.step("starting", 80);
@@ -122,8 +126,11 @@ async function removeEverything(ctx: JobContext, finalState: "deleted" | "error"
   await ctx.step("removing disk", 75);
   await ensurePool(ctx);
   await ctx.conn.deleteVolume(ctx.host.poolName, diskVolumeName(ctx.vm));
+  await deleteSeed(ctx.conn, ctx.host, ctx.vm);
   await ctx.db.$transaction(async (tx) => {
     await releaseQuota(tx, ctx.vm.id);
+    // Internal snapshots went with the disk; their rows go now (returning them to the snapshot quota).
+    await tx.vmSnapshot.deleteMany({ where: { vmId: ctx.vm.id } });
     await tx.vm.update({
       where: { id: ctx.vm.id },
       data: {
@@ -170,15 +177,39 @@ const reset: Handler = async (ctx) => {
   await recordObservedState(ctx);
 };
 
+/** A tenant snapshot's row (params.snapshotId), when the operation is about one; class checkpoints have none. */
+function tenantSnapshot(ctx: JobContext): { id: string; memory: boolean } | null {
+  const p = (ctx.op.params ?? {}) as { snapshotId?: string; memory?: boolean };
+  return p.snapshotId ? { id: p.snapshotId, memory: p.memory !== false } : null;
+}
+
 const snapshot: Handler = async (ctx) => {
   await ctx.step("taking snapshot", 50);
   await ctx.conn.createSnapshot(ctx.vm.domainName, snapshotName(ctx));
+  const tenant = tenantSnapshot(ctx);
+  if (tenant) await ctx.db.vmSnapshot.updateMany({ where: { id: tenant.id, state: "creating" }, data: { state: "ready" } });
+  await recordObservedState(ctx);
+};
+
+/** Removes a tenant snapshot from the disk, then its row (which is what returns it to the quota). */
+const snapshotDelete: Handler = async (ctx) => {
+  await ctx.step("deleting snapshot", 50);
+  await ctx.conn.deleteSnapshot(ctx.vm.domainName, snapshotName(ctx));
+  const tenant = tenantSnapshot(ctx);
+  if (tenant) await ctx.db.vmSnapshot.deleteMany({ where: { id: tenant.id } });
+  await notifyVmChanged(ctx.db, { vmId: ctx.vm.id, ownerId: ctx.vm.ownerId });
   await recordObservedState(ctx);
 };
 
 const revert: Handler = async (ctx) => {
   await ctx.step("reverting to snapshot", 50);
   await ctx.conn.revertSnapshot(ctx.vm.domainName, snapshotName(ctx));
+  // A snapshot taken without memory: its disk state only (libvirt 9 kept the memory of a running
+  // guest anyway, see domain/snapshots.ts), so the VM is left shut off, to boot from that disk.
+  if (tenantSnapshot(ctx)?.memory === false) {
+    await ctx.step("powering off: the snapshot keeps no memory", 80);
+    await ctx.conn.destroyDomain(ctx.vm.domainName);
+  }
   // A snapshot taken before the guest networking change brings its old definition back with it.
   await upgradeNetworking(ctx);
   await ctx.db.vm.update({ where: { id: ctx.vm.id }, data: { guestReadyAt: null } });
@@ -200,7 +231,22 @@ const freeze: Handler = async (ctx) => {
   await recordObservedState(ctx);
 };
 
-export const HANDLERS: Record<OperationKind, Handler> = { create, start, shutdown, poweroff, reboot, pause, resume, delete: remove, reset, snapshot, revert, freeze, migrate, "ha-restart": haRestart };
+export const HANDLERS: Record<OperationKind, Handler> = { create, start, shutdown, poweroff, reboot, pause, resume, delete: remove, reset, snapshot, "snapshot-delete": snapshotDelete, revert, freeze, migrate, "ha-restart": haRestart, resize };
+
+/**
+ * A tenant snapshot operation failed for good: the row follows what the disk holds, so the quota
+ * counts only snapshots that exist. Unknown (host unreachable): keep the row as it is, shown.
+ */
+async function settleTenantSnapshot(ctx: JobContext): Promise<void> {
+  const tenant = tenantSnapshot(ctx)!;
+  const exists = await ctx.conn
+    .listSnapshots(ctx.vm.domainName)
+    .then((list) => list.some((s) => s.name === snapshotName(ctx)))
+    .catch(() => null);
+  if (exists === false) await ctx.db.vmSnapshot.deleteMany({ where: { id: tenant.id } });
+  else if (exists === true) await ctx.db.vmSnapshot.updateMany({ where: { id: tenant.id }, data: { state: "ready" } });
+  await notifyVmChanged(ctx.db, { vmId: ctx.vm.id, ownerId: ctx.vm.ownerId });
+}
 
 /**
  * Runs after an operation has failed for good. A failed create must leave nothing behind: no domain,
@@ -226,6 +272,11 @@ export async function compensate(ctx: JobContext, reason: string, fencing = fals
     await abandonMigration(ctx, reason);
   } else if (ctx.op.kind === "ha-restart") {
     await abandonHaRestart(ctx, reason, fencing);
+  } else if (ctx.op.kind === "resize") {
+    await abandonResize(ctx);
+  } else if ((ctx.op.kind === "snapshot" || ctx.op.kind === "snapshot-delete") && tenantSnapshot(ctx)) {
+    await settleTenantSnapshot(ctx);
+    await recordObservedState(ctx).catch(() => undefined);
   } else {
     await recordObservedState(ctx).catch(() => undefined);
   }

@@ -19,6 +19,7 @@ import { migrationTarget } from "../../domain/host-uri.ts";
 import { sharesPool } from "../../domain/shared-storage.ts";
 import { notifyVmChanged } from "../../db/notify.ts";
 import { diskVolumeName, type HostRow } from "../vm-layout.ts";
+import { deleteSeed, ensureSeed } from "../cloud-init-seed.ts";
 import { ensureDisk, ensureNetwork, ensurePool, recordObservedState, type Handler, type JobContext } from "./context.ts";
 
 /** A migration that has not finished in this long is aborted (and rolls back). */
@@ -69,7 +70,11 @@ export const migrate: Handler = async (ctx) => {
   await ctx.step(`preparing ${dest.name}`, 10);
   await ensurePool(there);
   await ensureNetwork(there);
-  if (storage === "copy") await ensureDisk(there);
+  if (storage === "copy") {
+    await ensureDisk(there);
+    // A read-only disc is not copied by the migration: the seed must be there already.
+    await ensureSeed(destConn, dest, ctx.vm);
+  }
 
   await ctx.step(storage === "shared" ? `migrating to ${dest.name} (memory only: shared storage)` : `migrating to ${dest.name}`, 20);
   let lastReport = 0;
@@ -94,7 +99,10 @@ export const migrate: Handler = async (ctx) => {
   await ctx.step("recording the new host", 95);
   await land(ctx, there);
   // The source's overlay was copied; what stays behind is a stale duplicate (unless it is the same file).
-  if (storage === "copy") await ctx.conn.deleteVolume(ctx.host.poolName, diskVolumeName(ctx.vm)).catch(() => undefined);
+  if (storage === "copy") {
+    await ctx.conn.deleteVolume(ctx.host.poolName, diskVolumeName(ctx.vm)).catch(() => undefined);
+    await deleteSeed(ctx.conn, ctx.host, ctx.vm).catch(() => undefined);
+  }
 };
 
 /**

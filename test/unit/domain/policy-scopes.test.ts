@@ -39,6 +39,7 @@ describe("the scope each action needs", () => {
       "class.read": "read",
       "token.manageOwn": "read",
       "vm.create": "vms",
+      "sshKey.manageOwn": "vms",
       "vm.start": "vms",
       "vm.poweroff": "vms",
       "vm.delete": "vms",

@@ -28,6 +28,8 @@ const EXPECTED: Record<Action, Record<Role, "111" | "100" | "000">> = {
   "operation.read": { admin: "111", teacher: "100", tenant: "100" },
   "image.list": { admin: "111", teacher: "111", tenant: "111" },
   "image.manage": { admin: "111", teacher: "000", tenant: "000" },
+  "image.upload": { admin: "111", teacher: "111", tenant: "111" },
+  "image.publish": { admin: "111", teacher: "000", tenant: "000" },
   "host.list": { admin: "111", teacher: "000", tenant: "000" },
   "host.manage": { admin: "111", teacher: "000", tenant: "000" },
   "host.pin": { admin: "111", teacher: "000", tenant: "000" },
@@ -38,14 +40,21 @@ const EXPECTED: Record<Action, Record<Role, "111" | "100" | "000">> = {
   "audit.read": { admin: "111", teacher: "000", tenant: "000" },
   "metrics.scrape": { admin: "111", teacher: "000", tenant: "000" },
   "token.manageOwn": { admin: "111", teacher: "111", tenant: "111" },
+  "sshKey.manageOwn": { admin: "111", teacher: "111", tenant: "111" },
   "system.reconcile": { admin: "111", teacher: "000", tenant: "000" },
-  // Reset and revert exist for class VMs only (see "class relationships" below).
+  // Reset exists for class VMs only (see "class relationships" below). Owners snapshot and revert
+  // their personal VMs (tenant snapshots); on a class VM a student's revert follows the class's switch.
   "vm.reset": { admin: "111", teacher: "000", tenant: "000" },
-  "vm.revert": { admin: "111", teacher: "000", tenant: "000" },
-  "vm.snapshot": { admin: "111", teacher: "000", tenant: "000" },
+  "vm.revert": { admin: "111", teacher: "100", tenant: "100" },
+  "vm.snapshot": { admin: "111", teacher: "100", tenant: "100" },
   "vm.migrate": { admin: "111", teacher: "000", tenant: "000" },
+  // Owners resize their personal VMs (the service refuses class VMs: their size is the class's).
+  "vm.resize": { admin: "111", teacher: "100", tenant: "100" },
   // Owners mark their own VMs highly available (the restart needs shared storage, checked by the service).
   "vm.ha": { admin: "111", teacher: "100", tenant: "100" },
+  // Owners extend their own VMs' leases (the service bounds the days by the role's maximum).
+  "vm.lease": { admin: "111", teacher: "100", tenant: "100" },
+  "lease.manage": { admin: "111", teacher: "000", tenant: "000" },
   "class.create": { admin: "111", teacher: "111", tenant: "000" },
   "class.list": { admin: "111", teacher: "111", tenant: "111" },
   "class.join": { admin: "111", teacher: "111", tenant: "111" },
@@ -54,7 +63,7 @@ const EXPECTED: Record<Action, Record<Role, "111" | "100" | "000">> = {
   "class.manage": { admin: "111", teacher: "000", tenant: "000" },
 };
 
-const OBJECT_ACTIONS: Action[] = ["vm.read", "vm.start", "vm.shutdown", "vm.poweroff", "vm.reboot", "vm.pause", "vm.resume", "vm.delete", "vm.console", "vm.reset", "vm.revert", "vm.snapshot", "vm.migrate", "vm.ha", "operation.read"];
+const OBJECT_ACTIONS: Action[] = ["vm.read", "vm.start", "vm.shutdown", "vm.poweroff", "vm.reboot", "vm.pause", "vm.resume", "vm.delete", "vm.console", "vm.reset", "vm.revert", "vm.snapshot", "vm.resize", "vm.migrate", "vm.ha", "vm.lease", "operation.read"];
 const CLASS_ACTIONS: Action[] = ["class.read", "class.manage"];
 const ALL_ACTIONS = Object.keys(ACTIONS) as Action[];
 
@@ -136,7 +145,7 @@ describe("policy: authorize", () => {
 
   it("denied global actions are FORBIDDEN, with or without a target, and the message names the action", () => {
     const adminOnly = ALL_ACTIONS.filter((a) => ACTIONS[a] === "global" && EXPECTED[a].tenant === "000");
-    expect(adminOnly.sort()).toEqual(["audit.read", "class.create", "host.list", "host.manage", "host.pin", "image.manage", "metrics.scrape", "quota.manage", "system.reconcile", "user.list", "user.manage", "vm.listAll"]);
+    expect(adminOnly.sort()).toEqual(["audit.read", "class.create", "host.list", "host.manage", "host.pin", "image.manage", "image.publish", "lease.manage", "metrics.scrape", "quota.manage", "system.reconcile", "user.list", "user.manage", "vm.listAll"]);
     expect(codeOf(() => authorize(actor("teacher"), "class.create"))).toBeNull();
     for (const role of ["teacher", "tenant"] as const) {
       for (const action of adminOnly.filter((a) => !(role === "teacher" && a === "class.create"))) {
@@ -226,7 +235,7 @@ describe("policy: class relationships", () => {
     const expected: Record<string, boolean> = {
       "vm.read": true, "operation.read": true, "vm.console": true,
       "vm.start": true, "vm.shutdown": true, "vm.poweroff": true, "vm.reboot": true, "vm.pause": true, "vm.resume": true,
-      "vm.reset": true, "vm.revert": false, "vm.delete": false, "vm.snapshot": false, "vm.migrate": false, "vm.ha": false,
+      "vm.reset": true, "vm.revert": false, "vm.delete": false, "vm.snapshot": false, "vm.resize": false, "vm.migrate": false, "vm.ha": false, "vm.lease": false,
     };
     for (const action of OBJECT_ACTIONS) expect(can(student, action, vm), action).toBe(expected[action]);
     expect(can(student, "vm.start", classVm({ ...rules, studentsMayPower: false }))).toBe(false);

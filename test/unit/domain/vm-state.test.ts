@@ -7,9 +7,10 @@ const STATES: VmState[] = ["provisioning", "running", "paused", "stopped", "erro
 /** Written out by hand: which actions each state allows. */
 const ALLOWED: Record<VmState, VmAction[]> = {
   provisioning: [],
-  running: ["shutdown", "poweroff", "reboot", "pause", "delete", "reset", "revert", "snapshot", "migrate"],
-  paused: ["poweroff", "resume", "delete", "reset", "revert", "snapshot", "migrate"],
-  stopped: ["start", "delete", "reset", "revert", "snapshot"],
+  // resize: what a state allows beyond that (live limits, shrinking) is domain/resize.ts's to say.
+  running: ["shutdown", "poweroff", "reboot", "pause", "delete", "reset", "revert", "snapshot", "migrate", "resize"],
+  paused: ["poweroff", "resume", "delete", "reset", "revert", "snapshot", "migrate", "resize"],
+  stopped: ["start", "delete", "reset", "revert", "snapshot", "resize"],
   error: ["delete", "reset"],
   deleting: [],
   missing: ["delete"],
@@ -33,7 +34,7 @@ const OBSERVED: Array<[string | null, VmState]> = [
 
 describe("actionAllowed", () => {
   it("knows exactly these actions", () => {
-    expect([...VM_ACTIONS].sort()).toEqual(["delete", "migrate", "pause", "poweroff", "reboot", "reset", "resume", "revert", "shutdown", "snapshot", "start"]);
+    expect([...VM_ACTIONS].sort()).toEqual(["delete", "migrate", "pause", "poweroff", "reboot", "reset", "resize", "resume", "revert", "shutdown", "snapshot", "start"]);
   });
 
   for (const state of STATES) {

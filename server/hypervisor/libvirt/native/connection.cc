@@ -222,6 +222,8 @@ Napi::Function Connection::Define(Napi::Env env) {
                          InstanceMethod<&Connection::DefineDomain>("defineDomain"),
                          InstanceMethod<&Connection::DomainOp>("domainOp"),
                          InstanceMethod<&Connection::DivideLiveCpuShares>("divideLiveCpuShares"),
+                         InstanceMethod<&Connection::DomainResize>("domainResize"),
+                         InstanceMethod<&Connection::ResizeVolume>("resizeVolume"),
                          InstanceMethod<&Connection::EnsurePool>("ensurePool"),
                          InstanceMethod<&Connection::CreateVolume>("createVolume"),
                          InstanceMethod<&Connection::VolumePath>("volumePath"),
@@ -625,6 +627,43 @@ Napi::Value Connection::DomainOp(const Napi::CallbackInfo& info) {
   auto fn = op->second;
   return Submit(info.Env(), [name, fn](virConnectPtr c) -> Completion {
     Check(fn(LookupDomain(c, name).get()));
+    return Undefined();
+  });
+}
+
+// domainResize(name, what, value, live): "vcpus" (count), "memory" (KiB, through the balloon) or
+// "disk" (bytes of the guest's first disk, "vda", while it runs). vcpus and memory change the running
+// guest and its persistent definition together when `live`, only the definition otherwise.
+Napi::Value Connection::DomainResize(const Napi::CallbackInfo& info) {
+  std::string name = info[0].As<Napi::String>();
+  std::string what = info[1].As<Napi::String>();
+  double value = info[2].As<Napi::Number>().DoubleValue();
+  bool live = info[3].As<Napi::Boolean>().Value();
+  if (what != "vcpus" && what != "memory" && what != "disk") throw Napi::TypeError::New(info.Env(), "unknown resize");
+  if (!(value >= 1)) throw Napi::TypeError::New(info.Env(), "resize value must be positive");
+  return Submit(info.Env(), [name, what, value, live](virConnectPtr c) -> Completion {
+    Domain d = LookupDomain(c, name);
+    unsigned int flags = VIR_DOMAIN_AFFECT_CONFIG | (live ? VIR_DOMAIN_AFFECT_LIVE : 0);
+    if (what == "vcpus") {
+      Check(virDomainSetVcpusFlags(d.get(), static_cast<unsigned int>(value), flags));
+    } else if (what == "memory") {
+      Check(virDomainSetMemoryFlags(d.get(), static_cast<unsigned long>(value), flags));
+    } else {
+      Check(virDomainBlockResize(d.get(), "vda", static_cast<unsigned long long>(value), VIR_DOMAIN_BLOCK_RESIZE_BYTES));
+    }
+    return Undefined();
+  });
+}
+
+// resizeVolume(pool, name, bytes): grows a volume to `bytes` (never shrinks: libvirt refuses that
+// without VIR_STORAGE_VOL_RESIZE_SHRINK, which we never pass).
+Napi::Value Connection::ResizeVolume(const Napi::CallbackInfo& info) {
+  std::string pool = info[0].As<Napi::String>();
+  std::string name = info[1].As<Napi::String>();
+  double bytes = info[2].As<Napi::Number>().DoubleValue();
+  if (!(bytes >= 1)) throw Napi::TypeError::New(info.Env(), "volume size must be positive");
+  return Submit(info.Env(), [pool, name, bytes](virConnectPtr c) -> Completion {
+    Check(virStorageVolResize(LookupVol(c, pool, name).get(), static_cast<unsigned long long>(bytes), 0));
     return Undefined();
   });
 }

@@ -102,6 +102,8 @@ class Connection : public Napi::ObjectWrap<Connection> {
   Napi::Value DomainXml(const Napi::CallbackInfo& info);
   Napi::Value DefineDomain(const Napi::CallbackInfo& info);
   Napi::Value DomainOp(const Napi::CallbackInfo& info);
+  Napi::Value DomainResize(const Napi::CallbackInfo& info);
+  Napi::Value ResizeVolume(const Napi::CallbackInfo& info);
   Napi::Value DivideLiveCpuShares(const Napi::CallbackInfo& info);
   Napi::Value EnsurePool(const Napi::CallbackInfo& info);
   Napi::Value CreateVolume(const Napi::CallbackInfo& info);

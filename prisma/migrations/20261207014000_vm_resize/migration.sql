@@ -1,0 +1,4 @@
+-- AlterTable
+ALTER TABLE "Vm" ADD COLUMN     "maxMemoryMiB" INTEGER,
+ADD COLUMN     "maxVcpus" INTEGER;
+
