@@ -1,7 +1,19 @@
 import { defineConfig } from "vitest/config";
 
-// Three suites: unit (no I/O), integration (real PostgreSQL + real libvirt + real guest),
+// Three suites: unit (no I/O), integration (real PostgreSQL + real libvirt + real guest; two projects:
+// integration-parallel and integration),
 // e2e (Debian's chromium via playwright-core against the real portal). scripts/test.sh runs them in order.
+/**
+ * Integration files that may run two at a time (scripts/test.sh runs this project first, then the
+ * serial one, in separate runs: projects of one run would overlap).
+ */
+const INTEGRATION_PARALLEL = [
+  "test/integration/classroom/**/*.test.ts",
+  "test/integration/portal/{vm-lifecycle,quota-race,tenant-isolation,snapshots,resize,cloud-init,leases,serial-log}.test.ts",
+  "test/integration/api/{rest,image-upload,prometheus}.test.ts",
+  "test/integration/hypervisor/{snapshots-networks,demo-image-boot,libvirt-host,firmware}.test.ts",
+];
+
 export default defineConfig({
   test: {
     projects: [
@@ -14,13 +26,26 @@ export default defineConfig({
       },
       {
         test: {
-          name: "integration",
-          include: ["test/integration/**/*.test.ts"],
+          name: "integration-parallel",
+          include: INTEGRATION_PARALLEL,
           environment: "node",
           testTimeout: 120_000,
           hookTimeout: 180_000,
-          // Suites share one libvirtd and one PostgreSQL cluster; files run one at a time to keep
-          // the 2-core machine's guest boots predictable.
+          // Two files at a time: these mostly wait for guests and operations, each with its own
+          // database, VMs and names, and nothing in them times the machine or touches the daemons.
+          maxWorkers: 2,
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["test/integration/**/*.test.ts"],
+          exclude: INTEGRATION_PARALLEL,
+          environment: "node",
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          // One file at a time: lab hosts (one lab directory), libvirtd restarts, timing and load
+          // measurements (alerts, metrics, console floods, placement), CPU pinning and huge pages.
           fileParallelism: false,
         },
       },

@@ -28,9 +28,9 @@ export function StateBadge({ state, guestReadyAt }: { state: string; guestReadyA
 
 export function StatusPill({ status }: { status: string }) {
   const tone =
-    status === "succeeded" || status === "ok" || status === "connected" || status === "up"
+    status === "succeeded" || status === "ok" || status === "connected" || status === "up" || status === "resolved"
       ? "green"
-      : status === "failed" || status === "error" || status === "denied" || status === "disconnected" || status === "down"
+      : status === "failed" || status === "error" || status === "denied" || status === "disconnected" || status === "down" || status === "firing"
         ? "red"
         : status === "degraded"
           ? "amber"

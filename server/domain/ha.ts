@@ -5,6 +5,7 @@
  * disk leases (lockd) refuse to start a disk another host still holds, and such a refusal means the
  * old host may still run the guest ("fencing required").
  */
+import { AppError } from "./errors.ts";
 
 /**
  * A host that stays disconnected this long is down: its VMs' state is unknown. Counted from the later
@@ -53,6 +54,18 @@ export function dueForRestart(vm: HaVm, now: Date, retryMs = HA_RETRY_MS): boole
   if (!vm.ha || vm.deletedAt !== null || vm.activeOperationId !== null) return false;
   if (!ALIVE.has(vm.observedState ?? "")) return false;
   return vm.haRestartAt === null || now.getTime() - vm.haRestartAt.getTime() >= retryMs;
+}
+
+/**
+ * HA priorities an owner (or a class's teacher) may give: 0–50. Above that is an admin's to give
+ * (infrastructure first), so a tenant cannot put all their VMs ahead of everyone else's after a host
+ * dies. A priority an admin gave stays when its owner toggles HA without naming one.
+ */
+export const OWNER_MAX_HA_PRIORITY = 50;
+
+export function assertHaPriorityAllowed(isAdmin: boolean, requested: number | undefined, current: number): void {
+  if (isAdmin || requested === undefined || requested === current || requested <= OWNER_MAX_HA_PRIORITY) return;
+  throw new AppError("FORBIDDEN", `HA priorities above ${OWNER_MAX_HA_PRIORITY} are given by admins: choose 0–${OWNER_MAX_HA_PRIORITY}`, { field: "priority" });
 }
 
 /** Highest priority first; equal priorities oldest VM first (a stable, explainable order). */

@@ -53,6 +53,8 @@ export class HaManager {
   private busy = false;
   /** When this process first saw each host disconnected (a new leader starts counting afresh: later, never sooner). */
   private readonly disconnectedSince = new Map<string, Date>();
+  /** Hosts already announced down in this outage (one log line per outage). */
+  private readonly seenDown = new Set<string>();
   private readonly downAfterMs: number;
   private readonly retryMs: number;
 
@@ -75,12 +77,23 @@ export class HaManager {
     try {
       const now = this.clock.now();
       const hosts = await this.db.host.findMany({ where: { enabled: true, state: "disconnected" }, select: { id: true, name: true, enabled: true, state: true, lastSeenAt: true, poolName: true, poolPath: true, poolShared: true } });
-      for (const id of this.disconnectedSince.keys()) if (!hosts.some((h) => h.id === id)) this.disconnectedSince.delete(id);
+      for (const id of this.disconnectedSince.keys()) {
+        if (hosts.some((h) => h.id === id)) continue;
+        this.disconnectedSince.delete(id);
+        this.seenDown.delete(id);
+      }
       for (const host of hosts) {
-        if (!this.disconnectedSince.has(host.id)) this.disconnectedSince.set(host.id, now);
+        if (!this.disconnectedSince.has(host.id)) {
+          this.disconnectedSince.set(host.id, now);
+          log.debug({ host: host.name, lastSeenAt: host.lastSeenAt }, "HA: a host is disconnected");
+        }
         const down = hostIsDown(host, this.disconnectedSince.get(host.id)!, now, this.downAfterMs);
-        log.debug({ host: host.name, lastSeenAt: host.lastSeenAt, down }, "HA: a disconnected host");
         if (!down) continue;
+        // Logged once per outage, not on every one-second pass.
+        if (!this.seenDown.has(host.id)) {
+          this.seenDown.add(host.id);
+          log.info({ host: host.name, lastSeenAt: host.lastSeenAt, disconnectedSince: this.disconnectedSince.get(host.id) }, "HA: host is down");
+        }
         await this.hostDown(host, now).catch((err: unknown) => log.error({ err, host: host.name }, "HA pass for a down host failed"));
       }
     } finally {

@@ -4,6 +4,7 @@
  * VM on a host whose pool is not shared.
  */
 import { AppError } from "../domain/errors.ts";
+import { assertHaPriorityAllowed } from "../domain/ha.ts";
 import { authorize, vmScope } from "../domain/policy.ts";
 import { notifyVmChanged } from "../db/notify.ts";
 import { auditAs } from "./audit-service.ts";
@@ -18,6 +19,12 @@ export async function setVmHa(ctx: ServiceContext, vmId: string, input: { enable
   });
   if (!vm) throw new AppError("NOT_FOUND", "VM not found");
   authorize(ctx.actor, "vm.ha", vmTarget(vm));
+  try {
+    assertHaPriorityAllowed(ctx.actor.role === "admin", input.priority, vm.haPriority);
+  } catch (err) {
+    await auditAs(ctx, { action: "vm.ha", targetType: "vm", targetId: vmId, result: "denied", detail: { priority: input.priority, reason: (err as Error).message } });
+    throw err;
+  }
   if (input.enabled && !vm.host.poolShared) {
     await auditAs(ctx, { action: "vm.ha", targetType: "vm", targetId: vmId, result: "denied", detail: { reason: "pool not shared" } });
     throw new AppError("CONFLICT", `HA needs the VM's disk on shared storage, and host ${vm.host.name}'s storage pool is not shared: migrate the VM to a host with a shared pool first`);

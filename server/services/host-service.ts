@@ -78,13 +78,16 @@ function hostView(h: HostRow) {
   };
 }
 
-/** Every host with its fleet state, capacity as placement counts it, and what its live VMs hold. */
-export async function listHosts(ctx: ServiceContext) {
+/**
+ * Every host by name with its fleet state, capacity as placement counts it, and what its live VMs
+ * hold; `only`: just that host, filtered in the query.
+ */
+export async function listHosts(ctx: ServiceContext, only?: { id: string }) {
   authorize(ctx.actor, "host.list");
   const [hosts, allocations, leaving] = await Promise.all([
-    ctx.db.host.findMany({ orderBy: { name: "asc" }, select: hostSelect }),
+    ctx.db.host.findMany({ where: only ? { id: only.id } : {}, orderBy: { name: "asc" }, select: hostSelect }),
     hostAllocations(ctx.db),
-    ctx.db.vm.groupBy({ by: ["hostId"], where: { deletedAt: null, targetHostId: { not: null } }, _count: { _all: true } }),
+    ctx.db.vm.groupBy({ by: ["hostId"], where: { deletedAt: null, targetHostId: { not: null }, ...(only ? { hostId: only.id } : {}) }, _count: { _all: true } }),
   ]);
   const migratingAway = new Map(leaving.map((r) => [r.hostId, r._count._all]));
   return hosts.map((h) => {
@@ -100,6 +103,13 @@ export async function listHosts(ctx: ServiceContext) {
       migratingAway: migratingAway.get(h.id) ?? 0,
     };
   });
+}
+
+/** One host exactly as GET /hosts lists it; 404 when there is no such host. */
+export async function getHost(ctx: ServiceContext, id: string) {
+  const [host] = await listHosts(ctx, { id });
+  if (!host) throw new AppError("NOT_FOUND", "host not found");
+  return host;
 }
 
 export async function createHost(ctx: ServiceContext, input: THostInput) {

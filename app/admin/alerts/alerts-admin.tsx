@@ -86,8 +86,7 @@ export function AlertsAdmin() {
               {alerts.data.map((a) => (
                 <tr key={a.id} data-testid="alert-row" data-kind={a.kind} data-state={a.state}>
                   <td>
-                    <StatusPill status={a.state === "firing" ? "failed" : "succeeded"} />
-                    <div className="muted">{a.state}</div>
+                    <StatusPill status={a.state} />
                   </td>
                   <td>
                     <strong>{a.kind}</strong> · {a.subject}

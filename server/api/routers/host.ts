@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { fleetOverview, getHost } from "../../services/fleet-overview.ts";
+import { fleetOverview } from "../../services/fleet-overview.ts";
 import { getLoadBalancing, setLoadBalancing } from "../../services/load-balance-service.ts";
-import { createHost, listHosts, updateHost } from "../../services/host-service.ts";
+import { createHost, getHost, listHosts, updateHost } from "../../services/host-service.ts";
 import { hostMetrics } from "../../services/metrics-service.ts";
 import { setHostMaintenance } from "../../services/migration-service.ts";
 import { ZCreateHostInput, ZFleetOverview, ZLoadBalancing, ZSetLoadBalancingInput, ZHost, ZHostMetrics, ZHostWithCount, ZId, ZMetricsQuery, ZUpdateHostInput } from "../schemas.ts";

@@ -72,6 +72,12 @@ describe("tenant isolation", () => {
         ["vm.pause", () => api.vm.pause({ id: vmId })],
         ["vm.resume", () => api.vm.resume({ id: vmId })],
         ["vm.delete", () => api.vm.delete({ id: vmId })],
+        ["vm.setHa", () => api.vm.setHa({ id: vmId, enabled: false, priority: 1 })],
+        ["vm.resize", () => api.vm.resize({ id: vmId, memoryMiB: 128 })],
+        ["snapshot.list", () => api.snapshot.list({ id: vmId })],
+        ["snapshot.create", () => api.snapshot.create({ id: vmId, name: "theirs" })],
+        ["snapshot.revert", () => api.snapshot.revert({ id: vmId, name: "theirs" })],
+        ["snapshot.delete", () => api.snapshot.delete({ id: vmId, name: "theirs" })],
         ["operation.get", () => api.operation.get({ id: createOpId })],
       ];
       for (const [name, call] of calls) {
@@ -96,6 +102,17 @@ describe("tenant isolation", () => {
     expect(vm.activeOperationId).toBeNull();
     expect((await a.vm.operations({ id: vmId })).map((o) => o.kind)).toEqual(["create"]);
     expect(virsh("domstate", domainName).trim()).toBe("running");
+  });
+
+  it("an owner cannot put their VM ahead of everyone else's HA restarts: priorities above 50 are an admin's", async () => {
+    const owner = portal.caller(tenantA);
+    expect((await trpcError(() => owner.vm.setHa({ id: vmId, enabled: false, priority: 100 }))).code).toBe("FORBIDDEN");
+    expect((await trpcError(() => owner.vm.setHa({ id: vmId, enabled: false, priority: 51 }))).message).toMatch(/above 50 are given by admins/);
+    expect((await owner.vm.setHa({ id: vmId, enabled: false, priority: 50 })).haPriority).toBe(50);
+    expect((await portal.caller(portal.admin).vm.setHa({ id: vmId, enabled: false, priority: 90 })).haPriority).toBe(90);
+    // The owner toggling HA without naming a priority keeps the admin's.
+    expect((await owner.vm.setHa({ id: vmId, enabled: false })).haPriority).toBe(90);
+    await portal.caller(portal.admin).vm.setHa({ id: vmId, enabled: false, priority: 0 });
   });
 
   it("the owner and an admin can see it", async () => {

@@ -78,3 +78,16 @@ describe("fencingMessage", () => {
     expect(m).toContain("every 60 s");
   });
 });
+
+describe("HA priority: owners choose 0–50, admins above", () => {
+  it("refuses an owner's priority above 50, unless it is the one an admin already gave", async () => {
+    const { assertHaPriorityAllowed, OWNER_MAX_HA_PRIORITY } = await import("../../../server/domain/ha.ts");
+    expect(OWNER_MAX_HA_PRIORITY).toBe(50);
+    expect(() => assertHaPriorityAllowed(false, 50, 0)).not.toThrow();
+    expect(() => assertHaPriorityAllowed(false, 51, 0)).toThrow(expect.objectContaining({ code: "FORBIDDEN", message: expect.stringContaining("0–50") }));
+    expect(() => assertHaPriorityAllowed(false, 100, 0)).toThrow(expect.objectContaining({ code: "FORBIDDEN" }));
+    expect(() => assertHaPriorityAllowed(false, undefined, 90)).not.toThrow();
+    expect(() => assertHaPriorityAllowed(false, 90, 90)).not.toThrow();
+    expect(() => assertHaPriorityAllowed(true, 100, 0)).not.toThrow();
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { diskUsedPct, FLEET_SERIES_POINTS, layOutSeries, seriesWindow } from "../../../server/services/fleet-overview.ts";
+import { diskUsedPct, FLEET_SERIES_POINTS, layOutSeries, seriesWindow } from "../../../server/domain/fleet-series.ts";
 
 describe("fleet overview series", () => {
   it("an hour in at most 120 buckets, never finer than the collection interval, the last one holding now", () => {
