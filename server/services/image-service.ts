@@ -87,8 +87,14 @@ export async function registerImage(ctx: ServiceContext, input: { name: string; 
 export async function deleteImage(ctx: ServiceContext, id: string) {
   const admin = can(ctx.actor, "image.manage");
   if (!admin) authorize(ctx.actor, "image.upload");
-  const image = await ctx.db.image.findFirst({ where: { id, ...(admin ? {} : { ownerId: ctx.actor.id }) }, select: { path: true } });
+  // Scoped in the query: someone else's private image does not exist for the caller (404); a public
+  // image they can see but did not upload is theirs to use, not to delete (403).
+  const image = await ctx.db.image.findFirst({ where: { id, ...imageScope(ctx.actor) }, select: { path: true, ownerId: true } });
   if (!image) throw new AppError("NOT_FOUND", "image not found");
+  if (!admin && image.ownerId !== ctx.actor.id) {
+    await auditAs(ctx, { action: "image.delete", targetType: "image", targetId: id, result: "denied", detail: { reason: "not the uploader" } });
+    throw new AppError("FORBIDDEN", "only admins delete public images; you may delete the images you uploaded");
+  }
   const inUse = await ctx.db.vm.count({ where: { imageId: id, deletedAt: null } });
   if (inUse > 0) throw new AppError("CONFLICT", `image is used by ${inUse} VM(s) (their disks are linked clones of it)`);
   const { count } = await ctx.db.image.deleteMany({ where: { id } });

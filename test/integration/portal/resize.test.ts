@@ -82,7 +82,7 @@ describe("resize", () => {
     await expect(api.vm.resize({ id: vm.id, diskGiB: 1 })).rejects.toMatchObject({ code: "BAD_REQUEST", message: expect.stringContaining("disks only grow") });
     await expect(api.vm.resize({ id: vm.id, memoryMiB: 600 })).rejects.toMatchObject({ code: "PRECONDITION_FAILED" });
     expect((await api.auth.quota()).used).toEqual({ vms: 1, vcpus: 2, memoryMiB: 192, diskGiB: 2 });
-  });
+  }, 300_000);
 
   it("offline: stopped, the VM takes a new size within quota, seen after a boot; two resizes race for the last vCPU", async () => {
     const api = portal.caller(tenant);
@@ -110,5 +110,5 @@ describe("resize", () => {
     const won = (results.find((r) => r.status === "fulfilled") as PromiseFulfilledResult<{ operation: { id: string } }>).value;
     expect((await settle(portal, tenant, won.operation.id)).status).toBe("succeeded");
     expect((await api.auth.quota()).used.vcpus).toBe(5);
-  });
+  }, 300_000);
 });

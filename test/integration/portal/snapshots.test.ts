@@ -84,7 +84,7 @@ describe("tenant snapshots", () => {
     const log = await waitFor("guest booted again", async () => (await readMarks(guest!.domainName)) ?? null, 120_000);
     expect(log.disk).toBe("nomem001");
     expect(log.file).toBe(""); // a fresh boot: the RAM file is gone
-  });
+  }, 300_000);
 
   it("bounds names, the quota and other tenants", async () => {
     const api = portal.caller(tenant);
@@ -132,5 +132,5 @@ describe("tenant snapshots", () => {
     if (ownerOfRace === second.id) second = null;
     else guest = null;
     expect((await api.auth.quota()).snapshots).toEqual({ limit: 2, used: ownerOfRace === vm.id ? 0 : 1 });
-  });
+  }, 300_000);
 });
