@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Builds vmdesk's tiny demo guest from Debian packages only (busybox-static, the cloud kernel in
-# /boot, syslinux/isolinux, mtools, dosfstools, xorriso, cpio, qemu-utils):
-#   OUT_DIR/vmdesk-demo.qcow2  syslinux on a FAT image (no partition table, no loop mounts)
-#   OUT_DIR/vmdesk-demo.iso    isolinux, hybrid
+# /boot, syslinux/isolinux, shim-signed, grub-efi-amd64-signed, mtools, dosfstools, xorriso, cpio,
+# qemu-utils):
+#   OUT_DIR/vmdesk-demo.qcow2  one FAT image (no partition table, no loop mounts): syslinux for BIOS,
+#                              /EFI/BOOT/BOOTX64.EFI for UEFI
+#   OUT_DIR/vmdesk-demo.iso    isolinux (BIOS) and an El Torito EFI image, hybrid
+# UEFI boots Debian's signed chain: shim (Microsoft-signed) → grub (Debian-signed) → the cloud kernel
+# (Debian-signed), so the guest also boots under Secure Boot with Microsoft's keys enrolled; grub
+# finds its config through /.disk/info, as on Debian's own media.
 # Both boot the same kernel + busybox initramfs: shell on ttyS0 and tty1 (root, no password),
 # acpid powers off on the ACPI power button, and "vmdesk-demo-ready" is written to the serial port
 # once the guest is up (the portal's readiness signal). A cloud-init NoCloud seed disc (IDE CD-ROM,
 # label cidata) sets the host name; the name and each SSH key's fingerprint are printed on the serial
 # port ("vmdesk-cloudinit hostname=NAME", "vmdesk-cloudinit key SHA256:...") before that marker.
+# Before those: "vmdesk-firmware efi=0|1 secureboot=0|1 tpm=0|1" (booted through UEFI, Secure Boot
+# on as the firmware reports it, a TPM found: the cloud kernel has tpm_tis and tpm_crb built in).
 #
 # Usage: scripts/build-demo-image.sh OUT_DIR
 # Env:   VMDESK_DEMO_KVER   kernel version to use (default: newest /boot/vmlinuz-*-cloud-amd64)
@@ -61,7 +68,7 @@ ln -s bin/busybox "$root/init"
 
 # Modules with their dependencies, in load order, deduplicated.
 modules="virtio_pci virtio_blk virtio_net virtio_console virtio-rng virtio_balloon virtio_scsi
-  ata_piix sr_mod isofs vfat evdev button serio_raw"
+  ata_piix sr_mod isofs vfat evdev button serio_raw efivarfs"
 : > "$root/etc/modules.order"
 for m in $modules; do
   modprobe -S "$kver" --show-depends "$m" | while read -r verb path _; do
@@ -84,6 +91,17 @@ mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /run
 while read -r ko; do insmod "$ko" 2>/dev/null; done < /etc/modules.order
 hostname -F /etc/hostname
+efi=0 sb=0 tpm=0
+if [ -d /sys/firmware/efi ]; then
+  efi=1
+  mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null
+  # 4 bytes of attributes, then the value: 1 when the firmware enforces Secure Boot (read whole:
+  # efivarfs files do not seek).
+  v=$(od -An -tu1 /sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c 2>/dev/null | awk '{ print $5 }')
+  [ "$v" = 1 ] && sb=1
+fi
+[ -e /sys/class/tpm/tpm0 ] && tpm=1
+echo "vmdesk-firmware efi=$efi secureboot=$sb tpm=$tpm" >> /dev/ttyS0
 /bin/vmdesk-cidata
 ip link set lo up
 # acpid reads /dev/input/event* (the ACPI "Power Button" device from button.ko) and runs
@@ -200,6 +218,17 @@ boot_cfg() {
     "$1" "$2" "$cmdline"
 }
 
+# --- UEFI: shim → grub, both signed; grub's built-in config searches /.disk/info and then reads
+# /boot/grub/grub.cfg from that file system.
+shim=/usr/lib/shim/shimx64.efi.signed
+grub_disk=/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed
+grub_cd=/usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed
+for f in "$shim" "$grub_disk" "$grub_cd"; do
+  [[ -r $f ]] || { echo "cannot read $f: install shim-signed grub-efi-amd64-signed" >&2; exit 1; }
+done
+printf 'set timeout=0\nlinux /vmlinuz %s\ninitrd /initrd.gz\nboot\n' "$cmdline" > "$work/grub.cfg"
+echo "vmdesk demo guest" > "$work/disk-info"
+
 # --- qcow2: syslinux on a FAT file system, filled with mtools ------------------------------------
 raw=$work/disk.raw
 truncate -s 64M "$raw"
@@ -209,18 +238,32 @@ boot_cfg /vmlinuz /initrd.gz > "$work/syslinux.cfg"
 mcopy -i "$raw" "$kernel" ::/vmlinuz
 mcopy -i "$raw" "$initrd" ::/initrd.gz
 mcopy -i "$raw" "$work/syslinux.cfg" ::/syslinux.cfg
+mmd -i "$raw" ::/EFI ::/EFI/BOOT ::/boot ::/boot/grub ::/.disk
+mcopy -i "$raw" "$shim" ::/EFI/BOOT/BOOTX64.EFI
+mcopy -i "$raw" "$grub_disk" ::/EFI/BOOT/grubx64.efi
+mcopy -i "$raw" "$work/grub.cfg" ::/boot/grub/grub.cfg
+mcopy -i "$raw" "$work/disk-info" ::/.disk/info
 qemu-img convert -f raw -O qcow2 -o compat=1.1 "$raw" "$work/vmdesk-demo.qcow2"
 
-# --- ISO: isolinux, hybrid MBR ------------------------------------------------------------------
+# --- ISO: isolinux + El Torito EFI image (shim, grub's CD build), hybrid MBR and GPT ------------
 isodir=$work/iso
-mkdir -p "$isodir/isolinux"
+mkdir -p "$isodir/isolinux" "$isodir/boot/grub" "$isodir/.disk"
 cp /usr/lib/ISOLINUX/isolinux.bin /usr/lib/syslinux/modules/bios/ldlinux.c32 "$isodir/isolinux/"
 cp "$kernel" "$isodir/vmlinuz"
 cp "$initrd" "$isodir/initrd.gz"
 boot_cfg /vmlinuz /initrd.gz > "$isodir/isolinux/isolinux.cfg"
+cp "$work/grub.cfg" "$isodir/boot/grub/grub.cfg"
+cp "$work/disk-info" "$isodir/.disk/info"
+efiimg=$isodir/boot/efi.img
+truncate -s 8M "$efiimg"
+mkfs.vfat -n VMDESKEFI "$efiimg" > /dev/null
+mmd -i "$efiimg" ::/EFI ::/EFI/BOOT
+mcopy -i "$efiimg" "$shim" ::/EFI/BOOT/BOOTX64.EFI
+mcopy -i "$efiimg" "$grub_cd" ::/EFI/BOOT/grubx64.efi
 xorriso -as mkisofs -quiet -o "$work/vmdesk-demo.iso" -V VMDESK_DEMO \
   -isohybrid-mbr /usr/lib/ISOLINUX/isohdpfx.bin \
   -c isolinux/boot.cat -b isolinux/isolinux.bin -no-emul-boot -boot-load-size 4 -boot-info-table \
+  -eltorito-alt-boot -e boot/efi.img -no-emul-boot -isohybrid-gpt-basdat \
   "$isodir" 2> /dev/null
 
 chmod 0644 "$work/vmdesk-demo.qcow2" "$work/vmdesk-demo.iso"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a Debian 12 machine (or container without systemd/udev) to host vmdesk guests:
-# installs missing packages, fixes /dev/kvm permissions and libvirt's QEMU namespaces setting, and
-# starts virtlogd + libvirtd if they are not running. Idempotent; a re-run on a ready host takes well
-# under a second.
+# installs missing packages, fixes /dev/kvm permissions, libvirt's QEMU namespaces setting and the
+# swtpm certificate authority's ownership, and starts virtlogd + libvirtd if they are not running.
+# Idempotent; a re-run on a ready host takes well under a second.
 #
 # Usage: sudo scripts/host-setup.sh
 # Env:   VMDESK_SKIP_APT=1  skip the package step
@@ -20,6 +20,9 @@ packages=(
   kmod iproute2 fonts-dejavu-core dnsmasq-base
   iptables libvirt-daemon-config-nwfilter
   openssl
+  # UEFI guests: OVMF (libvirt picks a build from /usr/share/qemu/firmware/*.json), a vTPM (libvirt
+  # runs swtpm_setup and swtpm itself), and the signed shim + grub the demo image boots through.
+  ovmf swtpm swtpm-tools shim-signed grub-efi-amd64-signed
 )
 
 if [[ ${VMDESK_SKIP_APT:-0} == 1 ]]; then
@@ -60,6 +63,16 @@ if ! grep -Eq '^[[:space:]]*namespaces[[:space:]]*=' "$qemu_conf"; then
   printf '\n# vmdesk host-setup: no mount namespaces in this container\nnamespaces = [ ]\n' >> "$qemu_conf"
   log "$qemu_conf: namespaces = [ ]"
   restart_libvirtd=1
+fi
+
+# libvirt runs swtpm_setup as qemu.conf's swtpm_user (default tss), which signs each new vTPM's EK
+# certificate with the local CA in /var/lib/swtpm-localca. A libvirtd started before swtpm-tools
+# created the tss user falls back to root, and root's first vTPM creates that CA root-owned (0640):
+# after the next libvirtd start, every vTPM set-up as tss would fail. The CA belongs to tss.
+localca=/var/lib/swtpm-localca
+if [[ -d $localca ]] && id tss > /dev/null 2>&1 && [[ -n $(find "$localca" ! -user tss -print -quit) ]]; then
+  chown -R tss:root "$localca"
+  log "$localca: owned by tss"
 fi
 
 # True when the pid file names a live process with this command name, or one runs anyway.

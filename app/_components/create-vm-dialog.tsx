@@ -16,6 +16,9 @@ export function CreateVmDialog({ open, onClose, onCreated }: { open: boolean; on
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const images = useQuery({ ...trpc.image.list.queryOptions(), enabled: open });
+  const flavors = useQuery({ ...trpc.flavor.list.queryOptions(), enabled: open });
+  // A flavor fixes the size (and its tuning, which only admins see); "" = a custom size.
+  const [flavorId, setFlavorId] = useState("");
   const quota = useQuery({ ...trpc.auth.quota.queryOptions(), enabled: open });
   const me = useQuery({ ...trpc.auth.me.queryOptions(), enabled: open });
   const isAdmin = me.data?.role === "admin";
@@ -46,6 +49,13 @@ export function CreateVmDialog({ open, onClose, onCreated }: { open: boolean; on
   );
 
   const image = images.data?.find((i) => i.id === imageId);
+  const flavor = flavors.data?.find((f) => f.id === flavorId);
+  useEffect(() => {
+    if (!flavor) return;
+    setVcpus(String(flavor.vcpus));
+    setMemory(String(flavor.memoryMiB));
+    setDisk(String(flavor.diskGiB));
+  }, [flavor]);
   const minDisk = image?.minDiskGiB ?? 1;
 
   // Pick the first image, and raise the disk to the image's minimum when the image changes.
@@ -53,7 +63,7 @@ export function CreateVmDialog({ open, onClose, onCreated }: { open: boolean; on
     if (!imageId && images.data && images.data[0]) setImageId(images.data[0].id);
   }, [images.data, imageId]);
   useEffect(() => {
-    if (image && toInt(disk) < image.minDiskGiB) setDisk(String(image.minDiskGiB));
+    if (image && !flavor && toInt(disk) < image.minDiskGiB) setDisk(String(image.minDiskGiB));
     // eslint-disable-next-line react-hooks/exhaustive-deps -- only on image change
   }, [image?.id]);
   useEffect(() => {
@@ -80,7 +90,8 @@ export function CreateVmDialog({ open, onClose, onCreated }: { open: boolean; on
     const seed = cloudInit
       ? { cloudInit: { ...(hostname.trim() ? { hostname: hostname.trim() } : {}), ...(userData.trim() ? { userData } : {}), ...(withKeys ? { sshKeys: "all" as const } : {}) } }
       : {};
-    create.mutate({ name: name.trim(), imageId, vcpus: v, memoryMiB: m, diskGiB: d, ...(hostId ? { hostId } : {}), ...seed });
+    const size = flavor ? { flavorId: flavor.id } : { vcpus: v, memoryMiB: m, diskGiB: d };
+    create.mutate({ name: name.trim(), imageId, ...size, ...(hostId ? { hostId } : {}), ...seed });
   }
 
   const adding = { vms: 1, vcpus: toInt(vcpus) || 0, memoryMiB: toInt(memory) || 0, diskGiB: toInt(disk) || 0 };
@@ -112,18 +123,32 @@ export function CreateVmDialog({ open, onClose, onCreated }: { open: boolean; on
             </select>
             {image?.description ? <small className="muted">{image.description}</small> : null}
           </label>
+          {flavors.data && flavors.data.length > 0 ? (
+            <label className="field">
+              <span>Flavor</span>
+              <select value={flavorId} onChange={(e) => setFlavorId(e.target.value)} data-testid="create-vm-flavor">
+                <option value="">custom size</option>
+                {flavors.data.map((f) => (
+                  <option key={f.id} value={f.id}>
+                    {f.name} ({f.vcpus} vCPU, {f.memoryMiB} MiB, {f.diskGiB} GiB)
+                  </option>
+                ))}
+              </select>
+              {flavor?.description ? <small className="muted">{flavor.description}</small> : null}
+            </label>
+          ) : null}
           <div className="field-row">
             <label className="field">
               <span>vCPUs</span>
-              <input type="number" inputMode="numeric" min={1} max={64} step={1} value={vcpus} onChange={(e) => setVcpus(e.target.value)} data-testid="create-vm-vcpus" />
+              <input type="number" inputMode="numeric" min={1} max={64} step={1} value={vcpus} onChange={(e) => setVcpus(e.target.value)} disabled={!!flavor} data-testid="create-vm-vcpus" />
             </label>
             <label className="field">
               <span>Memory (MiB)</span>
-              <input type="number" inputMode="numeric" min={MIN_MEMORY_MIB} step={16} value={memory} onChange={(e) => setMemory(e.target.value)} data-testid="create-vm-memory" />
+              <input type="number" inputMode="numeric" min={MIN_MEMORY_MIB} step={16} value={memory} onChange={(e) => setMemory(e.target.value)} disabled={!!flavor} data-testid="create-vm-memory" />
             </label>
             <label className="field">
               <span>Disk (GiB)</span>
-              <input type="number" inputMode="numeric" min={minDisk} step={1} value={disk} onChange={(e) => setDisk(e.target.value)} data-testid="create-vm-disk" />
+              <input type="number" inputMode="numeric" min={minDisk} step={1} value={disk} onChange={(e) => setDisk(e.target.value)} disabled={!!flavor} data-testid="create-vm-disk" />
             </label>
           </div>
           <p className="hint">Memory at least {MIN_MEMORY_MIB} MiB; disk at least {minDisk} GiB for this image.</p>

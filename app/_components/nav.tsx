@@ -15,6 +15,7 @@ const USER_LINKS = [
 const ADMIN_LINKS = [
   { href: "/admin/users", label: "Users", testId: "nav-admin-users" },
   { href: "/admin/images", label: "Images", testId: "nav-admin-images" },
+  { href: "/admin/flavors", label: "Flavors", testId: "nav-admin-flavors" },
   { href: "/admin/fleet", label: "Fleet", testId: "nav-admin-fleet" },
   { href: "/admin/hosts", label: "Hosts", testId: "nav-admin-hosts" },
   { href: "/admin/alerts", label: "Alerts", testId: "nav-admin-alerts" },

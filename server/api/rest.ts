@@ -13,6 +13,7 @@ import { config } from "../config.ts";
 import { allowedMethods, openApiDocument } from "./openapi.ts";
 import { appRouter, restSuccessStatus } from "./root.ts";
 import { serialLogHttp } from "./serial-log-http.ts";
+import { submissionExportHttp } from "./submission-export-http.ts";
 import { createContext } from "./trpc.ts";
 
 interface ZodDefLike {
@@ -118,6 +119,8 @@ export async function handleRestRequest(incoming: Request): Promise<Response> {
   if (below === "/openapi.json") return Response.json(openApiDocument());
   const serialLog = await serialLogHttp(incoming, below);
   if (serialLog) return serialLog;
+  const submissionExport = await submissionExportHttp(incoming, below);
+  if (submissionExport) return submissionExport;
   let req: Request;
   try {
     req = await withJsonBody(incoming, config().VMDESK_MAX_BODY_BYTES);

@@ -3,6 +3,7 @@ import { auditRouter } from "./routers/audit.ts";
 import { authRouter } from "./routers/auth.ts";
 import { classRouter } from "./routers/class.ts";
 import { consoleRouter } from "./routers/console.ts";
+import { flavorRouter } from "./routers/flavor.ts";
 import { hostRouter } from "./routers/host.ts";
 import { imageRouter } from "./routers/image.ts";
 import { leaseRouter } from "./routers/lease.ts";
@@ -10,6 +11,7 @@ import { liveRouter } from "./routers/live.ts";
 import { operationRouter } from "./routers/operation.ts";
 import { snapshotRouter } from "./routers/snapshot.ts";
 import { sshKeyRouter } from "./routers/ssh-key.ts";
+import { submissionRouter } from "./routers/submission.ts";
 import { userRouter } from "./routers/user.ts";
 import { vmRouter } from "./routers/vm.ts";
 import { createCallerFactory, router } from "./trpc.ts";
@@ -17,6 +19,7 @@ import { createCallerFactory, router } from "./trpc.ts";
 export const appRouter = router({
   auth: authRouter,
   vm: vmRouter,
+  flavor: flavorRouter,
   operation: operationRouter,
   user: userRouter,
   image: imageRouter,
@@ -29,6 +32,7 @@ export const appRouter = router({
   lease: leaseRouter,
   sshKey: sshKeyRouter,
   snapshot: snapshotRouter,
+  submission: submissionRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -85,15 +85,17 @@ export const ZCloudInitInput = z.object({
 export const ZCreateVmInput = z.object({
   name,
   imageId: z.string().uuid("must be a UUID"),
-  vcpus: z.number().int().min(1).max(64),
-  memoryMiB: z.number().int().min(80, "guests need at least 80 MiB").max(1_048_576),
-  diskGiB: z.number().int().min(1).max(65_536),
+  flavorId: z.string().uuid("must be a UUID").optional().describe("take size (and tuning) from this flavor (GET /flavors); then leave vcpus, memoryMiB and diskGiB out"),
+  vcpus: z.number().int().min(1).max(64).optional().describe("required without a flavorId"),
+  memoryMiB: z.number().int().min(80, "guests need at least 80 MiB").max(1_048_576).optional().describe("required without a flavorId"),
+  diskGiB: z.number().int().min(1).max(65_536).optional().describe("required without a flavorId"),
   hostId: z.string().uuid("must be a UUID").optional().describe("admins only: put the VM on this host instead of where placement would (409 with the reason when it does not fit)"),
   cloudInit: ZCloudInitInput.optional().describe("attach a cloud-init (NoCloud) seed disc: host name, your SSH keys, user-data"),
   maxVcpus: z.number().int().min(1).max(64).optional().describe("vCPUs the running VM can grow to by hot-plug (default: vcpus)"),
   maxMemoryMiB: z.number().int().min(80).max(1_048_576).optional().describe("memory the running VM can grow to through the balloon (default: memoryMiB)"),
-}).refine((v) => v.maxVcpus === undefined || v.maxVcpus >= v.vcpus, { message: "maxVcpus must be at least vcpus", path: ["maxVcpus"] })
-  .refine((v) => v.maxMemoryMiB === undefined || v.maxMemoryMiB >= v.memoryMiB, { message: "maxMemoryMiB must be at least memoryMiB", path: ["maxMemoryMiB"] });
+}).refine((v) => v.flavorId !== undefined || (v.vcpus !== undefined && v.memoryMiB !== undefined && v.diskGiB !== undefined), { message: "give a flavorId, or vcpus, memoryMiB and diskGiB", path: ["flavorId"] })
+  .refine((v) => v.maxVcpus === undefined || v.vcpus === undefined || v.maxVcpus >= v.vcpus, { message: "maxVcpus must be at least vcpus", path: ["maxVcpus"] })
+  .refine((v) => v.maxMemoryMiB === undefined || v.memoryMiB === undefined || v.maxMemoryMiB >= v.memoryMiB, { message: "maxMemoryMiB must be at least memoryMiB", path: ["maxMemoryMiB"] });
 export type TCreateVmInput = z.infer<typeof ZCreateVmInput>;
 
 /** Pages by keyset: the next page's cursor is the id of the last VM received; a shorter page is the last. */
@@ -158,6 +160,7 @@ const ZHostFields = z.object({
   cpuRatio: z.number().min(0.1).max(64).optional().describe("vCPUs placed per physical CPU (default 16)"),
   memoryRatio: z.number().min(0.1).max(4).optional().describe("guest memory placed per MiB of host memory after the reserve (default 1.0: no overcommit)"),
   reservedMemoryMiB: z.number().int().min(0).max(1_048_576).optional().describe("host memory never given to guests (default 512)"),
+  reservedCpus: z.number().int().min(0).max(4096).optional().describe("pCPUs 0…n−1 stay with the host: never dedicated to VMs of flavors with dedicated CPUs (default 1)"),
   labels: z
     .record(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, "label keys: lowercase letters, digits, . _ -, at most 63"), z.string().max(63).regex(/^[A-Za-z0-9._-]*$/, "label values: letters, digits, . _ -, at most 63"))
     .refine((l) => Object.keys(l).length <= 32, "at most 32 labels")
@@ -208,6 +211,7 @@ export const ZVm = z.object({
   vcpus: z.number(),
   memoryMiB: z.number(),
   diskGiB: z.number(),
+  flavor: z.object({ id: z.string(), name: z.string() }).nullable().optional().describe("the flavor its size (and tuning) came from"),
   maxVcpus: z.number().nullable().optional().describe("vCPUs the running VM can grow to (null: vcpus)"),
   maxMemoryMiB: z.number().nullable().optional().describe("memory the running VM can grow to (null: memoryMiB)"),
   domainName: z.string(),
@@ -287,6 +291,7 @@ export const ZHost = z.object({
   cpuRatio: z.number(),
   memoryRatio: z.number(),
   reservedMemoryMiB: z.number(),
+  reservedCpus: z.number().optional().describe("pCPUs kept from dedicated-CPU flavors (0…n−1)"),
   labels: z.record(z.string(), z.string()),
   state: z.enum(["up", "degraded", "down", "maintenance", "disabled"]).describe("fleet state: disabled and maintenance are admin choices; down: not answering; degraded: answering but reporting a problem (lastError)"),
   connection: z.enum(["unknown", "connected", "disconnected"]).describe("the monitor's last view of the libvirt connection"),
@@ -516,4 +521,10 @@ export const ZResizeVmInput = ZId.extend({
   vcpus: z.number().int().min(1).max(64).optional(),
   memoryMiB: z.number().int().min(80, "guests need at least 80 MiB").max(1_048_576).optional(),
   diskGiB: z.number().int().min(1).max(65_536).optional().describe("disks only grow"),
+  flavorId: z
+    .string()
+    .uuid("must be a UUID")
+    .nullable()
+    .optional()
+    .describe("take this flavor's size (and tuning: other tuning needs the VM stopped, 412); a VM with a flavor resizes only this way; null leaves its flavor"),
 });

@@ -13,21 +13,33 @@ import { log } from "../log.ts";
 import type { ConsoleAccess, ConsoleAuditRow, ConsoleStore, RedeemedConsoleAccess, TicketTarget } from "./store.ts";
 import type { ConsoleKind, ConsoleMode } from "./tickets.ts";
 
-/** The access columns both the redemption and the re-check read, from a source `s` of ("userId", "vmId"). */
+/**
+ * A submission viewer (sv) stands where a VM would: its state as a VM state (running; provisioning
+ * while it boots; deleted once closing, closed or failed), its own domain and host.
+ */
+const VIEWER_STATE = `CASE WHEN sv."id" IS NULL THEN v."state"::text WHEN sv."state" = 'running' THEN 'running' WHEN sv."state" = 'creating' THEN 'provisioning' ELSE 'deleted' END`;
+
+/**
+ * The access columns both the redemption and the re-check read, from a source `s` of ("userId",
+ * "vmId"), where "vmId" may name a submission viewer (its student's VM then gives owner and class).
+ */
 const ACCESS_COLUMNS = `
   s."userId"::text AS "userId", s."vmId"::text AS "vmId",
   u."username", u."role"::text AS "role", u."disabled", u."sessionVersion",
-  v."state"::text AS "vmState", v."deletedAt" IS NOT NULL AS "vmDeleted", v."domainName", v."ownerId"::text AS "ownerId",
-  v."targetHostId" IS NOT NULL AS "vmMigrating",
+  ${VIEWER_STATE} AS "vmState",
+  CASE WHEN sv."id" IS NULL THEN v."deletedAt" IS NOT NULL ELSE sv."state" NOT IN ('creating', 'running') END AS "vmDeleted",
+  COALESCE(sv."domainName", v."domainName") AS "domainName", v."ownerId"::text AS "ownerId",
+  sv."id" IS NULL AND v."targetHostId" IS NOT NULL AS "vmMigrating", sv."id" IS NOT NULL AS "isViewer",
   h."id"::text AS "hostId", h."uri" AS "hostUri",
   c."id"::text AS "classId", c."frozenAt" AT TIME ZONE 'UTC' AS "frozenAt",
   c."studentsMayPower", c."studentsMayReset", c."studentsMayRevert",
   (SELECT array_agg(ct."userId"::text) FROM "ClassTeacher" ct WHERE ct."classId" = c."id") AS "teacherIds"`;
 const ACCESS_JOINS = `
   LEFT JOIN "User" u ON u."id" = s."userId"
-  LEFT JOIN "Vm" v ON v."id" = s."vmId"
-  LEFT JOIN "Host" h ON h."id" = v."hostId"
-  LEFT JOIN "Class" c ON c."id" = v."classId"`;
+  LEFT JOIN "SubmissionViewer" sv ON sv."id" = s."vmId"
+  LEFT JOIN "Vm" v ON v."id" = COALESCE(sv."vmId", s."vmId")
+  LEFT JOIN "Host" h ON h."id" = COALESCE(sv."hostId", v."hostId")
+  LEFT JOIN "Class" c ON c."id" = COALESCE(sv."classId", v."classId")`;
 
 // Named statements: each pooled connection parses and plans them once, not on every console connect.
 const REDEEM: Omit<pg.QueryConfig, "values"> = {
@@ -36,7 +48,7 @@ const REDEEM: Omit<pg.QueryConfig, "values"> = {
     WITH s AS (
       UPDATE "ConsoleTicket" SET "consumedAt" = $2::timestamp
       WHERE "tokenHash" = $1 AND "consumedAt" IS NULL AND "expiresAt" > $2::timestamp
-      RETURNING "id", "userId", "vmId", "mode", "kind", "sessionVersion")
+      RETURNING "id", "userId", COALESCE("viewerId", "vmId") AS "vmId", "mode", "kind", "sessionVersion")
     SELECT s."id"::text AS "id", s."mode", s."kind", s."sessionVersion" AS "ticketSessionVersion", ${ACCESS_COLUMNS}
     FROM s ${ACCESS_JOINS}`,
 };
@@ -58,10 +70,11 @@ const AUDIT_REFUSAL: Omit<pg.QueryConfig, "values"> = {
 };
 const TICKET_TARGET: Omit<pg.QueryConfig, "values"> = {
   name: "console-ticket-target",
-  text: `SELECT t."vmId"::text AS "vmId", t."kind", t."expiresAt" AT TIME ZONE 'UTC' AS "expiresAt", v."state"::text AS "vmState",
-                h."id"::text AS "hostId", h."uri" AS "hostUri", v."domainName"
-         FROM "ConsoleTicket" t JOIN "Vm" v ON v."id" = t."vmId" JOIN "Host" h ON h."id" = v."hostId"
-         WHERE t."tokenHash" = $1 AND t."consumedAt" IS NULL AND t."expiresAt" > $2::timestamp AND v."deletedAt" IS NULL`,
+  text: `SELECT COALESCE(t."viewerId", t."vmId")::text AS "vmId", t."kind", t."expiresAt" AT TIME ZONE 'UTC' AS "expiresAt", ${VIEWER_STATE} AS "vmState",
+                h."id"::text AS "hostId", h."uri" AS "hostUri", COALESCE(sv."domainName", v."domainName") AS "domainName"
+         FROM "ConsoleTicket" t LEFT JOIN "SubmissionViewer" sv ON sv."id" = t."viewerId"
+           JOIN "Vm" v ON v."id" = t."vmId" JOIN "Host" h ON h."id" = COALESCE(sv."hostId", v."hostId")
+         WHERE t."tokenHash" = $1 AND t."consumedAt" IS NULL AND t."expiresAt" > $2::timestamp AND (sv."id" IS NOT NULL OR v."deletedAt" IS NULL)`,
 };
 const PURGE: Omit<pg.QueryConfig, "values"> = {
   name: "console-purge",
@@ -87,6 +100,7 @@ interface AccessRow {
   vmState: string | null;
   vmDeleted: boolean | null;
   vmMigrating: boolean | null;
+  isViewer: boolean | null;
   domainName: string | null;
   ownerId: string | null;
   hostId: string | null;
@@ -111,6 +125,7 @@ function toAccess(r: AccessRow): ConsoleAccess {
             state: r.vmState,
             deleted: r.vmDeleted!,
             migrating: r.vmMigrating!,
+            viewer: r.isViewer === true,
             domainName: r.domainName!,
             ownerId: r.ownerId!,
             host: { id: r.hostId!, uri: r.hostUri! },

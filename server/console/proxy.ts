@@ -57,7 +57,7 @@ import { parseDomainXml } from "../hypervisor/xml/index.ts";
 import type { Clock } from "../jobs/clock.ts";
 import { config } from "../config.ts";
 import { log } from "../log.ts";
-import { vmTarget } from "../services/vm-access.ts";
+import { consoleTarget } from "../services/vm-access.ts";
 import { FLOOD_CLOSE_MS, INPUT_BUDGET, InputBudget } from "./input-budget.ts";
 import { CUT_TEXT_MAX, RfbClientFilter, RfbProtocolError } from "./rfb-filter.ts";
 import type { ConsoleAuditRow, ConsoleStore, TicketTarget } from "./store.ts";
@@ -278,8 +278,9 @@ export class ConsoleProxy {
       if (!found || found.deleted) throw new Refusal(404, "VM not found");
       const vm = found;
       const actor = { id: user.id, role: user.role as Role, disabled: user.disabled };
-      const target = vmTarget(vm);
-      if (!can(actor, "vm.console", target)) throw new Refusal(canSee(actor, target) ? 403 : 404, canSee(actor, target) ? "console not allowed" : "VM not found");
+      const { action, target } = consoleTarget(vm);
+      if (!can(actor, action, target)) throw new Refusal(canSee(actor, target) ? 403 : 404, canSee(actor, target) ? "console not allowed" : "VM not found");
+      if (vm.viewer && ticket.mode !== "view") throw new Refusal(403, "a submission is view-only");
       if (vm.state === "deleting") throw new Refusal(404, "VM not found");
       if (vm.state !== "running") throw new Refusal(412, `VM is ${vm.state}`);
 
@@ -799,7 +800,7 @@ export class ConsoleProxy {
         const vm = row?.vm;
         if (!user || user.disabled || user.sessionVersion !== s.sessionVersion) this.end(s, CLOSE.ACCESS_REVOKED);
         else if (!vm || vm.deleted || vm.state === "deleting" || vm.state === "deleted") this.end(s, CLOSE.VM_DELETED);
-        else if (!can({ id: user.id, role: user.role as Role, disabled: user.disabled }, "vm.console", vmTarget(vm))) this.end(s, CLOSE.ACCESS_REVOKED);
+        else if (!can({ id: user.id, role: user.role as Role, disabled: user.disabled }, consoleTarget(vm).action, consoleTarget(vm).target)) this.end(s, CLOSE.ACCESS_REVOKED);
         else if (vm.state !== "running" && vm.state !== "paused") this.end(s, CLOSE.VM_STOPPED);
       }
     } catch (err) {

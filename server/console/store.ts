@@ -26,6 +26,11 @@ export interface ConsoleAccess {
     migrating: boolean;
     domainName: string;
     ownerId: string;
+    /**
+     * The console is a submission viewer's (the ticket named one): `id`, `state` and `domainName` are
+     * the viewer's, `ownerId` and `class` its student VM's. Policy then asks `submission.view`.
+     */
+    viewer?: boolean;
     host: { id: string; uri: string };
     class: { frozenAt: Date | null; studentsMayPower: boolean; studentsMayReset: boolean; studentsMayRevert: boolean; teachers: Array<{ userId: string }> } | null;
   } | null;

@@ -1,7 +1,7 @@
 /**
  * Console tickets: 32 random bytes (base64url) handed to the browser once, carried in a websocket
  * subprotocol (never in a URL, so never in access logs), stored only as their SHA-256. A ticket is
- * bound to one user, one VM, a mode and a kind, lives at most 60 s, and is consumed by exactly one
+ * bound to one user, one VM (or a submission viewer), a mode and a kind, lives at most 60 s, and is consumed by exactly one
  * conditional UPDATE … RETURNING: of any number of concurrent redemptions, exactly one gets the row.
  *
  * No hypervisor imports here: the API mints tickets (Prisma), the proxy consumes them through its
@@ -74,15 +74,15 @@ export interface MintedTicket {
  * also announced to the console proxies, which open the VM's display while the client is on its way
  * (proxy.ts, "prepared displays"); a lost announcement only costs the connect that head start.
  */
-export async function mintTicket(db: Db, input: { userId: string; vmId: string; mode: ConsoleMode; kind: ConsoleKind; now: Date; ttlS: number }): Promise<MintedTicket> {
+export async function mintTicket(db: Db, input: { userId: string; vmId: string; viewerId?: string; mode: ConsoleMode; kind: ConsoleKind; now: Date; ttlS: number }): Promise<MintedTicket> {
   const ticket = newTicketSecret();
   const tokenHash = hashTicket(ticket);
   const expiresAt = ticketExpiry(input.now, input.ttlS);
   // The user's sessionVersion is read in the same statement: a reset committed before it voids the
   // ticket at once, one committed after ends its session at the proxy's next re-check.
   const [row] = await db.$queryRaw<Array<{ id: string }>>`
-    INSERT INTO "ConsoleTicket" ("id", "tokenHash", "userId", "vmId", "mode", "kind", "createdAt", "expiresAt", "sessionVersion")
-    SELECT ${randomUUID()}::uuid, ${tokenHash}, u."id", ${input.vmId}::uuid, ${input.mode}, ${input.kind},
+    INSERT INTO "ConsoleTicket" ("id", "tokenHash", "userId", "vmId", "viewerId", "mode", "kind", "createdAt", "expiresAt", "sessionVersion")
+    SELECT ${randomUUID()}::uuid, ${tokenHash}, u."id", ${input.vmId}::uuid, ${input.viewerId ?? null}::uuid, ${input.mode}, ${input.kind},
            ${input.now.toISOString()}::timestamp, ${expiresAt.toISOString()}::timestamp, u."sessionVersion"
     FROM "User" u WHERE u."id" = ${input.userId}::uuid
     RETURNING "id"::text AS "id"`;

@@ -4,7 +4,7 @@
  * can enqueue) does not compile. Stored as text in `Operation.kind`, so rows written by another
  * version are checked with `isOperationKind` before they are run.
  */
-export const OPERATION_KINDS = ["create", "start", "shutdown", "poweroff", "reboot", "pause", "resume", "delete", "reset", "revert", "snapshot", "snapshot-delete", "freeze", "migrate", "ha-restart", "resize"] as const;
+export const OPERATION_KINDS = ["create", "start", "shutdown", "poweroff", "reboot", "pause", "resume", "delete", "reset", "revert", "snapshot", "snapshot-delete", "freeze", "migrate", "ha-restart", "resize", "submission-view", "submission-discard"] as const;
 
 export type OperationKind = (typeof OPERATION_KINDS)[number];
 

@@ -5,6 +5,8 @@
  * `diskFreeGiB` is the pool's measured free space, `allocated.diskGiB` the space promised to VMs but
  * not yet written (an overlay may grow to its full size), and a VM fits when `requested ≤ diskFreeGiB −
  * allocated.diskGiB`. Written data is already missing from `diskFreeGiB`: never count it in both.
+ * Dedicated pCPUs and huge pages are never overcommitted: a host offers the pCPUs no other VM holds
+ * (`freePcpus`) and the huge pages of each size it can still promise (`hugepages`).
  */
 export const HOST_STATES = ["up", "degraded", "down", "maintenance", "disabled"] as const;
 export type HostState = (typeof HOST_STATES)[number];
@@ -23,6 +25,10 @@ export interface PlacementHost {
   labels: Readonly<Record<string, string>>;
   /** Image ids already in this host's pool or on storage it shares. */
   images: ReadonlySet<string>;
+  /** pCPUs a dedicated-CPU VM may still get here (the host's reserved ones and other VMs' excluded); absent: 0. */
+  freePcpus?: number;
+  /** Huge pages per size that new VMs may still take here; absent: none. */
+  hugepages?: ReadonlyArray<{ sizeKiB: number; free: number }>;
 }
 
 export interface PlacementRequest {
@@ -40,6 +46,10 @@ export interface PlacementRequest {
   pinnedHostId?: string;
   /** Hosts to leave out (e.g. the migration source). */
   excludeHostIds?: ReadonlySet<string>;
+  /** pCPUs the VM needs for itself alone (a flavor with dedicated CPUs: one per vCPU). */
+  dedicatedCpus?: number;
+  /** Huge pages the VM's memory needs, of one size. */
+  hugepages?: { sizeKiB: number; pages: number };
 }
 
 export interface HostRefusal {
@@ -73,7 +83,7 @@ const MEMBER_PENALTY = 2;
 const DEGRADED_PENALTY = 1_000_000;
 
 /** The filters in the order they are applied; a refusal names the first one a host fails. */
-const CHECKS = ["excluded", "state", "label", "image", "vcpu", "memory", "disk", "anti-affinity"] as const;
+const CHECKS = ["excluded", "state", "label", "image", "vcpu", "memory", "pcpu", "hugepages", "disk", "anti-affinity"] as const;
 type Check = (typeof CHECKS)[number];
 const CHECK_INDEX = Object.fromEntries(CHECKS.map((c, i) => [c, i])) as Record<Check, number>;
 const CHECK_LABEL: Record<Check, string> = {
@@ -83,6 +93,8 @@ const CHECK_LABEL: Record<Check, string> = {
   image: "image",
   vcpu: "vCPUs",
   memory: "memory",
+  pcpu: "dedicated pCPUs",
+  hugepages: "huge pages",
   disk: "disk",
   "anti-affinity": "anti-affinity",
 };
@@ -107,7 +119,8 @@ interface Context {
  * Chooses a host for one VM. A pin limits the candidates to that host (the others are neither ranked
  * nor refused, so a 409 names just it); otherwise every refused host is in `refusals`, in the order of
  * `hosts`, with the first check it fails: excluded, state (only `up` and `degraded` accept VMs),
- * labels, image (one that cannot be copied must be there), vCPUs, memory, disk, hard anti-affinity.
+ * labels, image (one that cannot be copied must be there), vCPUs, memory, dedicated pCPUs, huge
+ * pages, disk, hard anti-affinity.
  *
  * Ranking: every `up` host before every `degraded` one; then fewer group members; then the fraction of
  * vCPU and memory capacity left after placement, averaged (`spread`: most wins; `pack`: least), plus
@@ -147,6 +160,8 @@ export function placeMany(hosts: readonly PlacementHost[], requests: readonly Pl
           diskGiB: host.allocated.diskGiB + request.diskGiB,
         },
         images: host.images.has(request.image.id) ? host.images : new Set([...host.images, request.image.id]),
+        ...(request.dedicatedCpus ? { freePcpus: (host.freePcpus ?? 0) - request.dedicatedCpus } : {}),
+        ...(request.hugepages ? { hugepages: takePages(host.hugepages ?? [], request.hugepages) } : {}),
       };
       if (affinity) {
         const key = affinity.group ?? "";
@@ -219,6 +234,8 @@ function failedCheck(host: PlacementHost, ctx: Context): Check | null {
   if (!request.image.copyable && !host.images.has(request.image.id)) return "image";
   if (host.allocated.vcpus + request.vcpus > capacity(host.cpus, host.cpuRatio)) return "vcpu";
   if (host.allocated.memoryMiB + request.memoryMiB > capacity(host.memoryMiB, host.memoryRatio)) return "memory";
+  if (request.dedicatedCpus && request.dedicatedCpus > (host.freePcpus ?? 0)) return "pcpu";
+  if (request.hugepages && request.hugepages.pages > freePages(host, request.hugepages.sizeKiB)) return "hugepages";
   if (request.diskGiB > host.diskFreeGiB - host.allocated.diskGiB) return "disk";
   if (ctx.hard && ctx.members !== undefined && Object.hasOwn(ctx.members, host.id) && ctx.members[host.id]! > 0) return "anti-affinity";
   return null;
@@ -252,6 +269,12 @@ function reasonFor(check: Check, host: PlacementHost, ctx: Context): string {
       const free = num(capacity(host.memoryMiB, host.memoryRatio) - allocated.memoryMiB);
       return `${who}: memory ${free} MiB free of ${num(host.memoryMiB)} MiB × ${ratio(host.memoryRatio)} (needs ${num(request.memoryMiB)} MiB)`;
     }
+    case "pcpu":
+      return `${who}: dedicated pCPUs ${num(host.freePcpus ?? 0)} free (needs ${num(request.dedicatedCpus ?? 0)})`;
+    case "hugepages": {
+      const size = request.hugepages!.sizeKiB;
+      return `${who}: huge pages of ${size} KiB ${num(freePages(host, size))} free (needs ${num(request.hugepages!.pages)})`;
+    }
     case "disk": {
       const free = num(host.diskFreeGiB - allocated.diskGiB);
       return `${who}: disk ${free} GiB free of ${num(host.diskFreeGiB)} GiB measured, ${num(allocated.diskGiB)} GiB promised (needs ${num(request.diskGiB)} GiB)`;
@@ -280,6 +303,14 @@ function failureMessage(hostCount: number, refusals: HostRefusal[], refusedBy: n
   return `no host can take this VM: ${hostCount} ${hostCount === 1 ? "host" : "hosts"} refused (${why.join(", ")})`;
 }
 
+function freePages(host: PlacementHost, sizeKiB: number): number {
+  return host.hugepages?.find((p) => p.sizeKiB === sizeKiB)?.free ?? 0;
+}
+
+function takePages(pages: ReadonlyArray<{ sizeKiB: number; free: number }>, taken: { sizeKiB: number; pages: number }) {
+  return pages.map((p) => (p.sizeKiB === taken.sizeKiB ? { sizeKiB: p.sizeKiB, free: p.free - taken.pages } : p));
+}
+
 function capacity(physical: number, overcommit: number): number {
   return Math.round(physical * overcommit * 1e6) / 1e6;
 }
@@ -298,6 +329,13 @@ function assertRequest(request: PlacementRequest): void {
   positive("request vcpus", request.vcpus);
   positive("request memoryMiB", request.memoryMiB);
   nonNegative("request diskGiB", request.diskGiB);
+  if (request.dedicatedCpus !== undefined && !(Number.isInteger(request.dedicatedCpus) && request.dedicatedCpus >= 0)) {
+    throw new RangeError(`placement: request dedicatedCpus must be a whole number ≥ 0, got ${request.dedicatedCpus}`);
+  }
+  if (request.hugepages) {
+    positive("request hugepages.sizeKiB", request.hugepages.sizeKiB);
+    nonNegative("request hugepages.pages", request.hugepages.pages);
+  }
   const members = request.antiAffinity?.members;
   if (members) {
     for (const hostId in members) {

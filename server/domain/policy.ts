@@ -59,6 +59,10 @@ export const ACTIONS = {
   "vm.lease": "vm",
   /** Set the lease policy: default days and maximum extension per role, warning and grace periods (admins). */
   "lease.manage": "global",
+  /** See the flavors one may create VMs with (tenants: name, description and size; admins: every knob). */
+  "flavor.list": "global",
+  /** Define flavors and the pool of PCI devices they pass through (admins). */
+  "flavor.manage": "global",
   "image.list": "global",
   "image.manage": "global",
   /** Upload an image: a tenant's stays private (counted in their imagesGiB quota), an admin's is public. */
@@ -85,6 +89,12 @@ export const ACTIONS = {
   "class.join": "global",
   "class.read": "class",
   "class.manage": "class",
+  /**
+   * Look at a frozen class's submissions: boot a student's submission in a throwaway viewer, watch its
+   * console (view-only), export every submitted disk. Its class's teachers (and admins) only: the
+   * target is the class, never the student's VM, so the student who owns the VM is not among them.
+   */
+  "submission.view": "class",
 } as const;
 
 export type Action = keyof typeof ACTIONS;
@@ -99,7 +109,7 @@ export interface Target {
   classRules?: ClassRules | null;
 }
 
-const SELF_SERVICE: readonly Action[] = ["sshKey.manageOwn", "vm.create", "vm.list", "image.list", "image.upload", "quota.readOwn", "token.manageOwn", "class.list", "class.join"];
+const SELF_SERVICE: readonly Action[] = ["sshKey.manageOwn", "vm.create", "vm.list", "flavor.list", "image.list", "image.upload", "quota.readOwn", "token.manageOwn", "class.list", "class.join"];
 
 const GLOBAL_GRANTS: Record<Exclude<Role, "admin">, ReadonlySet<Action>> = {
   teacher: new Set([...SELF_SERVICE, "class.create"]),
@@ -136,7 +146,7 @@ const STUDENT_VM_ACTIONS: Partial<Record<Action, StudentVmAction | null>> = {
  * Actions that only look, plus managing one's own tokens (a token can only ever mint tokens within its
  * own scope and lifetime, see `scopesForNewToken`).
  */
-const READ_ACTIONS: ReadonlySet<Action> = new Set<Action>(["vm.list", "vm.read", "operation.read", "image.list", "quota.readOwn", "class.list", "class.read", "token.manageOwn"]);
+const READ_ACTIONS: ReadonlySet<Action> = new Set<Action>(["vm.list", "vm.read", "operation.read", "flavor.list", "image.list", "quota.readOwn", "class.list", "class.read", "token.manageOwn"]);
 
 /**
  * The scope an API token needs for `action`: `metrics` for scraping, `admin` for what only admins may
@@ -211,6 +221,19 @@ function roleMay(actor: Actor, action: Action, target?: Target): boolean {
   if (!(action in STUDENT_VM_ACTIONS)) return false;
   const governedBy = STUDENT_VM_ACTIONS[action];
   return governedBy === null || governedBy === undefined ? governedBy === null : studentMay(target.classRules, governedBy);
+}
+
+/**
+ * A submission viewer (a teacher's read-only boot of a student's submission) as policy sees it: an
+ * object of its class, decided by `submission.view`, never by the ownership of the student's VM.
+ */
+export function submissionViewerTarget(teacherIds: readonly string[]): Target {
+  return { teacherIds };
+}
+
+/** The action a console needs: a submission viewer's is `submission.view`, every VM's `vm.console`. */
+export function consoleAction(viewer: boolean): Action {
+  return viewer ? "submission.view" : "vm.console";
 }
 
 /** Whether the object is visible to the actor at all (by role and relationship; token scopes do not hide things). */

@@ -43,14 +43,15 @@ export interface ResizePlan {
   live: boolean;
 }
 
-export function planResize(vm: ResizeSubject, req: ResizeRequest): ResizePlan {
+/** `tuningChanges`: a change of flavor whose tuning differs (checked by domain/flavor.ts) is a change even at the same size. */
+export function planResize(vm: ResizeSubject, req: ResizeRequest, opts: { tuningChanges?: boolean } = {}): ResizePlan {
   const from: Size = { vcpus: vm.vcpus, memoryMiB: vm.memoryMiB, diskGiB: vm.diskGiB };
   const to: Size = { vcpus: req.vcpus ?? vm.vcpus, memoryMiB: req.memoryMiB ?? vm.memoryMiB, diskGiB: req.diskGiB ?? vm.diskGiB };
   if (to.diskGiB < from.diskGiB) {
     throw new AppError("BAD_REQUEST", `disks only grow: this disk is ${from.diskGiB} GiB, and shrinking it to ${to.diskGiB} GiB would cut off the guest's file systems`, { field: "diskGiB" });
   }
   if (to.memoryMiB < MIN_MEMORY_MIB) throw new AppError("BAD_REQUEST", `memoryMiB must be at least ${MIN_MEMORY_MIB}`, { field: "memoryMiB" });
-  if (to.vcpus === from.vcpus && to.memoryMiB === from.memoryMiB && to.diskGiB === from.diskGiB) {
+  if (to.vcpus === from.vcpus && to.memoryMiB === from.memoryMiB && to.diskGiB === from.diskGiB && !opts.tuningChanges) {
     throw new AppError("BAD_REQUEST", "nothing to change: the VM already has this size");
   }
   assertActionAllowed(vm.state, "resize");

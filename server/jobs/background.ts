@@ -24,9 +24,12 @@ import { LoadBalancer } from "./load-balancer.ts";
 
 /** Down hosts are looked for every second: HA restarts must begin within seconds of the host going down. */
 const HA_TICK_MS = 1_000;
+/** Viewers past their time and exports to write are looked for this often. */
+const SUBMISSIONS_TICK_MS = 2_000;
 import { runSchedules } from "./scheduler.ts";
 import { runLeases } from "./leases.ts";
 import { SerialLogCollector } from "./serial-log-collector.ts";
+import { SubmissionJobs } from "./submissions.ts";
 import { Worker } from "./worker.ts";
 
 /** The session-level advisory lock whose holder leads (visible in pg_locks: classid 0, objid this). */
@@ -67,6 +70,7 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
   const balancer = new LoadBalancer(db(), clock, cfg.VMDESK_METRICS_INTERVAL_MS);
   const serialLogs = new SerialLogCollector(db(), hosts, clock, { capBytes: cfg.VMDESK_SERIAL_LOG_MAX_BYTES, intervalMs: cfg.VMDESK_SERIAL_LOG_INTERVAL_MS });
   const metrics = new MetricsCollector(db(), hosts, clock, cfg.VMDESK_METRICS_INTERVAL_MS, { rawHours: cfg.VMDESK_METRICS_RAW_HOURS, rollupDays: cfg.VMDESK_METRICS_ROLLUP_DAYS });
+  const submissions = new SubmissionJobs(db(), clock, cfg.dataDir);
   const timers: NodeJS.Timeout[] = [];
   let stopped = false;
   let leaderClient: pg.Client | null = null;
@@ -153,6 +157,11 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
       if (leaderClient) void runLeases(db(), clock).catch((err) => log.error({ err }, "leases failed"));
     }, cfg.VMDESK_SCHEDULER_INTERVAL_MS),
   );
+  timers.push(
+    setInterval(() => {
+      if (leaderClient) void submissions.tick().catch((err) => log.error({ err }, "submissions sweep failed"));
+    }, SUBMISSIONS_TICK_MS),
+  );
   worker.start();
 
   return {
@@ -165,6 +174,7 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
       metrics.stop();
       serialLogs.stop();
       await worker.stop();
+      await submissions.idle();
       await leaderClient?.end().catch(() => undefined);
       leaderClient = null;
       if (ownsHosts) await hosts.closeAll();

@@ -10,6 +10,8 @@
  *   that host was down; the host came back with the old definition) is undefined when it is not
  *   running there, never with its disk (on shared storage it is the VM's own). A running stray
  *   would be a second copy, which the disk leases exist to prevent: it is reported, not touched.
+ * - Dedicated pCPUs held by VMs that no longer hold capacity on that host (or whose flavor is no
+ *   longer dedicated) are released.
  */
 import type { Db } from "../db/client.ts";
 import type { QuotaDrift } from "../domain/quota.ts";
@@ -17,6 +19,7 @@ import type { HostPool } from "../hypervisor/host-pool.ts";
 import { log } from "../log.ts";
 import { audit } from "../services/audit-service.ts";
 import { recountLedgers } from "../services/quota-service.ts";
+import { releaseStaleCpuAllocations } from "../services/fleet-service.ts";
 import { seedVolumeName } from "./vm-layout.ts";
 
 export interface DomainDrift {
@@ -93,11 +96,12 @@ export async function reconcileHostDomains(db: Db, hosts: HostPool): Promise<Rec
 /** One reconciler pass; reports every drift found in the log and the audit log. */
 export async function reconcileOnce(db: Db, hosts: HostPool) {
   const quotaDrift = await reconcileQuotas(db);
+  const pcpusReleased = await releaseStaleCpuAllocations(db);
   const domainDrift = await reconcileHostDomains(db, hosts);
-  const found = quotaDrift.length + Object.values(domainDrift).reduce((n, d) => n + d.leftovers.length + d.unknown.length + d.strays.length + d.duplicates.length, 0);
+  const found = quotaDrift.length + pcpusReleased + Object.values(domainDrift).reduce((n, d) => n + d.leftovers.length + d.unknown.length + d.strays.length + d.duplicates.length, 0);
   if (found > 0) {
-    log.warn({ quotaDrift, domainDrift }, "reconciler found drift (quota, leftover and stray domains repaired; unknown and duplicate domains only reported)");
-    await audit(db, { actorId: null, actorName: "reconciler", ip: null }, { action: "system.reconcile", result: "ok", detail: { quotaDrift, domainDrift } as unknown as Record<string, unknown> });
+    log.warn({ quotaDrift, pcpusReleased, domainDrift }, "reconciler found drift (quota, leftover and stray domains repaired; unknown and duplicate domains only reported)");
+    await audit(db, { actorId: null, actorName: "reconciler", ip: null }, { action: "system.reconcile", result: "ok", detail: { quotaDrift, pcpusReleased, domainDrift } as unknown as Record<string, unknown> });
   }
-  return { quotaDrift, domainDrift };
+  return { quotaDrift, pcpusReleased, domainDrift };
 }

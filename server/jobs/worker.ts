@@ -17,6 +17,7 @@ import { compensate, HANDLERS, type JobContext, type OperationRow } from "./oper
 import { imageOnHost } from "./operations/context.ts";
 import { FencingRequired } from "./operations/ha-restart.ts";
 import { classNetworkName } from "./vm-layout.ts";
+import { vmTuning, vmTuningSelect } from "./flavor-tuning.ts";
 import { hostPreparations } from "./host-preparation.ts";
 import { isOperationKind } from "../domain/operation-kinds.ts";
 
@@ -159,10 +160,10 @@ export class Worker {
     if (!op.vmId) throw new Error("operation has no VM");
     const vm = await db.vm.findUniqueOrThrow({
       where: { id: op.vmId },
-      select: { id: true, name: true, ownerId: true, domainName: true, vcpus: true, memoryMiB: true, diskGiB: true, maxVcpus: true, maxMemoryMiB: true, cloudInit: true, hostId: true, imageId: true, host: true, image: { select: { id: true, name: true, path: true, format: true, shared: true, hostId: true, sha256: true } }, class: { select: { id: true, isolatedNetwork: true } } },
+      select: { id: true, name: true, ownerId: true, domainName: true, vcpus: true, memoryMiB: true, diskGiB: true, maxVcpus: true, maxMemoryMiB: true, cloudInit: true, hostId: true, imageId: true, host: true, image: { select: { id: true, name: true, path: true, format: true, shared: true, hostId: true, sha256: true } }, class: { select: { id: true, isolatedNetwork: true } }, ...vmTuningSelect },
     });
-    const { host, image, class: klass, ...rest } = vm;
-    const vmRow = { ...rest, networkName: klass?.isolatedNetwork ? classNetworkName(klass.id) : null };
+    const { host, image, class: klass, flavor, cpuAllocations, ...rest } = vm;
+    const vmRow = { ...rest, networkName: klass?.isolatedNetwork ? classNetworkName(klass.id) : null, tuning: vmTuning(flavor, cpuAllocations, host.id) };
     return {
       db,
       op,

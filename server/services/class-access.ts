@@ -61,7 +61,7 @@ export function shape(c: ClassRow) {
 }
 
 /** Loads a class the caller teaches (or any, for admins), or 404. */
-export async function loadClass(ctx: ServiceContext, id: string, action: "class.read" | "class.manage" = "class.read"): Promise<ClassRow> {
+export async function loadClass(ctx: ServiceContext, id: string, action: "class.read" | "class.manage" | "submission.view" = "class.read"): Promise<ClassRow> {
   const c = await ctx.db.class.findFirst({ where: { id, ...classScope(ctx.actor) }, select: classSelect });
   if (!c) throw new AppError("NOT_FOUND", "class not found");
   authorize(ctx.actor, action, classTarget(c));

@@ -10,6 +10,7 @@ import { notifyVmChanged } from "../db/notify.ts";
 import { AppError } from "../domain/errors.ts";
 import { authorize, vmScope } from "../domain/policy.ts";
 import { actionAllowed, type VmAction, type VmState } from "../domain/vm-state.ts";
+import { SUBMISSION_SNAPSHOT } from "../domain/submissions.ts";
 import { auditAs } from "./audit-service.ts";
 import { loadClass } from "./class-access.ts";
 import type { ServiceContext } from "./context.ts";
@@ -116,7 +117,7 @@ export async function revertCheckpoint(ctx: ServiceContext, id: string, checkpoi
   return result;
 }
 
-export const SUBMISSION_SNAPSHOT = "submission";
+export { SUBMISSION_SNAPSHOT };
 
 /**
  * Exam freeze: student actions are locked at once (frozenAt, checked by the policy), then every VM

@@ -7,6 +7,7 @@
 import type { Prisma } from "../../prisma/generated/client.ts";
 import type { Db, Tx } from "../db/client.ts";
 import { AppError } from "../domain/errors.ts";
+import { choosePcpus, freePcpus } from "../domain/flavor.ts";
 import { fleetState } from "../domain/host-state.ts";
 import { inSharedPool, sharesPool } from "../domain/shared-storage.ts";
 import type { HostRefusal, PlacementHost, PlacementRequest, PlacementResult } from "../domain/placement.ts";
@@ -33,6 +34,8 @@ const hostFleetSelect = {
   poolName: true,
   poolPath: true,
   poolShared: true,
+  reservedCpus: true,
+  hugepages: true,
 } as const satisfies Prisma.HostSelect;
 
 export interface HostAllocation {
@@ -100,10 +103,12 @@ export async function loadFleet(
   image: { id: string; name: string; hostId: string; shared: boolean; path?: string },
   opts: { sameImagePathAs?: string } = {},
 ): Promise<{ hosts: PlacementHost[]; image: PlacementImage }> {
-  const [hosts, allocations, replicas] = await Promise.all([
+  const [hosts, allocations, replicas, pcpusTaken, pagesHeld] = await Promise.all([
     tx.host.findMany({ select: hostFleetSelect, orderBy: { name: "asc" } }),
     hostAllocations(tx),
     tx.imageReplica.findMany({ where: { imageId: image.id, state: "ready" }, select: { hostId: true, path: true } }),
+    takenPcpus(tx),
+    hugepagesHeld(tx),
   ]);
   const ownPath = image.path ?? "";
   const pathOn = new Map<string, string>(replicas.map((r) => [r.hostId, r.path ?? ""]));
@@ -134,6 +139,8 @@ export async function loadFleet(
       allocated: { vcpus: a?.vcpus ?? 0, memoryMiB: a?.memoryMiB ?? 0, diskGiB: a?.pendingDiskGiB ?? 0 },
       labels: labelsOf(h.labels),
       images: hasImage(h) ? withImage : without,
+      freePcpus: measured ? freePcpus(h.cpus!, h.reservedCpus, pcpusTaken.get(h.id) ?? new Set()).length : 0,
+      hugepages: availableHugepages(h.hugepages, pagesHeld.get(h.id)),
     } satisfies PlacementHost;
   });
   // Copied from its own host, which must answer: a host that is down, disabled or never measured cannot serve it.
@@ -153,4 +160,91 @@ export function chosenHostOrThrow(result: PlacementResult): { hostId: string; ho
   throw new AppError("CONFLICT", `${result.message}: ${describeRefusals(result.refusals)}`, {
     refusals: result.refusals.map((r) => ({ host: r.hostName, reason: r.reason })),
   });
+}
+
+/** The dedicated pCPUs held on each host (CpuAllocation rows). */
+async function takenPcpus(tx: Tx | Db, hostId?: string): Promise<Map<string, Set<number>>> {
+  const rows = await tx.cpuAllocation.findMany({ where: hostId ? { hostId } : {}, select: { hostId: true, pcpu: true } });
+  const out = new Map<string, Set<number>>();
+  for (const r of rows) out.set(r.hostId, (out.get(r.hostId) ?? new Set()).add(r.pcpu));
+  return out;
+}
+
+interface PagesHeld {
+  /** Pages promised to every holding VM placed here (or moving here), per size. */
+  all: Map<number, number>;
+  /** Of those, the VMs not started yet: the monitor's free count does not know them. */
+  pending: Map<number, number>;
+}
+
+/** Huge pages the VMs of hugepage flavors hold, per host and page size. */
+async function hugepagesHeld(tx: Tx | Db): Promise<Map<string, PagesHeld>> {
+  const vms = await tx.vm.findMany({
+    where: { deletedAt: null, state: { in: [...HOLDING_STATES] }, flavor: { hugepagesKiB: { not: null } } },
+    select: { hostId: true, targetHostId: true, state: true, memoryMiB: true, maxMemoryMiB: true, flavor: { select: { hugepagesKiB: true } } },
+  });
+  const out = new Map<string, PagesHeld>();
+  const add = (hostId: string, size: number, pages: number, pending: boolean) => {
+    const held = out.get(hostId) ?? { all: new Map(), pending: new Map() };
+    held.all.set(size, (held.all.get(size) ?? 0) + pages);
+    if (pending) held.pending.set(size, (held.pending.get(size) ?? 0) + pages);
+    out.set(hostId, held);
+  };
+  for (const vm of vms) {
+    const size = vm.flavor!.hugepagesKiB!;
+    const pages = Math.ceil((Math.max(vm.memoryMiB, vm.maxMemoryMiB ?? 0) * 1024) / size);
+    add(vm.hostId, size, pages, vm.state === "provisioning");
+    if (vm.targetHostId) add(vm.targetHostId, size, pages, true);
+  }
+  return out;
+}
+
+/**
+ * What a host can still promise of each page size: the free pages the monitor last read, less those
+ * of VMs not started yet, and never more than the pool less every page promised (a stopped VM keeps
+ * its promise, so it can start again). Both bounds hold; the smaller wins.
+ */
+function availableHugepages(reported: Prisma.JsonValue, held: PagesHeld | undefined): Array<{ sizeKiB: number; free: number }> {
+  if (!Array.isArray(reported)) return [];
+  return reported.flatMap((p) => {
+    if (p === null || typeof p !== "object" || Array.isArray(p)) return [];
+    const { sizeKiB, total, free } = p as { sizeKiB?: unknown; total?: unknown; free?: unknown };
+    if (typeof sizeKiB !== "number" || typeof total !== "number" || typeof free !== "number") return [];
+    const available = Math.min(free - (held?.pending.get(sizeKiB) ?? 0), total - (held?.all.get(sizeKiB) ?? 0));
+    return [{ sizeKiB, free: Math.max(0, available) }];
+  });
+}
+
+/**
+ * Gives the VM `count` dedicated pCPUs on `hostId` (the lowest free ones); call under the placement
+ * lock in the transaction that places the VM, after placement said the host has them. The primary
+ * key (hostId, pcpu) makes a double allocation fail the transaction instead of sharing a pCPU.
+ */
+export async function allocatePcpus(tx: Tx, hostId: string, vmId: string, count: number): Promise<number[]> {
+  const host = await tx.host.findUniqueOrThrow({ where: { id: hostId }, select: { name: true, cpus: true, reservedCpus: true } });
+  const taken = (await takenPcpus(tx, hostId)).get(hostId) ?? new Set<number>();
+  const chosen = choosePcpus(host.cpus ?? 0, host.reservedCpus, taken, count);
+  if (!chosen) {
+    const free = freePcpus(host.cpus ?? 0, host.reservedCpus, taken).length;
+    throw new AppError("CONFLICT", `host "${host.name}": dedicated pCPUs ${free} free (needs ${count})`);
+  }
+  await tx.cpuAllocation.createMany({ data: chosen.map((pcpu) => ({ hostId, pcpu, vmId })) });
+  return chosen;
+}
+
+/** Returns every pCPU the VM holds (deleted, moved, or no longer dedicated). */
+export async function releasePcpus(tx: Tx | Db, vmId: string): Promise<void> {
+  await tx.cpuAllocation.deleteMany({ where: { vmId } });
+}
+
+/**
+ * Reconciliation: pCPUs held by VMs that hold nothing any more (deleted, failed, vanished), that
+ * moved to another host, or whose flavor is no longer dedicated. Returns how many were freed.
+ */
+export async function releaseStaleCpuAllocations(db: Tx | Db): Promise<number> {
+  return db.$executeRaw`
+    DELETE FROM "CpuAllocation" a USING "Vm" v LEFT JOIN "Flavor" f ON f.id = v."flavorId"
+    WHERE a."vmId" = v.id
+      AND (v."deletedAt" IS NOT NULL OR NOT (v.state::text = ANY(${[...HOLDING_STATES]}))
+           OR v."hostId" <> a."hostId" OR f.id IS NULL OR NOT f."dedicatedCpus")`;
 }

@@ -23,6 +23,7 @@ export const hostSelect = {
   cpuRatio: true,
   memoryRatio: true,
   reservedMemoryMiB: true,
+  reservedCpus: true,
   labels: true,
   state: true,
   lastSeenAt: true,
@@ -48,6 +49,8 @@ export interface THostInput {
   cpuRatio?: number;
   memoryRatio?: number;
   reservedMemoryMiB?: number;
+  /** pCPUs 0…n−1 never dedicated to flavors with dedicated CPUs (default 1). */
+  reservedCpus?: number;
   labels?: Record<string, string>;
   alertThresholds?: Record<string, { abovePct?: number; windowS?: number } | undefined>;
 }

@@ -58,6 +58,11 @@ export async function queueMigrationBy(
   // A VM whose image was removed from the library has no backing file to find on the destination.
   if (!vm.image) throw new AppError("WRONG_STATE", "this VM's image is no longer in the library: its disk cannot be rebuilt on another host");
   const image = vm.image;
+  // Dedicated pCPUs and passed-through devices belong to the source host: such a VM stays there.
+  const flavor = (await db.vm.findUnique({ where: { id: vm.id }, select: { flavor: { select: { dedicatedCpus: true, hugepagesKiB: true, _count: { select: { hostDevices: true } } } } } }))?.flavor;
+  if (flavor?.dedicatedCpus || (flavor?._count.hostDevices ?? 0) > 0) {
+    throw new AppError("CONFLICT", "a VM whose flavor has dedicated CPUs or PCI devices is not live-migrated: they are allocated on its host");
+  }
   return db.$transaction(async (tx) => {
     await lockPlacement(tx);
     const fleet = await loadFleet(tx, image, { sameImagePathAs: vm.hostId });
@@ -68,6 +73,7 @@ export async function queueMigrationBy(
         memoryMiB: vm.memoryMiB,
         diskGiB: vm.diskGiB,
         image: fleet.image,
+        ...(flavor?.hugepagesKiB ? { hugepages: { sizeKiB: flavor.hugepagesKiB, pages: Math.ceil((vm.memoryMiB * 1024) / flavor.hugepagesKiB) } } : {}),
         excludeHostIds: new Set([vm.hostId, ...(only ? fleet.hosts.filter((h) => !only.has(h.id)).map((h) => h.id) : [])]),
         pinnedHostId,
       }),

@@ -13,7 +13,8 @@ import { assertActionAllowed, type VmAction, type VmState } from "../domain/vm-s
 import { notifyVmChanged } from "../db/notify.ts";
 import { auditAs } from "./audit-service.ts";
 import type { ServiceContext } from "./context.ts";
-import { chosenHostOrThrow, loadFleet, lockPlacement } from "./fleet-service.ts";
+import { allocatePcpus, chosenHostOrThrow, loadFleet, lockPlacement } from "./fleet-service.ts";
+import { usableFlavorOrThrow } from "./flavor-service.ts";
 import { enqueueVmOperation, operationSelect } from "./operation-service.ts";
 import { reserveQuota } from "./quota-service.ts";
 import { initialLeaseExpiry } from "../domain/lease.ts";
@@ -33,6 +34,7 @@ export const vmSelect = {
   vcpus: true,
   memoryMiB: true,
   diskGiB: true,
+  flavor: { select: { id: true, name: true } },
   maxVcpus: true,
   maxMemoryMiB: true,
   domainName: true,
@@ -60,12 +62,14 @@ function classInfo(c: { id: string; name: string; frozenAt: Date | null; expires
 export interface TCreateVm {
   name: string;
   imageId: string;
-  /** Live resize ceilings (hot-plug, balloon); default: the size itself. */
+  /** Live resize ceilings (hot-plug, balloon); default: the size itself. Not with a flavor. */
   maxVcpus?: number;
   maxMemoryMiB?: number;
-  vcpus: number;
-  memoryMiB: number;
-  diskGiB: number;
+  /** The size and tuning come from this flavor; without one, vcpus, memoryMiB and diskGiB are required. */
+  flavorId?: string;
+  vcpus?: number;
+  memoryMiB?: number;
+  diskGiB?: number;
   /** Admins only: this host instead of the one placement would choose (still checked for fit). */
   hostId?: string;
   /** A NoCloud seed disc: host name, the actor's own SSH keys (all, or by id), user-data. */
@@ -121,9 +125,32 @@ export async function getVm(ctx: ServiceContext, id: string) {
   return { ...vm, activeOperation };
 }
 
-export async function createVm(ctx: ServiceContext, input: TCreateVm) {
+/** The size a create asks for: its flavor's (a size given beside it must match), or the one given. */
+async function requestedSize(ctx: ServiceContext, input: TCreateVm) {
+  if (input.flavorId === undefined) {
+    if (input.vcpus === undefined || input.memoryMiB === undefined || input.diskGiB === undefined) {
+      throw new AppError("BAD_REQUEST", "give a flavorId, or vcpus, memoryMiB and diskGiB");
+    }
+    return { vcpus: input.vcpus, memoryMiB: input.memoryMiB, diskGiB: input.diskGiB, flavor: null };
+  }
+  const flavor = await usableFlavorOrThrow(ctx, ctx.db, input.flavorId);
+  for (const key of ["vcpus", "memoryMiB", "diskGiB"] as const) {
+    if (input[key] !== undefined && input[key] !== flavor[key]) {
+      throw new AppError("BAD_REQUEST", `${key} comes from flavor "${flavor.name}" (${flavor[key]}): leave it out`, { field: key });
+    }
+  }
+  if (input.maxVcpus !== undefined || input.maxMemoryMiB !== undefined) throw new AppError("BAD_REQUEST", "a flavor fixes the size: maxVcpus and maxMemoryMiB are not taken with one");
+  return { vcpus: flavor.vcpus, memoryMiB: flavor.memoryMiB, diskGiB: flavor.diskGiB, flavor };
+}
+
+export async function createVm(ctx: ServiceContext, requested: TCreateVm) {
   authorize(ctx.actor, "vm.create");
-  if (input.hostId !== undefined) authorize(ctx.actor, "host.pin");
+  if (requested.hostId !== undefined) authorize(ctx.actor, "host.pin");
+  const { flavor, ...size } = await requestedSize(ctx, requested);
+  const input = { ...requested, ...size };
+  const tuning = flavor?.tuning;
+  // A flavor passing PCI devices through fits only the hosts that have them.
+  const deviceHosts = tuning && tuning.hostDevices.length > 0 ? new Set(tuning.hostDevices.map((d) => d.split("/")[0]!)) : null;
   // Scoped: another tenant's private image is simply not found.
   const image = await ctx.db.image.findFirst({ where: { id: input.imageId, ...imageScope(ctx.actor) }, select: { id: true, name: true, format: true, minDiskGiB: true, hostId: true, shared: true, path: true } });
   if (!image) throw new AppError("NOT_FOUND", "image not found");
@@ -147,6 +174,9 @@ export async function createVm(ctx: ServiceContext, input: TCreateVm) {
           diskGiB: input.diskGiB,
           image: fleet.image,
           pinnedHostId: input.hostId,
+          ...(tuning?.dedicatedCpus ? { dedicatedCpus: input.vcpus } : {}),
+          ...(tuning?.hugepagesKiB ? { hugepages: { sizeKiB: tuning.hugepagesKiB, pages: Math.ceil((input.memoryMiB * 1024) / tuning.hugepagesKiB) } } : {}),
+          ...(deviceHosts ? { excludeHostIds: new Set(fleet.hosts.filter((h) => !deviceHosts.has(h.id)).map((h) => h.id)) } : {}),
         }),
       );
       const vm = await tx.vm.create({
@@ -162,12 +192,14 @@ export async function createVm(ctx: ServiceContext, input: TCreateVm) {
           maxVcpus: input.maxVcpus && input.maxVcpus > input.vcpus ? input.maxVcpus : null,
           maxMemoryMiB: input.maxMemoryMiB && input.maxMemoryMiB > input.memoryMiB ? input.maxMemoryMiB : null,
           domainName: `vmdesk-${id}`,
+          flavorId: flavor?.id ?? null,
           state: "provisioning",
           leaseExpiresAt: initialLeaseExpiry(await leasePolicy(tx), ctx.actor.role, new Date()),
           ...(cloudInit ? { cloudInit: { ...cloudInit } } : {}),
         },
         select: { id: true },
       });
+      if (tuning?.dedicatedCpus) await allocatePcpus(tx, hostId, vm.id, input.vcpus);
       const operation = await enqueueVmOperation(tx, { vmId: vm.id, hostId, kind: "create", requestedById: ctx.actor.id });
       await notifyVmChanged(tx, { vmId: vm.id, ownerId: ctx.actor.id });
       return { vm, operation };

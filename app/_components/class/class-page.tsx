@@ -15,6 +15,7 @@ import { ProvisionPanel } from "./provision-panel";
 import { RosterForm } from "./roster-form";
 import { RosterTable } from "./roster-table";
 import { Sessions } from "./sessions";
+import { Submissions } from "./submissions-panel";
 import { useClass, type ClassDetail } from "./use-class";
 
 function Header({ c, onChanged }: { c: ClassDetail; onChanged: () => void }) {
@@ -180,6 +181,7 @@ export function ClassPage({ id }: { id: string }) {
       </section>
       <div className="detail-grid">
         <Checkpoints c={c} onChanged={onChanged} />
+        <Submissions c={c} />
         <Sessions c={c} onChanged={onChanged} />
       </div>
       <Settings c={c} onChanged={onChanged} />

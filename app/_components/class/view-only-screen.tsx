@@ -2,17 +2,17 @@
 
 import { useMemo, useRef } from "react";
 import { viewOnlyConnect } from "../console/view-only-connect";
-import { statusText, useConsoleSession, type Connect } from "../console/use-console-session";
+import { statusText, useConsoleSession, type Connect, type ConsoleSource } from "../console/use-console-session";
 
 /**
  * A VM's screen in a `view` console session: the ticket names the mode, and the server's proxy drops
  * every input event, so nothing typed or clicked here can reach the guest (noVNC's viewOnly only
  * saves the bandwidth).
  */
-export function ViewOnlyScreen({ vmId, vmRunning, size }: { vmId: string; vmRunning: boolean; size: "tile" | "full" }) {
+export function ViewOnlyScreen({ vmId, vmRunning, size, source }: { vmId: string; vmRunning: boolean; size: "tile" | "full"; source?: ConsoleSource }) {
   const screenRef = useRef<HTMLDivElement>(null);
   const connect: Connect = useMemo(() => viewOnlyConnect(screenRef, size === "tile"), [size]);
-  const session = useConsoleSession({ vmId, kind: "vnc", mode: "view", enabled: vmRunning, vmRunning, retryExpired: size === "tile", connect });
+  const session = useConsoleSession({ vmId, kind: "vnc", mode: "view", enabled: vmRunning, vmRunning, retryExpired: size === "tile", connect, source });
   const shown = vmRunning ? session.status : "stopped";
   return (
     <div className={`view-screen view-screen-${size}`} data-status={shown}>

@@ -16,6 +16,12 @@ export interface Transport {
   close(): void;
 }
 
+/** A console target other than a VM: how to get its tickets and read its state. */
+export interface ConsoleSource {
+  openTicket(id: string, kind: ConsoleKind, mode: ConsoleMode): Promise<ConsoleTicket>;
+  readState(id: string): Promise<{ state: string } | { missing: true } | null>;
+}
+
 export type Connect = (ticket: ConsoleTicket & { wsUrl: string }, handlers: SessionHandlers) => Transport | Promise<Transport>;
 
 /** Close codes the console proxy sends (server/console/proxy.ts) that need more than "session over". */
@@ -45,10 +51,14 @@ export function useConsoleSession(opts: {
   /** Reconnect (with backoff) even after the server ended the session on purpose, e.g. idle thumbnails. */
   retryExpired?: boolean;
   connect: Connect;
+  /** Where tickets and the target's state come from when it is not a VM (a submission viewer); keep it stable. */
+  source?: ConsoleSource;
 }) {
   const { vmId, kind, mode, enabled, vmRunning, retryExpired = false } = opts;
-  const openTicket = useConsoleTicket();
-  const readVm = useVmStateReader();
+  const vmTicket = useConsoleTicket();
+  const vmState = useVmStateReader();
+  const openTicket = opts.source?.openTicket ?? vmTicket;
+  const readVm = opts.source?.readState ?? vmState;
   const connectRef = useRef(opts.connect);
   connectRef.current = opts.connect;
 

@@ -12,12 +12,15 @@ type Sizes = { vcpus: number; memoryMiB: number; diskGiB: number };
  * and what a running VM can take (more vCPUs and memory up to its maximums, a bigger disk); the server
  * decides and says why when it refuses.
  */
-export function ResizeControl({ vm }: { vm: Pick<Vm, "id" | "state" | "vcpus" | "memoryMiB" | "diskGiB" | "maxVcpus" | "maxMemoryMiB" | "class" | "activeOperationId"> }) {
+export function ResizeControl({ vm }: { vm: Pick<Vm, "id" | "state" | "vcpus" | "memoryMiB" | "diskGiB" | "maxVcpus" | "maxMemoryMiB" | "class" | "activeOperationId" | "flavor"> }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [open, setOpen] = useState(false);
   const [size, setSize] = useState<Sizes>({ vcpus: vm.vcpus, memoryMiB: vm.memoryMiB, diskGiB: vm.diskGiB });
   const me = useQuery({ ...trpc.auth.me.queryOptions(), enabled: open });
+  const flavors = useQuery({ ...trpc.flavor.list.queryOptions(), enabled: open });
+  // A VM made from a flavor changes size by changing flavor; "" = a custom size (VMs without one).
+  const [flavorId, setFlavorId] = useState(vm.flavor?.id ?? "");
   const resize = useMutation(
     trpc.vm.resize.mutationOptions({
       onSuccess: (res) => {
@@ -34,6 +37,11 @@ export function ResizeControl({ vm }: { vm: Pick<Vm, "id" | "state" | "vcpus" | 
   const running = vm.state === "running" || vm.state === "paused";
   const resizable = (running || vm.state === "stopped") && !vm.activeOperationId;
   const quota = me.data?.quota;
+  const pickFlavor = (id: string) => {
+    setFlavorId(id);
+    const f = flavors.data?.find((x) => x.id === id);
+    if (f) setSize({ vcpus: f.vcpus, memoryMiB: f.memoryMiB, diskGiB: f.diskGiB });
+  };
   const delta = { vcpus: size.vcpus - vm.vcpus, memoryMiB: size.memoryMiB - vm.memoryMiB, diskGiB: size.diskGiB - vm.diskGiB };
   const rows: Array<{ key: keyof Sizes; label: string; unit: string; min: number; liveMax: number | null }> = [
     { key: "vcpus", label: "vCPUs", unit: "", min: 1, liveMax: running ? (vm.maxVcpus ?? vm.vcpus) : null },
@@ -48,6 +56,7 @@ export function ResizeControl({ vm }: { vm: Pick<Vm, "id" | "state" | "vcpus" | 
         disabled={!resizable}
         onClick={() => {
           setSize({ vcpus: vm.vcpus, memoryMiB: vm.memoryMiB, diskGiB: vm.diskGiB });
+          setFlavorId(vm.flavor?.id ?? "");
           resize.reset();
           setOpen(true);
         }}
@@ -60,14 +69,28 @@ export function ResizeControl({ vm }: { vm: Pick<Vm, "id" | "state" | "vcpus" | 
           className="form"
           onSubmit={(e) => {
             e.preventDefault();
-            resize.mutate({ id: vm.id, ...size });
+            resize.mutate(flavorId ? { id: vm.id, flavorId } : { id: vm.id, ...size, ...(vm.flavor ? { flavorId: null } : {}) });
           }}
         >
           <p className="muted">
             {running
               ? "Running: more vCPUs and memory up to the maximums set at create, and a bigger disk, take effect at once. Stop the VM for anything else."
               : "Stopped: any size within your quota; it applies at the next start. Disks only grow."}
+            {vm.flavor ? ` A flavor with other tuning needs the VM stopped.` : null}
           </p>
+          {flavors.data && (flavors.data.length > 0 || vm.flavor) ? (
+            <label className="field">
+              <span>Flavor</span>
+              <select value={flavorId} onChange={(e) => pickFlavor(e.target.value)} data-testid="resize-flavor">
+                <option value="">custom size{vm.flavor ? " (leaves the flavor)" : ""}</option>
+                {flavors.data.map((f) => (
+                  <option key={f.id} value={f.id}>
+                    {f.name} ({f.vcpus} vCPU, {f.memoryMiB} MiB, {f.diskGiB} GiB){f.id === vm.flavor?.id ? " — current" : ""}
+                  </option>
+                ))}
+              </select>
+            </label>
+          ) : null}
           <table className="table" data-testid="resize-quota">
             <thead>
               <tr>
@@ -91,6 +114,7 @@ export function ResizeControl({ vm }: { vm: Pick<Vm, "id" | "state" | "vcpus" | 
                         type="number"
                         min={r.min}
                         value={size[r.key]}
+                        disabled={flavorId !== ""}
                         onChange={(e) => setSize({ ...size, [r.key]: Number(e.target.value) })}
                         style={{ width: "7em" }}
                         data-testid={`resize-${r.key}`}

@@ -94,12 +94,12 @@ export const vmRouter = router({
     .mutation(({ ctx, input }) => setVmHa(ctx.svc, input.id, { enabled: input.enabled, priority: input.priority })),
   resize: protectedProcedure
     .meta({
-      ...rest("PATCH", "/vms/{id}", "resize within quota: stopped, any size; running, more vCPUs and memory up to the maximums set at create, and a bigger disk (disks only grow: 400); 409 over quota, 412 what needs a stop", { tags }),
+      ...rest("PATCH", "/vms/{id}", "resize within quota, or to another flavor (flavorId; other tuning needs a stop, 412): stopped, any size; running, more vCPUs and memory up to the maximums set at create, and a bigger disk (disks only grow: 400); 409 over quota, 412 what needs a stop", { tags }),
       successStatus: 202,
     })
     .input(ZResizeVmInput)
     .output(ZVmWithOperation)
-    .mutation(({ ctx, input }) => resizeVm(ctx.svc, input.id, { vcpus: input.vcpus, memoryMiB: input.memoryMiB, diskGiB: input.diskGiB })),
+    .mutation(({ ctx, input }) => resizeVm(ctx.svc, input.id, { vcpus: input.vcpus, memoryMiB: input.memoryMiB, diskGiB: input.diskGiB, flavorId: input.flavorId })),
   delete: protectedProcedure
     .meta({ ...rest("DELETE", "/vms/{id}", "delete a VM with its disk", { tags }), successStatus: 202 })
     .input(ZId)

@@ -7,6 +7,7 @@
 import { create } from "xmlbuilder2";
 import type { XMLBuilder } from "xmlbuilder2/lib/interfaces.js";
 import { XMLParser } from "fast-xml-parser";
+import { addBandwidth, addCputune, addHostdevs, addIotune, addMemoryBacking, addNuma, validateTuning, type BandwidthSpec, type CpuTuneSpec, type IoTuneSpec, type NumaSpec, type PciHostdev } from "./tuning-xml.ts";
 
 /** Namespace of vmdesk's `<metadata>` child; the reconciler recognises our domains by it. */
 export const VMDESK_METADATA_NS = "https://vmdesk.dev/xmlns/vm/1";
@@ -20,6 +21,14 @@ const METADATA_PREFIX = "vmdesk";
  */
 const x = (value: string): string => value.replace(/&/g, "&amp;");
 
+/**
+ * Smallest memory a UEFI guest boots with (measured here with the demo guest: shim → grub → Linux).
+ * With OVMF's SMM (Secure Boot) build at 256 MiB grub reports "out of memory" loading the kernel, or
+ * the kernel's EFI stub resets the machine; 384 MiB boots. Not enforced here (a spec below it builds
+ * and fails only at boot): flavor validation is the place to refuse it.
+ */
+export const FIRMWARE_MIN_MEMORY_MIB = { uefi: 256, secureBoot: 384 } as const;
+
 const DOMAIN_NAME = /^[a-zA-Z0-9_-]+$/;
 const UUID = /^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$/;
 
@@ -31,15 +40,19 @@ export interface DiskSpec {
   /**
    * Default: virtio for disks, sata for CD-ROMs (SeaBIOS boots both; libvirt adds the AHCI controller
    * on `pc`). ide: the `pc` machine's built-in PIIX controller, for guests whose kernel lacks AHCI
-   * (Debian's cloud kernel: the cloud-init seed disc); at most 4 devices.
+   * (Debian's cloud kernel: the cloud-init seed disc); at most 4 devices. q35 (UEFI guests) has no
+   * IDE: there an "ide" disc becomes a virtio-scsi CD-ROM, which the same kernels read (virtio_scsi,
+   * sr_mod). scsi: a virtio-scsi controller is added; targets share the sd* names with sata.
    */
-  bus?: "virtio" | "sata" | "ide";
+  bus?: "virtio" | "sata" | "ide" | "scsi";
   /**
    * Host page cache mode. "none" (O_DIRECT) for disks on shared storage: libvirt allows a live
    * migration that leaves the disk in place only then, because the destination reads the file
    * through its own cache. Default: the hypervisor's (writeback).
    */
   cache?: "none";
+  /** Disk I/O limits (flavors). */
+  iotune?: IoTuneSpec;
 }
 
 export interface DomainSpec {
@@ -67,7 +80,7 @@ export interface DomainSpec {
    * `user` (QEMU user-mode networking) lets the guest reach the host's loopback as 10.0.2.2: kept
    * only so older definitions parse and tests can reproduce them; vmdesk no longer defines it.
    */
-  network: { type: "user" } | { type: "network"; name: string; filter?: string; filterParameters?: Record<string, string> } | null;
+  network: { type: "user" } | { type: "network"; name: string; filter?: string; filterParameters?: Record<string, string>; bandwidth?: BandwidthSpec } | null;
   /**
    * VNC on a unix socket (no TCP port at all) that libvirt places in the domain's private directory
    * (`/var/lib/libvirt/qemu/domain-<id>-<name>/vnc.sock`, mode 0750, libvirt-qemu): only root and
@@ -82,6 +95,24 @@ export interface DomainSpec {
    * console proxy can connect to it; otherwise a pty (so `virsh console` works).
    */
   serialSocketPath?: string;
+  /**
+   * Absent or bios: SeaBIOS on `pc`, the XML unchanged. uefi: OVMF chosen by libvirt's firmware
+   * auto-selection (`<os firmware='efi'>`, per-VM NVRAM copied from the descriptor's template,
+   * removed by undefine with VIR_DOMAIN_UNDEFINE_NVRAM) on `q35`. secureBoot: OVMF's SMM build with
+   * Microsoft's keys enrolled (`<loader secure='yes'/>`, `<smm state='on'/>`). Memory floors (not
+   * enforced here): FIRMWARE_MIN_MEMORY_MIB.
+   */
+  firmware?: { type: "bios" | "uefi"; secureBoot?: boolean };
+  /**
+   * A TPM 2.0 emulated by swtpm, one per VM (state under /var/lib/libvirt/swtpm/<uuid>, removed by
+   * undefine): tpm-crb on q35, tpm-tis on `pc`.
+   */
+  tpm?: boolean;
+  /** Flavor tuning (tuning-xml.ts): CPU pinning and CFS limits, guest NUMA, huge pages, PCI passthrough. */
+  cputune?: CpuTuneSpec;
+  numa?: NumaSpec;
+  hugepagesKiB?: number;
+  hostdevs?: readonly PciHostdev[];
   metadata: VmdeskMetadata;
 }
 
@@ -106,6 +137,10 @@ export interface ParsedDomain {
   disks: Array<{ path?: string; device: string }>;
   /** Network interfaces: `type` as libvirt writes it (user, network, bridge, …). */
   interfaces: Array<{ type: string; network?: string; filter?: string }>;
+  /** Present for UEFI only (absent = BIOS, as in DomainSpec); from libvirt's own or our XML. */
+  firmware?: { type: "uefi"; secureBoot: boolean };
+  /** True when the domain has a `<tpm>` device. */
+  tpm?: true;
 }
 
 /** Builds the XML of a domain; throws on a spec libvirt would reject or that would be unsafe to embed. */
@@ -130,20 +165,39 @@ export function buildDomainXml(spec: DomainSpec): string {
   domain.ele("memory", { unit: "MiB" }).txt(String(maxMemoryMiB));
   domain.ele("currentMemory", { unit: "MiB" }).txt(String(spec.memoryMiB));
   domain.ele("vcpu", { placement: "static", ...(maxVcpus > spec.vcpus ? { current: String(spec.vcpus) } : {}) }).txt(String(maxVcpus));
+  addCputune(domain, spec.cputune);
+  addMemoryBacking(domain, spec.hugepagesKiB);
 
-  const os = domain.ele("os");
-  os.ele("type", { arch: "x86_64", machine: "pc" }).txt("hvm");
+  const uefi = spec.firmware?.type === "uefi";
+  const secureBoot = uefi && spec.firmware?.secureBoot === true;
+  // UEFI guests are q35: OVMF's Secure Boot build needs SMM, which only q35 has, and after OVMF on
+  // `pc` Linux's ata_piix finds no device on the IDE channels (seen here), so the seed disc vanished.
+  const machine = uefi ? "q35" : "pc";
+  const os = domain.ele("os", uefi ? { firmware: "efi" } : {});
+  os.ele("type", { arch: "x86_64", machine }).txt("hvm");
+  if (uefi) {
+    // Auto-selection by feature: secure-boot off picks the plain OVMF build (OVMF_CODE_4M.fd); on,
+    // the SMM build with Microsoft's keys (OVMF_CODE_4M.ms.fd + OVMF_VARS_4M.ms.fd on Debian 12).
+    const firmware = os.ele("firmware");
+    firmware.ele("feature", { enabled: secureBoot ? "yes" : "no", name: "secure-boot" });
+    firmware.ele("feature", { enabled: secureBoot ? "yes" : "no", name: "enrolled-keys" });
+    if (secureBoot) os.ele("loader", { secure: "yes" });
+  }
   for (const dev of spec.boot) os.ele("boot", { dev });
 
   const features = domain.ele("features");
   features.ele("acpi");
   features.ele("apic");
+  if (secureBoot) features.ele("smm", { state: "on" });
   if (spec.tcgTbCacheMiB !== undefined) {
     features.ele("tcg").ele("tb-cache", { unit: "MiB" }).txt(String(spec.tcgTbCacheMiB));
   }
 
-  if (spec.cpuMode === "host-passthrough") domain.ele("cpu", { mode: "host-passthrough", check: "none", migratable: "on" });
-  else if (spec.cpuMode === "host-model") domain.ele("cpu", { mode: "host-model", check: "partial" });
+  let cpu: XMLBuilder | undefined;
+  if (spec.cpuMode === "host-passthrough") cpu = domain.ele("cpu", { mode: "host-passthrough", check: "none", migratable: "on" });
+  else if (spec.cpuMode === "host-model") cpu = domain.ele("cpu", { mode: "host-model", check: "partial" });
+  // Guest NUMA cells need a <cpu>; with cpuMode "none" one without a mode (QEMU's default model still).
+  addNuma(domain, () => (cpu ??= domain.ele("cpu")), spec.numa, maxVcpus, maxMemoryMiB);
 
   domain.ele("clock", { offset: "utc" });
   domain.ele("on_poweroff").txt("destroy");
@@ -151,7 +205,7 @@ export function buildDomainXml(spec: DomainSpec): string {
   domain.ele("on_crash").txt("destroy");
 
   const devices = domain.ele("devices");
-  addDisks(devices, spec.disks);
+  addDisks(devices, spec.disks, machine);
   if (spec.network?.type === "user") {
     devices.ele("interface", { type: "user" }).ele("model", { type: "virtio" });
   } else if (spec.network?.type === "network") {
@@ -162,6 +216,7 @@ export function buildDomainXml(spec: DomainSpec): string {
       const ref = iface.ele("filterref", { filter: x(spec.network.filter) });
       for (const [name, value] of Object.entries(spec.network.filterParameters ?? {})) ref.ele("parameter", { name: x(name), value: x(value) });
     }
+    addBandwidth(iface, spec.network.bandwidth);
   }
 
   const serialType = spec.serialSocketPath === undefined ? "pty" : "unix";
@@ -183,6 +238,11 @@ export function buildDomainXml(spec: DomainSpec): string {
   devices.ele("video").ele("model", { type: "vga" });
   devices.ele("memballoon", { model: "virtio" });
   devices.ele("rng", { model: "virtio" }).ele("backend", { model: "random" }).txt("/dev/urandom");
+  addHostdevs(devices, spec.hostdevs);
+  if (spec.tpm === true) {
+    // CRB: TPM 2.0's own interface, for q35. TIS: the one QEMU offers on `pc` (SeaBIOS finds it).
+    devices.ele("tpm", { model: machine === "q35" ? "tpm-crb" : "tpm-tis" }).ele("backend", { type: "emulator", version: "2.0" });
+  }
 
   return domain.end({ headless: true, prettyPrint: true });
 }
@@ -209,6 +269,8 @@ function validate(spec: DomainSpec): void {
   if (spec.serialSocketPath !== undefined && !spec.serialSocketPath.startsWith("/")) {
     throw new Error(`serial socket path must be absolute: ${JSON.stringify(spec.serialSocketPath)}`);
   }
+  if (spec.firmware?.secureBoot === true && spec.firmware.type !== "uefi") throw new Error("Secure Boot needs UEFI firmware");
+  validateTuning(spec, Math.max(spec.vcpus, spec.maxVcpus ?? 0));
   if (spec.network?.type === "network" && spec.network.name === "") throw new Error("network name is empty");
   if (spec.network?.type === "network" && spec.network.filter !== undefined && !/^[A-Za-z0-9_.-]+$/.test(spec.network.filter)) {
     throw new Error(`invalid nwfilter name: ${JSON.stringify(spec.network.filter)}`);
@@ -220,19 +282,29 @@ function validate(spec: DomainSpec): void {
   }
 }
 
-/** Target names per bus in definition order: vda, vdb, … for virtio; sda, sdb, … for SATA; hda … hdd for IDE. */
-function addDisks(devices: XMLBuilder, disks: DiskSpec[]): void {
-  const used = { virtio: 0, sata: 0, ide: 0 };
-  for (const disk of disks) {
+/**
+ * Target names per bus in definition order: vda, vdb, … for virtio; sda, sdb, … for SATA and SCSI
+ * (one sequence: libvirt derives both from sd*); hda … hdd for IDE.
+ */
+function addDisks(devices: XMLBuilder, disks: DiskSpec[], machine: "pc" | "q35"): void {
+  const used = { vd: 0, sd: 0, hd: 0 };
+  const buses = disks.map((disk) => {
     const bus = disk.bus ?? (disk.device === "cdrom" ? "sata" : "virtio");
-    const index = used[bus]++;
+    return bus === "ide" && machine === "q35" ? "scsi" : bus;
+  });
+  if (buses.includes("scsi")) devices.ele("controller", { type: "scsi", index: "0", model: "virtio-scsi" });
+  for (const [i, disk] of disks.entries()) {
+    const bus = buses[i]!;
+    const prefix = ({ virtio: "vd", sata: "sd", scsi: "sd", ide: "hd" } as const)[bus];
+    const index = used[prefix]++;
     if (index >= (bus === "ide" ? 4 : 26)) throw new Error(`too many disks on bus ${bus}`);
-    const dev = { virtio: "vd", sata: "sd", ide: "hd" }[bus] + String.fromCharCode(97 + index);
+    const dev = prefix + String.fromCharCode(97 + index);
     const el = devices.ele("disk", { type: "file", device: disk.device });
     el.ele("driver", { name: "qemu", type: disk.format, ...(disk.cache ? { cache: disk.cache } : {}) });
     el.ele("source", { file: x(disk.path) });
     el.ele("target", { dev, bus });
     if (disk.device === "cdrom") el.ele("readonly");
+    addIotune(el, disk.iotune);
   }
 }
 
@@ -274,8 +346,12 @@ export function parseDomainXml(xml: string): ParsedDomain {
   const metadata = parseMetadata(asNode(domain.metadata));
   if (metadata) result.metadata = metadata;
 
+  const firmware = parseFirmware(asNode(domain.os));
+  if (firmware) result.firmware = firmware;
+
   const devices = asNode(domain.devices);
   if (devices) {
+    if (devices.tpm !== undefined) result.tpm = true;
     for (const disk of nodes(devices.disk)) {
       const source = asNode(disk.source);
       const path = attr(source, "file") ?? attr(source, "dev");
@@ -307,6 +383,20 @@ export function parseDomainXml(xml: string): ParsedDomain {
     if (socket !== undefined) result.serialSocketPath = socket;
   }
   return result;
+}
+
+/**
+ * UEFI when the definition asks for it (`firmware='efi'`) or libvirt has resolved it to a pflash
+ * loader (live XML); Secure Boot when the loader is secure or the secure-boot feature is requested.
+ */
+function parseFirmware(os: XmlNode | undefined): ParsedDomain["firmware"] {
+  if (!os) return undefined;
+  const loader = asNode(os.loader);
+  if (attr(os, "firmware") !== "efi" && attr(loader, "type") !== "pflash") return undefined;
+  const features = nodes(asNode(os.firmware)?.feature);
+  const secureFeature = features.find((f) => attr(f, "name") === "secure-boot");
+  const secureBoot = attr(loader, "secure") === "yes" || attr(secureFeature, "enabled") === "yes";
+  return { type: "uefi", secureBoot };
 }
 
 /** Finds our element by namespace URI, whatever prefix the document uses for it. */

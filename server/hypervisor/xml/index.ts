@@ -1,4 +1,4 @@
-export { buildDomainXml, parseDomainXml, VMDESK_METADATA_NS } from "./domain-xml.ts";
+export { buildDomainXml, FIRMWARE_MIN_MEMORY_MIB, parseDomainXml, VMDESK_METADATA_NS } from "./domain-xml.ts";
 export type { DiskSpec, DomainSpec, ParsedDomain, VmdeskMetadata } from "./domain-xml.ts";
 export { buildVolumeXml } from "./volume-xml.ts";
 export type { VolumeSpec } from "./volume-xml.ts";
@@ -12,3 +12,4 @@ export { buildGuestFilterXml, buildHostGuardFilterXml, nwFilterDigest } from "./
 export type { GuestFilterSpec, HostGuardFilterSpec } from "./nwfilter-xml.ts";
 export { parseHugepages } from "./capabilities-xml.ts";
 export type { HugepageCount } from "./capabilities-xml.ts";
+export type { BandwidthSpec, CpuTuneSpec, IoTuneSpec, NumaSpec, PciHostdev } from "./tuning-xml.ts";

@@ -56,7 +56,10 @@ export const haRestart: Handler = async (ctx) => {
   const image = ctx.imageSource ? await imageOnHost(ctx.db, ctx.imageSource, dest.id) : null;
 
   await ctx.step(`defining on ${dest.name}`, 40);
-  await destConn.defineDomain(domainXml(ctx.vm, dest, image, diskPath));
+  // Pinned pCPUs and PCI devices were the dead host's: the restarted VM runs without them (the
+  // reconciler frees the old allocation) rather than not at all.
+  const tuning = ctx.vm.tuning ? { ...ctx.vm.tuning, pcpus: [], hostDevices: [] } : null;
+  await destConn.defineDomain(domainXml({ ...ctx.vm, tuning }, dest, image, diskPath));
   await ctx.step(`starting on ${dest.name}`, 60);
   try {
     await startSlots.run(dest.id, () => destConn.startDomain(domain));

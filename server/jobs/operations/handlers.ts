@@ -9,6 +9,7 @@
 import type { OperationKind } from "../../domain/operation-kinds.ts";
 import { notifyVmChanged } from "../../db/notify.ts";
 import { releaseQuota } from "../../services/quota-service.ts";
+import { releasePcpus } from "../../services/fleet-service.ts";
 import { parseDomainXml } from "../../hypervisor/xml/index.ts";
 import { diskVolumeName, domainXml, guestNetwork } from "../vm-layout.ts";
 import { startSlots } from "../start-slots.ts";
@@ -17,6 +18,7 @@ import { ensureDisk, ensureImage, ensureNetwork, ensurePool, recordObservedState
 import { abandonMigration, migrate } from "./migrate.ts";
 import { abandonHaRestart, haRestart } from "./ha-restart.ts";
 import { abandonResize, resize } from "./resize.ts";
+import { abandonSubmissionView, preserveSubmission, submissionDiscard, submissionView } from "./submissions.ts";
 
 export type { Handler, JobContext, OperationRow } from "./context.ts";
 /**
@@ -121,6 +123,8 @@ const resume: Handler = async (ctx) => {
 async function removeEverything(ctx: JobContext, finalState: "deleted" | "error", message: string | null): Promise<void> {
   await ctx.step("powering off", 20);
   await ctx.conn.destroyDomain(ctx.vm.domainName);
+  // The disk goes below, and an exam submission inside it with it: keep that first.
+  await preserveSubmission(ctx);
   await ctx.step("removing domain", 50);
   await ctx.conn.undefineDomain(ctx.vm.domainName);
   await ctx.step("removing disk", 75);
@@ -129,6 +133,8 @@ async function removeEverything(ctx: JobContext, finalState: "deleted" | "error"
   await deleteSeed(ctx.conn, ctx.host, ctx.vm);
   await ctx.db.$transaction(async (tx) => {
     await releaseQuota(tx, ctx.vm.id);
+    // Its dedicated pCPUs go back to the host with the quota.
+    await releasePcpus(tx, ctx.vm.id);
     // Internal snapshots went with the disk; their rows go now (returning them to the snapshot quota).
     await tx.vmSnapshot.deleteMany({ where: { vmId: ctx.vm.id } });
     await tx.vm.update({
@@ -165,6 +171,7 @@ const reset: Handler = async (ctx) => {
   await ctx.step("recreating the disk from the template", 40);
   await ensurePool(ctx);
   await ensureImage(ctx, { from: 20, to: 38 });
+  await preserveSubmission(ctx);
   await ctx.conn.deleteVolume(ctx.host.poolName, diskVolumeName(ctx.vm));
   const diskPath = await ensureDisk(ctx);
   await ensureNetwork(ctx);
@@ -231,7 +238,7 @@ const freeze: Handler = async (ctx) => {
   await recordObservedState(ctx);
 };
 
-export const HANDLERS: Record<OperationKind, Handler> = { create, start, shutdown, poweroff, reboot, pause, resume, delete: remove, reset, snapshot, "snapshot-delete": snapshotDelete, revert, freeze, migrate, "ha-restart": haRestart, resize };
+export const HANDLERS: Record<OperationKind, Handler> = { create, start, shutdown, poweroff, reboot, pause, resume, delete: remove, reset, snapshot, "snapshot-delete": snapshotDelete, revert, freeze, migrate, "ha-restart": haRestart, resize, "submission-view": submissionView, "submission-discard": submissionDiscard };
 
 /**
  * A tenant snapshot operation failed for good: the row follows what the disk holds, so the quota
@@ -274,6 +281,10 @@ export async function compensate(ctx: JobContext, reason: string, fencing = fals
     await abandonHaRestart(ctx, reason, fencing);
   } else if (ctx.op.kind === "resize") {
     await abandonResize(ctx);
+  } else if (ctx.op.kind === "submission-view") {
+    await abandonSubmissionView(ctx, reason);
+  } else if (ctx.op.kind === "submission-discard") {
+    // The viewer stays "closing": the submissions sweep queues the discard again later.
   } else if ((ctx.op.kind === "snapshot" || ctx.op.kind === "snapshot-delete") && tenantSnapshot(ctx)) {
     await settleTenantSnapshot(ctx);
     await recordObservedState(ctx).catch(() => undefined);

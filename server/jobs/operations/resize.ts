@@ -9,6 +9,7 @@ import type { ResourceAmounts } from "../../domain/quota.ts";
 import type { Size } from "../../domain/resize.ts";
 import { notifyVmChanged } from "../../db/notify.ts";
 import { returnResizeReservation } from "../../services/quota-service.ts";
+import { releasePcpus } from "../../services/fleet-service.ts";
 import { diskVolumeName, domainXml, GiB } from "../vm-layout.ts";
 import { ensurePool, recordObservedState, type Handler, type JobContext } from "./context.ts";
 
@@ -16,6 +17,11 @@ interface ResizeParams {
   from: Size;
   to: Size;
   delta: ResourceAmounts;
+  /** A change of flavor: the flavors, the pCPUs held before, and whether the tuning differs (the definition is rewritten even at the same size). */
+  fromFlavorId?: string | null;
+  toFlavorId?: string | null;
+  fromPcpus?: number[];
+  redefine?: boolean;
 }
 
 function params(ctx: JobContext): ResizeParams {
@@ -30,8 +36,8 @@ async function isRunning(ctx: JobContext): Promise<boolean> {
 }
 
 /** vCPUs and memory to `size`: live and in the definition while it runs, the definition otherwise. */
-async function applyCpuAndMemory(ctx: JobContext, size: Size, from: Size, running: boolean): Promise<void> {
-  if (size.vcpus === from.vcpus && size.memoryMiB === from.memoryMiB) return;
+async function applyCpuAndMemory(ctx: JobContext, size: Size, from: Size, running: boolean, redefine = false): Promise<void> {
+  if (size.vcpus === from.vcpus && size.memoryMiB === from.memoryMiB && !(redefine && !running)) return;
   if (running) {
     if (size.vcpus !== from.vcpus) await ctx.conn.setDomainResources(ctx.vm.domainName, "vcpus", size.vcpus, true);
     if (size.memoryMiB !== from.memoryMiB) await ctx.conn.setDomainResources(ctx.vm.domainName, "memoryMiB", size.memoryMiB, true);
@@ -43,10 +49,10 @@ async function applyCpuAndMemory(ctx: JobContext, size: Size, from: Size, runnin
 }
 
 export const resize: Handler = async (ctx) => {
-  const { from, to } = params(ctx);
+  const { from, to, redefine } = params(ctx);
   const running = await isRunning(ctx);
   await ctx.step(running ? "changing vCPUs and memory live" : "rewriting the definition", 30);
-  await applyCpuAndMemory(ctx, to, from, running);
+  await applyCpuAndMemory(ctx, to, from, running, redefine);
   if (to.diskGiB > from.diskGiB) {
     await ctx.step("growing the disk", 60);
     if (running) {
@@ -65,11 +71,16 @@ export const resize: Handler = async (ctx) => {
  * is grown last, so a failure leaves it as it was.
  */
 export async function abandonResize(ctx: JobContext): Promise<void> {
-  const { from, to, delta } = params(ctx);
+  const { from, to, delta, fromFlavorId, fromPcpus } = params(ctx);
   const running = await isRunning(ctx).catch(() => null);
   if (running !== null) await applyCpuAndMemory(ctx, from, to, running).catch(() => undefined);
   await ctx.db.$transaction(async (tx) => {
-    await tx.vm.update({ where: { id: ctx.vm.id }, data: from });
+    await tx.vm.update({ where: { id: ctx.vm.id }, data: { ...from, ...(fromFlavorId !== undefined ? { flavorId: fromFlavorId } : {}) } });
+    if (fromPcpus !== undefined) {
+      // Its old pCPUs back where nobody took them meanwhile (the reconciler frees what no longer fits).
+      await releasePcpus(tx, ctx.vm.id);
+      await tx.cpuAllocation.createMany({ data: fromPcpus.map((pcpu) => ({ hostId: ctx.vm.hostId, pcpu, vmId: ctx.vm.id })), skipDuplicates: true });
+    }
     await returnResizeReservation(tx, ctx.vm.ownerId, delta);
     await notifyVmChanged(tx, { vmId: ctx.vm.id, ownerId: ctx.vm.ownerId });
   });

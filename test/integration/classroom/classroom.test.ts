@@ -2,6 +2,7 @@
  * A class of 10 students on the real demo guest: preview, provision, stop-all, start-all, reset-all,
  * checkpoint and revert, freeze; and a class over its budget refused by the preview, creating nothing.
  */
+import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db } from "../../../server/db/client.ts";
 import { ensureAdmin } from "../../../server/services/user-service.ts";
@@ -108,6 +109,10 @@ describe("a class of 10", () => {
     const after = await api.class.get({ id });
     expect(after.budget.used).toEqual({ vms: 0, vcpus: 0, memoryMiB: 0, diskGiB: 0 });
     for (const s of running.students) expect(domainExists(`vmdesk-${s.vmId}`)).toBe(false);
+    // Deleting a frozen VM keeps its submission (submissions.test.ts reads them); these are removed here.
+    const kept = await db().vmSubmission.findMany({ where: { classId: id } });
+    expect(kept).toHaveLength(N);
+    for (const k of kept) fs.rmSync(k.path, { force: true });
   });
 
   it("a class over its budget is refused by the preview with the reason and provisioning creates nothing", async () => {

@@ -358,3 +358,39 @@ describe("placeMany", () => {
     expect(placeMany(three(), requests)).toEqual(placeMany(three(), requests));
   });
 });
+
+describe("dedicated pCPUs and huge pages", () => {
+  it("skips hosts without enough free pCPUs for a dedicated VM, with the reason; others are unaffected", () => {
+    const hosts = [host("a", { freePcpus: 1 }), host("b", { freePcpus: 3 })];
+    const result = place(hosts, request({ vcpus: 2, dedicatedCpus: 2 }));
+    expect(chosen(result)).toBe("b");
+    expect(reasons(result)).toEqual([`host "a": dedicated pCPUs 1 free (needs 2)`]);
+    expect(chosen(place([host("a")], request({ vcpus: 2 })))).toBe("a");
+    const none = place([host("a")], request({ dedicatedCpus: 1 }));
+    expect(none.ok).toBe(false);
+    if (!none.ok) expect(none.message).toMatch(/1 for dedicated pCPUs/);
+  });
+
+  it("checks free huge pages of the requested size", () => {
+    const hosts = [host("a", { hugepages: [{ sizeKiB: 2048, free: 100 }] }), host("b", { hugepages: [{ sizeKiB: 1_048_576, free: 4 }, { sizeKiB: 2048, free: 600 }] })];
+    const result = place(hosts, request({ hugepages: { sizeKiB: 2048, pages: 512 } }));
+    expect(chosen(result)).toBe("b");
+    expect(reasons(result)).toEqual([`host "a": huge pages of 2048 KiB 100 free (needs 512)`]);
+    expect(place([host("c")], request({ hugepages: { sizeKiB: 2048, pages: 1 } })).ok).toBe(false);
+  });
+
+  it("placeMany takes pCPUs and pages from the hosts it fills", () => {
+    const results = placeMany([host("a", { freePcpus: 2, hugepages: [{ sizeKiB: 2048, free: 64 }] })], [
+      request({ dedicatedCpus: 1, hugepages: { sizeKiB: 2048, pages: 48 } }),
+      request({ dedicatedCpus: 1, hugepages: { sizeKiB: 2048, pages: 48 } }),
+      request({ dedicatedCpus: 1 }),
+      request({ dedicatedCpus: 1 }),
+    ]);
+    expect(results.map(chosen)).toEqual(["a", null, "a", null]);
+  });
+
+  it("refuses nonsense requests", () => {
+    expect(() => place([host("a")], request({ dedicatedCpus: -1 }))).toThrow(RangeError);
+    expect(() => place([host("a")], request({ hugepages: { sizeKiB: 0, pages: 1 } }))).toThrow(RangeError);
+  });
+});

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { ClassRules } from "../../../server/domain/classroom.ts";
 import { AppError } from "../../../server/domain/errors.ts";
-import { ACTIONS, authorize, can, canSee, vmScope, type Action, type Actor, type Role } from "../../../server/domain/policy.ts";
+import { ACTIONS, authorize, can, canSee, consoleAction, submissionViewerTarget, vmScope, type Action, type Actor, type Role } from "../../../server/domain/policy.ts";
 
 const ROLES: Role[] = ["admin", "teacher", "tenant"];
 const actor = (role: Role, disabled = false): Actor => ({ id: `${role}-1`, role, disabled });
@@ -26,6 +26,9 @@ const EXPECTED: Record<Action, Record<Role, "111" | "100" | "000">> = {
   "vm.delete": { admin: "111", teacher: "100", tenant: "100" },
   "vm.console": { admin: "111", teacher: "100", tenant: "100" },
   "operation.read": { admin: "111", teacher: "100", tenant: "100" },
+  // Everyone lists flavors (tenants see sizes only, the service shapes that); admins define them.
+  "flavor.list": { admin: "111", teacher: "111", tenant: "111" },
+  "flavor.manage": { admin: "111", teacher: "000", tenant: "000" },
   "image.list": { admin: "111", teacher: "111", tenant: "111" },
   "image.manage": { admin: "111", teacher: "000", tenant: "000" },
   "image.upload": { admin: "111", teacher: "111", tenant: "111" },
@@ -61,10 +64,11 @@ const EXPECTED: Record<Action, Record<Role, "111" | "100" | "000">> = {
   // Class actions need a class the actor teaches; owning something is not enough.
   "class.read": { admin: "111", teacher: "000", tenant: "000" },
   "class.manage": { admin: "111", teacher: "000", tenant: "000" },
+  "submission.view": { admin: "111", teacher: "000", tenant: "000" },
 };
 
 const OBJECT_ACTIONS: Action[] = ["vm.read", "vm.start", "vm.shutdown", "vm.poweroff", "vm.reboot", "vm.pause", "vm.resume", "vm.delete", "vm.console", "vm.reset", "vm.revert", "vm.snapshot", "vm.resize", "vm.migrate", "vm.ha", "vm.lease", "operation.read"];
-const CLASS_ACTIONS: Action[] = ["class.read", "class.manage"];
+const CLASS_ACTIONS: Action[] = ["class.read", "class.manage", "submission.view"];
 const ALL_ACTIONS = Object.keys(ACTIONS) as Action[];
 
 function codeOf(fn: () => void): string | null {
@@ -145,7 +149,7 @@ describe("policy: authorize", () => {
 
   it("denied global actions are FORBIDDEN, with or without a target, and the message names the action", () => {
     const adminOnly = ALL_ACTIONS.filter((a) => ACTIONS[a] === "global" && EXPECTED[a].tenant === "000");
-    expect(adminOnly.sort()).toEqual(["audit.read", "class.create", "host.list", "host.manage", "host.pin", "image.manage", "image.publish", "lease.manage", "metrics.scrape", "quota.manage", "system.reconcile", "user.list", "user.manage", "vm.listAll"]);
+    expect(adminOnly.sort()).toEqual(["audit.read", "class.create", "flavor.manage", "host.list", "host.manage", "host.pin", "image.manage", "image.publish", "lease.manage", "metrics.scrape", "quota.manage", "system.reconcile", "user.list", "user.manage", "vm.listAll"]);
     expect(codeOf(() => authorize(actor("teacher"), "class.create"))).toBeNull();
     for (const role of ["teacher", "tenant"] as const) {
       for (const action of adminOnly.filter((a) => !(role === "teacher" && a === "class.create"))) {
@@ -228,6 +232,19 @@ describe("policy: class relationships", () => {
       expect(codeOf(() => authorize(otherTeacher, action, klass))).toBe("NOT_FOUND");
       expect(codeOf(() => authorize(student, action, klass))).toBe("NOT_FOUND");
     }
+  });
+
+  it("a submission viewer is its class's: its teachers and admins see it; the student owning the VM and other teachers get NOT_FOUND", () => {
+    const viewer = submissionViewerTarget([teacher.id]);
+    expect(consoleAction(true)).toBe("submission.view");
+    expect(consoleAction(false)).toBe("vm.console");
+    expect(can(teacher, "submission.view", viewer)).toBe(true);
+    expect(can(actor("admin"), "submission.view", viewer)).toBe(true);
+    expect(codeOf(() => authorize(student, "submission.view", viewer))).toBe("NOT_FOUND");
+    expect(codeOf(() => authorize(otherTeacher, "submission.view", viewer))).toBe("NOT_FOUND");
+    // Owning the student VM grants nothing on its viewer, whatever the class switches say.
+    expect(can(student, "submission.view", { ...viewer, ownerId: student.id, classRules: rules })).toBe(false);
+    expect(can({ ...teacher, scopes: ["read"] }, "submission.view", viewer)).toBe(false);
   });
 
   it("a student's class VM follows the class switches and can never be deleted by the student", () => {
