@@ -10,7 +10,7 @@
 # finds its config through /.disk/info, as on Debian's own media.
 # Both boot the same kernel + busybox initramfs: shell on ttyS0 and tty1 (root, no password),
 # acpid powers off on the ACPI power button, and "vmdesk-demo-ready" is written to the serial port
-# once the guest is up (the portal's readiness signal). A cloud-init NoCloud seed disc (IDE CD-ROM,
+# once the guest is up, with a shell on both consoles (the tests' readiness signal). A cloud-init NoCloud seed disc (IDE CD-ROM,
 # label cidata) sets the host name; the name and each SSH key's fingerprint are printed on the serial
 # port ("vmdesk-cloudinit hostname=NAME", "vmdesk-cloudinit key SHA256:...") before that marker.
 # Before those: "vmdesk-firmware efi=0|1 secureboot=0|1 tpm=0|1" (booted through UEFI, Secure Boot
@@ -180,8 +180,12 @@ exec poweroff
 EOF
 chmod 0755 "$root/etc/acpi/PWRF/00000080"
 
-# getty -n skips its own prompt (and /etc/issue), so the login program shows the banner. It runs only
-# after rcS has finished, i.e. once acpid is up: the marker on ttyS0 means "ready, ACPI shutdown works".
+# getty -n skips its own prompt (and /etc/issue), so the login program shows the banner. Gettys run
+# only after rcS has finished, i.e. once acpid is up. The readiness marker is written by /etc/profile
+# once the login shells on BOTH ttyS0 and tty1 run: keys typed on the graphical console before tty1's
+# getty starts are flushed by it, so "ready" must mean "a keyboard reaches a shell" too (a console test
+# once typed into that gap and lost its keys). Each shell marks itself, then checks for the other: the
+# later of the two prints (both may, never neither).
 cat > "$root/bin/autologin" <<'EOF'
 #!/bin/sh
 cat /etc/issue
@@ -197,7 +201,7 @@ tty1::respawn:/sbin/getty -n -l /bin/autologin 38400 tty1 linux
 ::shutdown:/bin/sync
 EOF
 
-printf 'vmdesk demo guest\nvmdesk-demo-ready\n\n' > "$root/etc/issue"
+printf 'vmdesk demo guest\n\n' > "$root/etc/issue"
 echo vmdesk-demo > "$root/etc/hostname"
 echo 'root::0:0:root:/root:/bin/sh' > "$root/etc/passwd"
 echo 'root:x:0:' > "$root/etc/group"
@@ -207,6 +211,10 @@ echo '/bin/sh' > "$root/etc/shells"
 cat > "$root/etc/profile" <<'EOF'
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 export PS1='vmdesk-demo:\w# '
+tty_name=$(tty)
+touch "/run/shell-${tty_name##*/}"
+if [ -e /run/shell-ttyS0 ] && [ -e /run/shell-tty1 ]; then echo vmdesk-demo-ready > /dev/ttyS0; fi
+unset tty_name
 EOF
 
 initrd=$work/initrd.gz
