@@ -13,6 +13,8 @@ const INTEGRATION_PARALLEL = [
   "test/integration/portal/{vm-lifecycle,quota-race,tenant-isolation,snapshots,resize,cloud-init,leases,serial-log}.test.ts",
   "test/integration/api/{rest,image-upload,prometheus}.test.ts",
   "test/integration/hypervisor/{snapshots-networks,demo-image-boot,libvirt-host,firmware}.test.ts",
+  // No guests at all: databases of their own and throw-away clusters in temporary directories.
+  "test/integration/db/{migrations,schema-engine-fallback,embedded-postgres-access}.test.ts",
 ];
 
 export default defineConfig({
