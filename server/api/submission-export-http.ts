@@ -1,18 +1,14 @@
 /**
  * `GET /api/v1/classes/{id}/submissions/exports/{exportId}/download`: a ready submission export as a
  * tar stream (one qcow2 per student), sent as it is read from the files the jobs side wrote, never
- * held in memory. Same authentication as every procedure (session or token, `read` scope) and the
- * same service checks (`submission.view` on the class), so another teacher's export is 404.
+ * held in memory. Same gate as every procedure (trpc.ts admitCaller: session or token, `read` scope)
+ * and the same service checks (`submission.view` on the class), so another teacher's export is 404.
  */
 import { Readable } from "node:stream";
-import { db } from "../db/client.ts";
 import { AppError } from "../domain/errors.ts";
-import { authorizeScope } from "../domain/policy.ts";
 import { log } from "../log.ts";
-import { auditRefusal } from "../services/audit-service.ts";
-import type { ServiceContext } from "../services/context.ts";
 import { downloadSubmissionExport } from "../services/submission-service.ts";
-import { appErrorHttp, createContext } from "./trpc.ts";
+import { admitCaller, appErrorHttp, createContext } from "./trpc.ts";
 
 const PATH = /^\/classes\/([0-9a-f-]{36})\/submissions\/exports\/([0-9a-f-]{36})\/download$/;
 
@@ -26,14 +22,8 @@ export async function submissionExportHttp(req: Request, below: string): Promise
   if (!match) return null;
   if (req.method !== "GET" && req.method !== "HEAD") return error(405, "METHOD_NOT_SUPPORTED", `${req.method} is not supported here; use GET`);
   const ctx = await createContext({ req });
-  if (!ctx.user) {
-    await auditRefusal(db(), { action: "auth.refused", ip: ctx.ip, reason: ctx.refusalReason ?? "no credentials" });
-    return error(401, "UNAUTHORIZED", "sign in or send a valid API token");
-  }
-  const svc: ServiceContext = { db: db(), actor: ctx.user, ip: ctx.ip, requestId: ctx.requestId };
   try {
-    if (ctx.user.mustChangePassword) throw new AppError("PASSWORD_CHANGE_REQUIRED", "PASSWORD_CHANGE_REQUIRED: change your temporary password first");
-    authorizeScope(ctx.user, "read");
+    const svc = await admitCaller(ctx, { scope: "read", read: true });
     const file = await downloadSubmissionExport(svc, match[1]!, match[2]!);
     const headers = {
       "content-type": "application/x-tar",

@@ -164,28 +164,37 @@ export const createCallerFactory = t.createCallerFactory;
 export const publicProcedure = t.procedure.use(errorMapping);
 
 /**
+ * The gate every authenticated request passes, procedure or raw HTTP route (serial-log download and
+ * follow, submission export download, uploads): signed in (else one aggregated `auth.refused` row and
+ * 401), off a temporary password unless the caller is allowed before the change, cookie sessions
+ * same-origin for anything that is not a read (CSRF), and the token's scope. Returns the context the
+ * use-cases take; the use-cases' policy checks decide about the object itself.
+ */
+export async function admitCaller(ctx: ApiContext, opts: { scope: Scope; read: boolean; allowedBeforePasswordChange?: boolean }): Promise<ServiceContext & { actor: AuthenticatedUser }> {
+  if (!ctx.user) {
+    // One row per address, reason and minute (a count, not a row per request): floods stay cheap.
+    await auditRefusal(db(), { action: "auth.refused", ip: ctx.ip, reason: ctx.refusalReason ?? "no credentials" });
+    throw new AppError("UNAUTHORIZED", "sign in or send a valid API token");
+  }
+  // Roster accounts carry a temporary password: nothing but the change (and "who am I") until it is changed.
+  if (ctx.user.mustChangePassword && !opts.allowedBeforePasswordChange) {
+    throw new AppError("PASSWORD_CHANGE_REQUIRED", "PASSWORD_CHANGE_REQUIRED: change your temporary password first (POST /api/v1/me/password, or sign in on the web)");
+  }
+  if (!opts.read && ctx.authMethod === "session" && !ctx.sameOrigin) throw new AppError("FORBIDDEN", "cross-site request refused");
+  authorizeScope(ctx.user, opts.scope);
+  return { db: db(), actor: ctx.user, ip: ctx.ip, requestId: ctx.requestId };
+}
+
+/**
  * Signed in (session or token), enabled, and — for cookie sessions — mutations only from our own pages.
  * A token also needs the procedure's scope (policy.procedureScope: `meta.scope`, else read for queries
  * and vms for mutations); the actions a procedure then authorizes check their own scopes in policy too.
  * An account on a temporary password may call only procedures marked `allowedBeforePasswordChange`.
  */
 export const protectedProcedure = publicProcedure.use(async ({ ctx, type, meta, next }) => {
-  if (!ctx.user) {
-    // One row per address, reason and minute (a count, not a row per request): floods stay cheap.
-    await auditRefusal(db(), { action: "auth.refused", ip: ctx.ip, reason: ctx.refusalReason ?? "no credentials" });
-    throw new TRPCError({ code: "UNAUTHORIZED", message: "sign in or send a valid API token" });
-  }
-  // Roster accounts carry a temporary password: nothing but the change (and "who am I") until it is changed.
-  if (ctx.user.mustChangePassword && !meta?.allowedBeforePasswordChange) {
-    throw new AppError("PASSWORD_CHANGE_REQUIRED", "PASSWORD_CHANGE_REQUIRED: change your temporary password first (POST /api/v1/me/password, or sign in on the web)");
-  }
-  if (type !== "query" && ctx.authMethod === "session" && !ctx.sameOrigin) {
-    throw new TRPCError({ code: "FORBIDDEN", message: "cross-site request refused" });
-  }
-  authorizeScope(ctx.user, procedureScope(type, meta?.scope));
-  const svc: ServiceContext = { db: db(), actor: ctx.user, ip: ctx.ip, requestId: ctx.requestId };
+  const svc = await admitCaller(ctx, { scope: procedureScope(type, meta?.scope), read: type === "query", allowedBeforePasswordChange: meta?.allowedBeforePasswordChange });
   const origin = ctx.portalOrigin ?? new URL(process.env.NEXTAUTH_URL ?? "http://localhost:3000").origin;
-  return next({ ctx: { ...ctx, user: ctx.user, svc, portalOrigin: origin } });
+  return next({ ctx: { ...ctx, user: svc.actor, svc, portalOrigin: origin } });
 });
 
 export function rest(method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE", path: `/${string}`, summary: string, extra: { protect?: boolean; tags?: string[] } = {}) {

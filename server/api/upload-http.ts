@@ -1,9 +1,9 @@
 /**
  * The byte-carrying upload requests, served on the Node request by server/main.ts before Next (a route
  * handler would hand us a web stream and buffer less predictably): the request body is piped straight
- * to the upload's partial file with backpressure. Authentication is the API's own (createContext:
- * bearer token or session cookie, same-origin for cookies), authorization the policy's, through the
- * services; everything else about uploads (create, state, cancel) is ordinary REST in routers/image.ts.
+ * to the upload's partial file with backpressure. Authentication is the API's own (createContext and
+ * admitCaller: bearer token or session cookie, same-origin for cookies), authorization the policy's,
+ * through the services; everything else about uploads (create, state, cancel) is ordinary REST in routers/image.ts.
  *
  *   PUT|POST /api/v1/images/upload?name=N&format=qcow2|raw|iso[&description=D]  → 201 image
  *   PUT  /api/v1/images/uploads/{id}  Content-Range: bytes S-E/T  → 200 {upload} | 201 {upload, image}
@@ -12,16 +12,14 @@
 import type http from "node:http";
 import { randomUUID } from "node:crypto";
 import { config } from "../config.ts";
-import { db } from "../db/client.ts";
 import { AppError } from "../domain/errors.ts";
 import { isUploadFormat, parseContentRange } from "../domain/image-upload.ts";
-import { authorizeScope } from "../domain/policy.ts";
 import type { UploadRoute } from "../http-guard.ts";
 import { log } from "../log.ts";
 import type { ServiceContext } from "../services/context.ts";
 import { appendUpload, getUpload, uploadWhole } from "../services/upload-service.ts";
 import { ZLineText, ZName } from "./schemas.ts";
-import { appErrorHttp, CLIENT_IP_HEADER, createContext } from "./trpc.ts";
+import { admitCaller, appErrorHttp, createContext } from "./trpc.ts";
 
 /** How main.ts answers without reading (the rest of) a body: it lingers so the client sees the answer. */
 export type Refuse = (req: http.IncomingMessage, res: http.ServerResponse, status: number, body: object, extra?: Record<string, string>) => void;
@@ -31,11 +29,8 @@ async function authenticate(req: http.IncomingMessage): Promise<ServiceContext> 
   const headers = new Headers();
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(", ") : v);
   const ctx = await createContext({ req: new Request(`http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, { headers }) });
-  if (!ctx.user) throw new AppError("UNAUTHORIZED", "sign in or send a valid API token");
-  if (ctx.user.mustChangePassword) throw new AppError("PASSWORD_CHANGE_REQUIRED", "PASSWORD_CHANGE_REQUIRED: change your temporary password first");
-  if (ctx.authMethod === "session" && !ctx.sameOrigin) throw new AppError("FORBIDDEN", "cross-site request refused");
-  authorizeScope(ctx.user, "vms");
-  return { db: db(), actor: ctx.user, ip: (req.headers[CLIENT_IP_HEADER] as string | undefined) ?? null, requestId: ctx.requestId };
+  // A HEAD (where an upload stands) is a read; the byte-carrying requests change state.
+  return admitCaller(ctx, { scope: "vms", read: req.method === "HEAD" });
 }
 
 function declaredLength(req: http.IncomingMessage): number | null {

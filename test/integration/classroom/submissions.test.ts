@@ -2,7 +2,8 @@
  * Exam submissions on the real demo guest: a marker written to each student's disk before the freeze
  * is seen inside a viewer booted from the submission (read through its serial console), the viewer
  * takes a view-only VNC console through the real proxy for its class's teacher only, the export is a
- * tar of one qcow2 per student holding the marker, and the submission survives a reset and a delete.
+ * tar of one qcow2 per student holding the marker (downloaded through the REST route, whose gate
+ * refuses strangers, missing credentials and a read-only token), and the submission survives a reset and a delete.
  * Viewers are discarded on Close and at their expiry (injected clock).
  */
 import { execFileSync } from "node:child_process";
@@ -11,9 +12,12 @@ import http from "node:http";
 import type net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { handleRestRequest } from "../../../server/api/rest.ts";
 import { PgConsoleStore } from "../../../server/console/pg-store.ts";
 import { ConsoleProxy } from "../../../server/console/proxy.ts";
 import { db } from "../../../server/db/client.ts";
@@ -21,7 +25,7 @@ import { VIEWER_TTL_MS, viewerVolumeName } from "../../../server/domain/submissi
 import { snapshotNames } from "../../../server/jobs/submission-files.ts";
 import { sweepViewers } from "../../../server/jobs/submissions.ts";
 import { serialLogPath } from "../../../server/jobs/vm-layout.ts";
-import { loadActiveUser, type AuthenticatedUser } from "../../../server/services/auth-service.ts";
+import { issueTokenForCredentials, loadActiveUser, type AuthenticatedUser } from "../../../server/services/auth-service.ts";
 import { downloadSubmissionExport, exportDir } from "../../../server/services/submission-service.ts";
 import { ensureAdmin } from "../../../server/services/user-service.ts";
 import { runOnSerial } from "../../support/guest-serial.ts";
@@ -35,6 +39,7 @@ let server: http.Server;
 let proxy: ConsoleProxy;
 let store: PgConsoleStore;
 let classId = "";
+let teacherToken = "";
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "vmdesk-submissions-"));
 
 async function makeTeacher(username: string): Promise<AuthenticatedUser> {
@@ -194,6 +199,8 @@ describe("exam submissions", () => {
     }, 180_000, 500);
     expect(ready).toMatchObject({ state: "ready", skipped: [] });
     expect(ready.files.map((f) => f.file).sort()).toEqual(["subst1.qcow2", "subst2.qcow2"]);
+    teacherToken = (await issueTokenForCredentials(db(), { username: "subteach", password: "teacher-password-1", name: "exports" }, "127.0.0.1")).token;
+    await expectDownloadGate(requested.id);
     const extracted = await downloadTar(requested.id, "first");
     expect(fs.readdirSync(extracted).sort()).toEqual(["subst1.qcow2", "subst2.qcow2"]);
     expect(markerIn(path.join(extracted, "subst1.qcow2"), 11)).toBe("MARKER-sub1");
@@ -229,12 +236,47 @@ describe("exam submissions", () => {
   });
 });
 
-/** Streams the export's tar to a file and unpacks it with tar(1); returns the directory of qcow2 files. */
+/** The export download exactly as app/api/v1 serves it (the same REST handler), without Next. */
+function exportDownload(exportId: string, opts: { token?: string; method?: string } = {}): Promise<Response> {
+  const headers: Record<string, string> = opts.token ? { authorization: `Bearer ${opts.token}` } : {};
+  return handleRestRequest(new Request(`http://127.0.0.1/api/v1/classes/${classId}/submissions/exports/${exportId}/download`, { method: opts.method ?? "GET", headers }));
+}
+
+/**
+ * The download route's gate (trpc.ts admitCaller, as for every procedure): no credentials 401,
+ * another teacher 404 (not theirs), a read-only token 403 (submission.view is not a read: students'
+ * exam disks are not for a monitoring token), a wrong method 405; HEAD
+ * states the tar's size without a body.
+ */
+async function expectDownloadGate(exportId: string) {
+  const status = async (res: Promise<Response>) => {
+    const r = await res;
+    await r.body?.cancel();
+    return r.status;
+  };
+  const readOnly = (await issueTokenForCredentials(db(), { username: "subteach", password: "teacher-password-1", name: "read-only", scopes: ["read"] }, "127.0.0.1")).token;
+  const stranger = (await issueTokenForCredentials(db(), { username: "subteach2", password: "teacher-password-1", name: "stranger", scopes: ["read"] }, "127.0.0.1")).token;
+  expect({
+    none: await status(exportDownload(exportId)),
+    stranger: await status(exportDownload(exportId, { token: stranger })),
+    readOnly: await status(exportDownload(exportId, { token: readOnly })),
+    post: await status(exportDownload(exportId, { token: teacherToken, method: "POST" })),
+    unknown: await status(exportDownload("00000000-0000-4000-8000-000000000000", { token: teacherToken })),
+  }).toEqual({ none: 401, stranger: 404, readOnly: 403, post: 405, unknown: 404 });
+  const head = await exportDownload(exportId, { token: teacherToken, method: "HEAD" });
+  expect(head.status).toBe(200);
+  expect(await head.arrayBuffer()).toHaveProperty("byteLength", 0);
+  expect(Number(head.headers.get("content-length"))).toBe((await downloadSubmissionExport(serviceAs(teacher), classId, exportId)).size);
+}
+
+/** Streams the export's tar (through the REST route) to a file and unpacks it with tar(1); returns the directory of qcow2 files. */
 async function downloadTar(exportId: string, name: string): Promise<string> {
-  const file = await downloadSubmissionExport(serviceAs(teacher), classId, exportId);
+  const res = await exportDownload(exportId, { token: teacherToken });
+  expect(res.status).toBe(200);
+  expect(res.headers.get("content-type")).toBe("application/x-tar");
   const tarPath = path.join(work, `${name}.tar`);
-  await pipeline(file.stream(), fs.createWriteStream(tarPath));
-  expect(fs.statSync(tarPath).size).toBe(file.size);
+  await pipeline(Readable.fromWeb(res.body as NodeReadableStream<Uint8Array>), fs.createWriteStream(tarPath));
+  expect(fs.statSync(tarPath).size).toBe(Number(res.headers.get("content-length")));
   const dir = path.join(work, name);
   fs.mkdirSync(dir);
   execFileSync("tar", ["-xf", tarPath, "-C", dir]);
