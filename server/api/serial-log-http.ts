@@ -1,18 +1,16 @@
 /**
  * The two faces of `GET /api/v1/vms/{id}/serial-log` that are not JSON: `download=1` (the whole kept
  * log as a text/plain attachment) and `follow=1` (a text/event-stream of new output). Served before
- * the OpenAPI handler with the same authentication as every procedure (session or token, `read`
- * scope) and the same service reads, so access and 404s are exactly those of the JSON read.
+ * the OpenAPI handler behind the same gate as every procedure (trpc.ts admitCaller: session or token,
+ * `read` scope) and the same service reads, so access and 404s are exactly those of the JSON read.
  */
-import { db } from "../db/client.ts";
 import { AppError } from "../domain/errors.ts";
-import { authorizeScope } from "../domain/policy.ts";
+import { config } from "../config.ts";
 import { log } from "../log.ts";
-import { auditRefusal } from "../services/audit-service.ts";
 import type { ServiceContext } from "../services/context.ts";
 import { downloadSerialLog, readSerialLog } from "../services/serial-log-service.ts";
 import { ZSerialLogQuery } from "./schemas.ts";
-import { appErrorHttp, createContext } from "./trpc.ts";
+import { admitCaller, appErrorHttp, createContext } from "./trpc.ts";
 
 const PATH = /^\/vms\/([^/]+)\/serial-log$/;
 /** A follower polls for new output this often, and is re-authenticated every REAUTH_MS. */
@@ -39,14 +37,8 @@ export async function serialLogHttp(req: Request, below: string): Promise<Respon
     return error(400, "BAD_REQUEST", `invalid input: ${message}`);
   }
   const ctx = await createContext({ req });
-  if (!ctx.user) {
-    await auditRefusal(db(), { action: "auth.refused", ip: ctx.ip, reason: ctx.refusalReason ?? "no credentials" });
-    return error(401, "UNAUTHORIZED", "sign in or send a valid API token");
-  }
-  const svc: ServiceContext = { db: db(), actor: ctx.user, ip: ctx.ip, requestId: ctx.requestId };
   try {
-    if (ctx.user.mustChangePassword) throw new AppError("PASSWORD_CHANGE_REQUIRED", "PASSWORD_CHANGE_REQUIRED: change your temporary password first");
-    authorizeScope(ctx.user, "read");
+    const svc = await admitCaller(ctx, { scope: "read", read: true });
     if (download) {
       const file = await downloadSerialLog(svc, parsed.data.id);
       return new Response(req.method === "HEAD" ? null : new Uint8Array(file.bytes), {
@@ -59,8 +51,14 @@ export async function serialLogHttp(req: Request, below: string): Promise<Respon
         },
       });
     }
-    const first = await readSerialLog(svc, parsed.data.id, parsed.data);
-    return followStream(svc, parsed.data.id, first, req.signal, ctx.stillAuthenticated);
+    const release = takeFollowSlot(svc.actor.id);
+    try {
+      const first = await readSerialLog(svc, parsed.data.id, parsed.data);
+      return followStream(svc, parsed.data.id, first, req.signal, release, ctx.stillAuthenticated);
+    } catch (err) {
+      release();
+      throw err;
+    }
   } catch (err) {
     if (err instanceof AppError) {
       const mapped = appErrorHttp(err.code);
@@ -73,12 +71,35 @@ export async function serialLogHttp(req: Request, below: string): Promise<Respon
 
 type Slice = Awaited<ReturnType<typeof readSerialLog>>;
 
+/** Open follow streams per user in this process (a stream holds a poll loop for up to FOLLOW_MAX_MS). */
+const followers = new Map<string, number>();
+
+/**
+ * One follow slot for `userId`, or RATE_LIMITED past VMDESK_SERIAL_FOLLOW_MAX_PER_USER: a tenant
+ * opening thousands of streams would otherwise make this process poll thousands of times a second.
+ * The returned release is idempotent.
+ */
+function takeFollowSlot(userId: string): () => void {
+  const open = followers.get(userId) ?? 0;
+  const max = config().VMDESK_SERIAL_FOLLOW_MAX_PER_USER;
+  if (open >= max) throw new AppError("RATE_LIMITED", `at most ${max} serial logs may be followed at once; close one first`);
+  followers.set(userId, open + 1);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    const left = (followers.get(userId) ?? 1) - 1;
+    if (left > 0) followers.set(userId, left);
+    else followers.delete(userId);
+  };
+}
+
 /**
  * Server-sent events: the first slice, then each new piece of output as it is kept (id = its end
  * position, so `Last-Event-ID` semantics work with `after`). Ends when the client leaves, access is
  * lost (VM deleted, given away, credentials revoked) or after FOLLOW_MAX_MS.
  */
-function followStream(svc: ServiceContext, vmId: string, first: Slice, signal: AbortSignal, stillAuthenticated?: () => Promise<boolean>): Response {
+function followStream(svc: ServiceContext, vmId: string, first: Slice, signal: AbortSignal, release: () => void, stillAuthenticated?: () => Promise<boolean>): Response {
   const encoder = new TextEncoder();
   const started = Date.now();
   let timer: NodeJS.Timeout | null = null;
@@ -95,6 +116,7 @@ function followStream(svc: ServiceContext, vmId: string, first: Slice, signal: A
       const close = () => {
         if (closed) return;
         closed = true;
+        release();
         if (timer) clearTimeout(timer);
         try {
           controller.close();
@@ -125,6 +147,7 @@ function followStream(svc: ServiceContext, vmId: string, first: Slice, signal: A
       timer = setTimeout(() => void poll(), FOLLOW_POLL_MS);
     },
     cancel() {
+      release();
       if (timer) clearTimeout(timer);
     },
   });

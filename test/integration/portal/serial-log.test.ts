@@ -7,6 +7,7 @@ import { startPortal, waitFor, type Portal } from "../../support/harness.ts";
 
 // A small cap so the flood below rotates quickly: at most 2 × 64 KiB are kept.
 const CAP = 64 * 1024;
+const FOLLOW_CAP = 2;
 let portal: Portal;
 let alice: AuthenticatedUser;
 let bob: AuthenticatedUser;
@@ -17,6 +18,7 @@ let bobToken: string;
 beforeAll(async () => {
   process.env.VMDESK_SERIAL_LOG_MAX_BYTES = String(CAP);
   process.env.VMDESK_SERIAL_LOG_INTERVAL_MS = "500";
+  process.env.VMDESK_SERIAL_FOLLOW_MAX_PER_USER = String(FOLLOW_CAP);
   portal = await startPortal("vmdesk_it_serial_log");
   alice = await portal.newTenant({ vms: 1, vcpus: 1, memoryMiB: 128, diskGiB: 1 });
   bob = await portal.newTenant({ vms: 1, vcpus: 1, memoryMiB: 128, diskGiB: 1 });
@@ -28,6 +30,7 @@ afterAll(async () => {
   await portal?.close();
   delete process.env.VMDESK_SERIAL_LOG_MAX_BYTES;
   delete process.env.VMDESK_SERIAL_LOG_INTERVAL_MS;
+  delete process.env.VMDESK_SERIAL_FOLLOW_MAX_PER_USER;
 });
 
 function get(token: string, urlPath: string, signal?: AbortSignal): Promise<Response> {
@@ -98,6 +101,27 @@ describe("per-VM serial log", () => {
     abort.abort();
     await reader.cancel().catch(() => undefined);
     expect(streamed).toMatch(/^id: \d+\ndata: \{/m);
+
+    // A tenant opening follow streams without end (each one a poll loop for an hour): FOLLOW_CAP at
+    // a time, the next refused with 429 naming the limit; closing one frees its slot.
+    const open: ReadableStreamDefaultReader<Uint8Array>[] = [];
+    for (let i = 0; i < FOLLOW_CAP; i++) {
+      const res = await waitFor(`follow stream ${i + 1}`, async () => {
+        const r = await get(aliceToken, `${base}?follow=1`);
+        if (r.status === 200) return r;
+        await r.body?.cancel();
+        return null;
+      }, 5_000);
+      open.push(res.body!.getReader());
+    }
+    const refused = await get(aliceToken, `${base}?follow=1`);
+    expect(refused.status).toBe(429);
+    expect(((await refused.json()) as { message: string }).message).toContain(`at most ${FOLLOW_CAP}`);
+    await open.pop()!.cancel();
+    const again = await get(aliceToken, `${base}?follow=1`);
+    expect(again.status).toBe(200);
+    await again.body!.cancel();
+    for (const r of open) await r.cancel();
 
     const after = await waitFor("the flood kept and rotated", async () => {
       const r = await json(aliceToken, `${base}?tail=${4 * CAP}`);
