@@ -3,6 +3,7 @@
  * dedicated-pCPU arithmetic placement uses, and what a change of flavor needs. Tenants see the size;
  * the knobs are the admin's (services/flavor-service.ts shapes the two views).
  */
+import { FIRMWARE_MIN_MEMORY_MIB } from "../hypervisor/xml/domain-xml.ts";
 import { AppError } from "./errors.ts";
 
 export const NUMA_MODES = ["strict", "preferred", "interleave", "restrictive"] as const;
@@ -104,7 +105,8 @@ export const NO_TUNING: FlavorTuning = {
  * The rules between knobs (each knob's own bounds are checked at the API edge): the reason a flavor
  * cannot be, or null. Guest NUMA needs at least one vCPU and an equal share of memory per cell; huge
  * pages must tile the memory; total and read/write limits exclude each other (libvirt refuses both);
- * a peak below its average limits nothing more; Secure Boot needs UEFI.
+ * a peak below its average limits nothing more; Secure Boot needs UEFI; UEFI and Secure Boot need
+ * their memory floors (FIRMWARE_MIN_MEMORY_MIB).
  */
 export function flavorProblem(f: { vcpus: number; memoryMiB: number } & Omit<FlavorTuning, "hostDevices">): string | null {
   if (f.numaNodes > f.vcpus) return `numaNodes (${f.numaNodes}) cannot exceed vcpus (${f.vcpus}): every guest NUMA cell needs a vCPU`;
@@ -127,6 +129,10 @@ export function flavorProblem(f: { vcpus: number; memoryMiB: number } & Omit<Fla
     if (peak !== null && average !== null && peak < average) return `net${dir}PeakKiBs (${peak}) must be at least net${dir}AverageKiBs (${average})`;
   }
   if (f.secureBoot && f.firmware !== "uefi") return "secureBoot needs firmware uefi";
+  // Below these the guest is defined and started, then never boots (grub out of memory, or a reset
+  // loop): refused here rather than found by a tenant staring at a black console.
+  if (f.secureBoot && f.memoryMiB < FIRMWARE_MIN_MEMORY_MIB.secureBoot) return `Secure Boot guests need at least ${FIRMWARE_MIN_MEMORY_MIB.secureBoot} MiB of memory (OVMF's SMM build)`;
+  if (f.firmware === "uefi" && f.memoryMiB < FIRMWARE_MIN_MEMORY_MIB.uefi) return `UEFI guests need at least ${FIRMWARE_MIN_MEMORY_MIB.uefi} MiB of memory`;
   return null;
 }
 

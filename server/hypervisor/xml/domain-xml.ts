@@ -25,7 +25,7 @@ const x = (value: string): string => value.replace(/&/g, "&amp;");
  * Smallest memory a UEFI guest boots with (measured here with the demo guest: shim → grub → Linux).
  * With OVMF's SMM (Secure Boot) build at 256 MiB grub reports "out of memory" loading the kernel, or
  * the kernel's EFI stub resets the machine; 384 MiB boots. Not enforced here (a spec below it builds
- * and fails only at boot): flavor validation is the place to refuse it.
+ * and fails only at boot): flavor validation refuses it (domain/flavor.ts flavorProblem).
  */
 export const FIRMWARE_MIN_MEMORY_MIB = { uefi: 256, secureBoot: 384 } as const;
 
@@ -100,7 +100,7 @@ export interface DomainSpec {
    * auto-selection (`<os firmware='efi'>`, per-VM NVRAM copied from the descriptor's template,
    * removed by undefine with VIR_DOMAIN_UNDEFINE_NVRAM) on `q35`. secureBoot: OVMF's SMM build with
    * Microsoft's keys enrolled (`<loader secure='yes'/>`, `<smm state='on'/>`). Memory floors (not
-   * enforced here): FIRMWARE_MIN_MEMORY_MIB.
+   * enforced here; flavors are): FIRMWARE_MIN_MEMORY_MIB.
    */
   firmware?: { type: "bios" | "uefi"; secureBoot?: boolean };
   /**

@@ -18,7 +18,8 @@ describe("dedicated pCPUs", () => {
 describe("flavorProblem: rules between knobs", () => {
   it("accepts a plain flavor and a full one", () => {
     expect(flavorProblem(flavor())).toBeNull();
-    expect(flavorProblem(flavor({ dedicatedCpus: true, numaNodes: 2, numaMode: "strict", numaNodeset: "0", hugepagesKiB: 2048, netInAverageKiBs: 10, netInPeakKiBs: 20, firmware: "uefi", secureBoot: true }))).toBeNull();
+    expect(flavorProblem(flavor({ dedicatedCpus: true, numaNodes: 2, numaMode: "strict", numaNodeset: "0", memoryMiB: 384, hugepagesKiB: 2048, netInAverageKiBs: 10, netInPeakKiBs: 20, firmware: "uefi", secureBoot: true }))).toBeNull();
+    expect(flavorProblem(flavor({ firmware: "uefi", memoryMiB: 256 }))).toBeNull();
   });
   it.each([
     [{ numaNodes: 3 }, /cannot exceed vcpus/],
@@ -32,6 +33,8 @@ describe("flavorProblem: rules between knobs", () => {
     [{ netOutPeakKiBs: 10 }, /need netOutAverageKiBs/],
     [{ netInAverageKiBs: 10, netInPeakKiBs: 5 }, /at least netInAverageKiBs/],
     [{ secureBoot: true }, /needs firmware uefi/],
+    [{ firmware: "uefi" as const, memoryMiB: 255 }, /UEFI guests need at least 256 MiB/],
+    [{ firmware: "uefi" as const, secureBoot: true, memoryMiB: 256 }, /Secure Boot guests need at least 384 MiB/],
   ])("refuses %o", (over, reason) => {
     expect(flavorProblem(flavor(over))).toMatch(reason);
   });
