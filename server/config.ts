@@ -108,6 +108,8 @@ const ZEnv = z.object({
   VMDESK_UPLOAD_MAX_VIRTUAL_GIB: z.coerce.number().positive().default(64),
   VMDESK_UPLOAD_TIMEOUT_S: z.coerce.number().int().min(1).default(3600),
   VMDESK_UPLOAD_IDLE_S: z.coerce.number().int().min(1).default(60),
+  /** Unfinished uploads (uploading or validating) a tenant may hold: each is a row, a file and maybe a stream. */
+  VMDESK_UPLOAD_MAX_OPEN_PER_USER: z.coerce.number().int().min(1).max(1000).default(8),
   /** An unfinished resumable upload untouched this long is deleted with its partial file. */
   VMDESK_UPLOAD_STALE_H: z.coerce.number().positive().default(24),
   /** `qemu-img info` on an uploaded file: wall-clock bound (s). */

@@ -93,6 +93,7 @@ export interface NewUpload {
 /**
  * Records an upload and creates its empty partial file. Refused before a byte is sent: a declared size
  * above VMDESK_UPLOAD_MAX_GIB (PAYLOAD_TOO_LARGE), one that does not fit the images quota
+ * (QUOTA_EXCEEDED), a tenant's VMDESK_UPLOAD_MAX_OPEN_PER_USER unfinished uploads already open
  * (QUOTA_EXCEEDED), a name already taken (CONFLICT), no local host (UNAVAILABLE).
  */
 export async function createUpload(ctx: ServiceContext, input: NewUpload) {
@@ -109,6 +110,11 @@ export async function createUpload(ctx: ServiceContext, input: NewUpload) {
       const q = await lockImagesQuota(tx, ctx.actor.id);
       const excess = imagesQuotaExcess(q.limitGiB, q.usedBytes, input.totalBytes ?? 1);
       if (excess) throw new AppError("QUOTA_EXCEEDED", describeImagesExcess(excess), { excess });
+      // The quota counts bytes: without a count, a tenant declaring 1-byte uploads could open them
+      // by the million (rows, partial files, streams held open). Counted under the same lock.
+      const max = config().VMDESK_UPLOAD_MAX_OPEN_PER_USER;
+      const open = await tx.imageUpload.count({ where: { ownerId: ctx.actor.id, state: { in: ["uploading", "validating"] } } });
+      if (open >= max) throw new AppError("QUOTA_EXCEEDED", `at most ${max} unfinished uploads at a time: finish or cancel one first`, { openUploads: open });
     }
     if (await tx.image.findFirst({ where: { name: input.name }, select: { id: true } })) throw new AppError("CONFLICT", `an image named "${input.name}" exists`);
     return tx.imageUpload.create({

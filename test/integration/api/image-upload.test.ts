@@ -15,6 +15,8 @@ import { dataDir, demoImageDir, domainExists, seedDatabase, waitFor } from "../.
 import { restClient, startPortalServer, type RunningPortal } from "../../support/server.ts";
 
 const MIB = 1024 ** 2;
+/** Unfinished uploads a tenant may hold at once (VMDESK_UPLOAD_MAX_OPEN_PER_USER, small here). */
+const MAX_OPEN = 3;
 const imageDir = path.join(dataDir, "it-upload-images");
 const uploadsDir = path.join(imageDir, "uploads");
 const work = path.join(dataDir, "it-upload-files");
@@ -64,7 +66,7 @@ beforeAll(async () => {
   fs.mkdirSync(work, { recursive: true });
   const { url } = await seedDatabase("vmdesk_it_upload");
   await disconnectDb();
-  portal = await startPortalServer(url, { VMDESK_IMAGE_DIRS: imageDir, VMDESK_UPLOAD_MAX_GIB: "1" });
+  portal = await startPortalServer(url, { VMDESK_IMAGE_DIRS: imageDir, VMDESK_UPLOAD_MAX_GIB: "1", VMDESK_UPLOAD_MAX_OPEN_PER_USER: String(MAX_OPEN) });
   const anon = restClient(portal.baseUrl);
   adminToken = (await anon("POST", "/auth/token", { username: "admin", password: "admin-password-1" })).body.token;
   const admin = restClient(portal.baseUrl, adminToken);
@@ -193,6 +195,27 @@ describe("image uploads", () => {
     expect(tooMuch.status).toBe(409);
     expect(JSON.parse(tooMuch.body).message).toMatch(/images quota exceeded/);
     expect((await rawRequest("PUT", "/api/v1/images/upload?name=anon&format=raw", { "content-length": "10" }, [Buffer.alloc(10)])).status).toBe(401);
+    expect(partialFiles()).toEqual([]);
+  });
+
+  it("counts a tenant's unfinished uploads: tiny ones cannot be opened without end (409), a cancelled one frees its place", async () => {
+    const api = restClient(portal.baseUrl, tokens.alice);
+    const ids: string[] = [];
+    for (let i = 0; i < MAX_OPEN; i++) {
+      const created = await api("POST", "/images/uploads", { name: `tiny ${i}`, format: "raw", totalBytes: 1 });
+      expect(created.status).toBe(201);
+      ids.push(created.body.id);
+    }
+    const refused = await api("POST", "/images/uploads", { name: "tiny more", format: "raw", totalBytes: 1 });
+    expect(refused.status).toBe(409);
+    expect(refused.body.message).toContain(`at most ${MAX_OPEN} unfinished uploads`);
+    // The one-request form opens an upload too.
+    const whole = await uploadWhole(tokens.alice, "tiny whole", "raw", Buffer.alloc(512));
+    expect(whole.status).toBe(409);
+    expect((await api("DELETE", `/images/uploads/${ids.pop()}`)).status).toBe(200);
+    const again = await api("POST", "/images/uploads", { name: "tiny again", format: "raw", totalBytes: 1 });
+    expect(again.status).toBe(201);
+    for (const id of [...ids, again.body.id]) expect((await api("DELETE", `/images/uploads/${id}`)).status).toBe(200);
     expect(partialFiles()).toEqual([]);
   });
 
