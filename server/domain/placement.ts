@@ -284,6 +284,23 @@ function reasonFor(check: Check, host: PlacementHost, ctx: Context): string {
   }
 }
 
+/**
+ * Whether `host` can give a VM already placed on it `grow` more (a resize): placement's capacity
+ * checks (vCPU and memory overcommit, promised disk) for the growth alone, not state, labels or image
+ * (the VM is there already). The first refusal's reason, or null. Shrinking parts (≤ 0) pass.
+ */
+export function growthRefusal(host: PlacementHost, grow: { vcpus: number; memoryMiB: number; diskGiB: number }): string | null {
+  assertHost(host);
+  const request: PlacementRequest = { vcpus: Math.max(0, grow.vcpus), memoryMiB: Math.max(0, grow.memoryMiB), diskGiB: Math.max(0, grow.diskGiB), image: { id: "", name: "", copyable: true } };
+  const ctx: Context = { request, labels: [], members: undefined, hard: false, pack: false };
+  const { vcpus, memoryMiB, diskGiB } = request;
+  let failed: Check | null = null;
+  if (vcpus > 0 && host.allocated.vcpus + vcpus > capacity(host.cpus, host.cpuRatio)) failed = "vcpu";
+  else if (memoryMiB > 0 && host.allocated.memoryMiB + memoryMiB > capacity(host.memoryMiB, host.memoryRatio)) failed = "memory";
+  else if (diskGiB > 0 && diskGiB > host.diskFreeGiB - host.allocated.diskGiB) failed = "disk";
+  return failed === null ? null : reasonFor(failed, host, ctx);
+}
+
 /** For a host that passed every filter, so the fractions left are within 0…1. */
 function weight(host: PlacementHost, ctx: Context): number {
   const { request } = ctx;

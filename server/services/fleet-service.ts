@@ -10,7 +10,7 @@ import { AppError } from "../domain/errors.ts";
 import { choosePcpus, freePcpus } from "../domain/flavor.ts";
 import { fleetState } from "../domain/host-state.ts";
 import { inSharedPool, sharesPool } from "../domain/shared-storage.ts";
-import type { HostRefusal, PlacementHost, PlacementRequest, PlacementResult } from "../domain/placement.ts";
+import { growthRefusal, type HostRefusal, type PlacementHost, type PlacementRequest, type PlacementResult } from "../domain/placement.ts";
 
 type PlacementImage = PlacementRequest["image"];
 
@@ -148,6 +148,22 @@ export async function loadFleet(
   const copyable = opts.sameImagePathAs === undefined && !image.shared && home !== undefined && (home.state === "up" || home.state === "degraded" || home.state === "maintenance");
   return { hosts: fleet, image: { id: image.id, name: image.name, copyable } };
 }
+
+/**
+ * A resize's growth on the VM's own host (call under lockPlacement, in the transaction that records
+ * the new size): 409 with placement's reason when the host lacks the room. Stopped VMs hold their
+ * size too, so this applies to every state. The image plays no part: the VM is on the host already.
+ */
+export async function assertHostRoomForGrowth(tx: Tx, vm: { hostId: string; imageId: string | null }, grow: { vcpus: number; memoryMiB: number; diskGiB: number }): Promise<void> {
+  if (grow.vcpus <= 0 && grow.memoryMiB <= 0 && grow.diskGiB <= 0) return;
+  const { hosts } = await loadFleet(tx, { id: vm.imageId ?? NIL_UUID, name: "", hostId: vm.hostId, shared: true });
+  const host = hosts.find((h) => h.id === vm.hostId);
+  if (!host) throw new AppError("CONFLICT", "the VM's host is not known");
+  const refusal = growthRefusal(host, grow);
+  if (refusal) throw new AppError("CONFLICT", `the VM's host has no room for this size: ${refusal}`, { refusals: [{ host: host.name, reason: refusal }] });
+}
+
+const NIL_UUID = "00000000-0000-0000-0000-000000000000";
 
 /** One line per refused host, for error messages and previews. */
 export function describeRefusals(refusals: readonly HostRefusal[]): string {

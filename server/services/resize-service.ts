@@ -13,7 +13,7 @@ import { AppError } from "../domain/errors.ts";
 import { authorize, vmScope } from "../domain/policy.ts";
 import { planResize, type ResizeRequest } from "../domain/resize.ts";
 import { assertTuningChangeAllowed, NO_TUNING, tuningChanges, type FlavorTuning } from "../domain/flavor.ts";
-import { allocatePcpus, lockPlacement, releasePcpus } from "./fleet-service.ts";
+import { allocatePcpus, assertHostRoomForGrowth, lockPlacement, releasePcpus } from "./fleet-service.ts";
 import { flavorSizeAndTuning, usableFlavorOrThrow } from "./flavor-service.ts";
 import type { VmState } from "../domain/vm-state.ts";
 import { notifyVmChanged } from "../db/notify.ts";
@@ -47,7 +47,7 @@ async function flavorChange(ctx: ServiceContext, vm: { flavorId: string | null }
 export async function resizeVm(ctx: ServiceContext, vmId: string, req: TResizeVm) {
   const vm = await ctx.db.vm.findFirst({
     where: { id: vmId, deletedAt: null, ...vmScope(ctx.actor) },
-    select: { id: true, hostId: true, state: true, activeOperationId: true, classId: true, vcpus: true, memoryMiB: true, diskGiB: true, maxVcpus: true, maxMemoryMiB: true, flavorId: true, cpuAllocations: { select: { pcpu: true } }, ...vmAccessSelect },
+    select: { id: true, hostId: true, imageId: true, state: true, activeOperationId: true, classId: true, vcpus: true, memoryMiB: true, diskGiB: true, maxVcpus: true, maxMemoryMiB: true, flavorId: true, cpuAllocations: { select: { pcpu: true } }, ...vmAccessSelect },
   });
   if (!vm) throw new AppError("NOT_FOUND", "VM not found");
   authorize(ctx.actor, "vm.resize", vmTarget(vm));
@@ -61,9 +61,12 @@ export async function resizeVm(ctx: ServiceContext, vmId: string, req: TResizeVm
     const fromPcpus = vm.cpuAllocations.map((a) => a.pcpu);
     const operation = await ctx.db.$transaction(async (tx) => {
       await reserveQuota(tx, vm.ownerId, plan.delta);
+      const grows = plan.delta.vcpus > 0 || plan.delta.memoryMiB > 0 || plan.delta.diskGiB > 0;
+      if (grows || flavorChanges) await lockPlacement(tx);
+      // Quota bounds the owner; the host bounds everyone on it: growth must fit there too.
+      if (grows) await assertHostRoomForGrowth(tx, vm, plan.delta);
       if (flavorChanges) {
         // Dedicated pCPUs follow the new flavor on this host: given back, or taken (409 when too few are free).
-        await lockPlacement(tx);
         await releasePcpus(tx, vmId);
         if (change.tuning?.dedicatedCpus) await allocatePcpus(tx, vm.hostId, vmId, plan.to.vcpus);
       }

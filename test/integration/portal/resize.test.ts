@@ -1,10 +1,12 @@
 /**
  * Resize on real libvirt with a real guest: live (a hot-plugged vCPU, the balloon, a bigger disk, all
  * seen from inside the guest), offline (the definition rewritten, seen after a boot), what needs a stop
- * refused with 412, a disk shrink with 400, and two resizes racing for the last quota unit.
+ * refused with 412, a disk shrink with 400, two resizes racing for the last quota unit, and growth
+ * within quota refused (409) when the VM's host has no room for it.
  */
 import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { db } from "../../../server/db/client.ts";
 import { serialLogPath } from "../../../server/jobs/vm-layout.ts";
 import { setQuota } from "../../../server/services/user-service.ts";
 import type { AuthenticatedUser } from "../../../server/services/auth-service.ts";
@@ -110,5 +112,19 @@ describe("resize", () => {
     const won = (results.find((r) => r.status === "fulfilled") as PromiseFulfilledResult<{ operation: { id: string } }>).value;
     expect((await settle(portal, tenant, won.operation.id)).status).toBe("succeeded");
     expect((await api.auth.quota()).used.vcpus).toBe(5);
+
+    // Within quota but not within the host: growth is checked against the host's capacity too (a
+    // tenant with a large quota must not overcommit a full host). The admin's memory ratio leaves
+    // 32 MiB above what the two VMs hold.
+    const hostRow = await db().host.findUniqueOrThrow({ where: { id: portal.hostId } });
+    const held = (await db().vm.aggregate({ where: { hostId: portal.hostId, deletedAt: null }, _sum: { memoryMiB: true } }))._sum.memoryMiB!;
+    await db().host.update({ where: { id: portal.hostId }, data: { memoryRatio: (held + 32) / (hostRow.memoryMiB! - hostRow.reservedMemoryMiB) } });
+    try {
+      await expect(api.vm.resize({ id: second.id, memoryMiB: 192 })).rejects.toMatchObject({ code: "CONFLICT", message: expect.stringMatching(/host has no room for this size: .*memory .*needs 64 MiB/) });
+      expect(await db().vm.findUniqueOrThrow({ where: { id: second.id } })).toMatchObject({ memoryMiB: 128, activeOperationId: null });
+      expect((await api.auth.quota()).used.memoryMiB).toBe(held);
+    } finally {
+      await db().host.update({ where: { id: portal.hostId }, data: { memoryRatio: hostRow.memoryRatio } });
+    }
   }, 300_000);
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  growthRefusal,
   IMAGE_BONUS,
   place,
   placeMany,
@@ -392,5 +393,20 @@ describe("dedicated pCPUs and huge pages", () => {
   it("refuses nonsense requests", () => {
     expect(() => place([host("a")], request({ dedicatedCpus: -1 }))).toThrow(RangeError);
     expect(() => place([host("a")], request({ hugepages: { sizeKiB: 0, pages: 1 } }))).toThrow(RangeError);
+  });
+});
+
+describe("growthRefusal: a resize on the VM's own host", () => {
+  it("passes growth that fits, and shrinking parts whatever the host holds", () => {
+    expect(growthRefusal(host("a", { allocated: used(30, 16000) }), { vcpus: 2, memoryMiB: 384, diskGiB: 10 })).toBeNull();
+    expect(growthRefusal(host("a", { allocated: used(40, 20000), diskFreeGiB: 0 }), { vcpus: -2, memoryMiB: 0, diskGiB: 0 })).toBeNull();
+  });
+  it("refuses the first part that does not fit, with placement's reason", () => {
+    expect(growthRefusal(host("a", { allocated: used(31, 0) }), { vcpus: 2, memoryMiB: 0, diskGiB: 0 })).toBe('host "a": vCPUs 1 free of 8 × 4.0 (needs 2)');
+    expect(growthRefusal(host("a", { allocated: used(1, 16000) }), { vcpus: 1, memoryMiB: 512, diskGiB: 0 })).toBe('host "a": memory 384 MiB free of 16384 MiB × 1.0 (needs 512 MiB)');
+    expect(growthRefusal(host("a", { diskFreeGiB: 20, allocated: used(0, 0, 15) }), { vcpus: 0, memoryMiB: 0, diskGiB: 6 })).toMatch(/disk 5 GiB free of 20 GiB measured, 15 GiB promised \(needs 6 GiB\)/);
+  });
+  it("ignores state and images: the VM is there already", () => {
+    expect(growthRefusal(host("a", { state: "maintenance", images: new Set() }), { vcpus: 1, memoryMiB: 0, diskGiB: 0 })).toBeNull();
   });
 });
