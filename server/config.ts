@@ -79,6 +79,8 @@ const ZEnv = z.object({
   VMDESK_SERIAL_LOG_INTERVAL_MS: z.coerce.number().int().min(200).max(60_000).default(1_000),
   /** Open `follow=1` serial-log streams per user in one portal process: each polls every second for an hour. */
   VMDESK_SERIAL_FOLLOW_MAX_PER_USER: z.coerce.number().int().min(1).max(1000).default(8),
+  /** Open live views (tRPC subscriptions: dashboard, VM pages) per user in one portal process. */
+  VMDESK_LIVE_STREAMS_MAX_PER_USER: z.coerce.number().int().min(1).max(10_000).default(32),
   /** Host and VM metrics: one reading per host this often; raw rows kept this many hours, 5-minute averages this many days. */
   VMDESK_METRICS_INTERVAL_MS: z.coerce.number().int().min(1_000).default(10_000),
   /** An HA restart that could not happen (no capacity, a disk lease still held) is tried again after this many seconds. */

@@ -10,6 +10,7 @@ import { log } from "../log.ts";
 import type { ServiceContext } from "../services/context.ts";
 import { downloadSerialLog, readSerialLog } from "../services/serial-log-service.ts";
 import { ZSerialLogQuery } from "./schemas.ts";
+import { PerUserStreams } from "./stream-slots.ts";
 import { admitCaller, appErrorHttp, createContext } from "./trpc.ts";
 
 const PATH = /^\/vms\/([^/]+)\/serial-log$/;
@@ -51,7 +52,7 @@ export async function serialLogHttp(req: Request, below: string): Promise<Respon
         },
       });
     }
-    const release = takeFollowSlot(svc.actor.id);
+    const release = followers.take(svc.actor.id);
     try {
       const first = await readSerialLog(svc, parsed.data.id, parsed.data);
       return followStream(svc, parsed.data.id, first, req.signal, release, ctx.stillAuthenticated);
@@ -71,28 +72,8 @@ export async function serialLogHttp(req: Request, below: string): Promise<Respon
 
 type Slice = Awaited<ReturnType<typeof readSerialLog>>;
 
-/** Open follow streams per user in this process (a stream holds a poll loop for up to FOLLOW_MAX_MS). */
-const followers = new Map<string, number>();
-
-/**
- * One follow slot for `userId`, or RATE_LIMITED past VMDESK_SERIAL_FOLLOW_MAX_PER_USER: a tenant
- * opening thousands of streams would otherwise make this process poll thousands of times a second.
- * The returned release is idempotent.
- */
-function takeFollowSlot(userId: string): () => void {
-  const open = followers.get(userId) ?? 0;
-  const max = config().VMDESK_SERIAL_FOLLOW_MAX_PER_USER;
-  if (open >= max) throw new AppError("RATE_LIMITED", `at most ${max} serial logs may be followed at once; close one first`);
-  followers.set(userId, open + 1);
-  let released = false;
-  return () => {
-    if (released) return;
-    released = true;
-    const left = (followers.get(userId) ?? 1) - 1;
-    if (left > 0) followers.set(userId, left);
-    else followers.delete(userId);
-  };
-}
+/** Each follow stream holds a poll loop for up to FOLLOW_MAX_MS. */
+const followers = new PerUserStreams("followed serial logs", () => config().VMDESK_SERIAL_FOLLOW_MAX_PER_USER);
 
 /**
  * Server-sent events: the first slice, then each new piece of output as it is kept (id = its end

@@ -3,14 +3,17 @@
  * subscription re-reads its own scoped rows, so nothing leaks across users and nothing is lost if a
  * notification is (the re-read also happens on a timer and after the listener reconnects).
  */
-import { tracked } from "@trpc/server";
+import { tracked, TRPCError } from "@trpc/server";
 import { z } from "zod";
+import { config } from "../../config.ts";
 import { onVmChange, type VmChange } from "../../db/notify.ts";
+import { AppError } from "../../domain/errors.ts";
 import { loadActiveUser } from "../../services/auth-service.ts";
 import type { ServiceContext } from "../../services/context.ts";
 import { listVmOperations } from "../../services/operation-service.ts";
 import { getVm, listVms } from "../../services/vm-service.ts";
-import { protectedProcedure, router } from "../trpc.ts";
+import { PerUserStreams } from "../stream-slots.ts";
+import { appErrorHttp, protectedProcedure, router } from "../trpc.ts";
 
 const RESYNC_MS = 15_000;
 /** How often a quiet stream checks that its credentials still stand (one indexed lookup). */
@@ -65,17 +68,43 @@ function credentialsCheck(ctx: { svc: ServiceContext; stillAuthenticated?: () =>
   return ctx.stillAuthenticated ?? (async () => (await loadActiveUser(ctx.svc.db, ctx.svc.actor.id)) !== null);
 }
 
+/** Every open stream re-checks its credentials every REAUTH_MS: a user opening thousands is bounded. */
+const liveStreams = new PerUserStreams("live views (open pages)", () => config().VMDESK_LIVE_STREAMS_MAX_PER_USER);
+
+/**
+ * A live-stream slot, refused as TOO_MANY_REQUESTS (429): thrown inside the subscription's generator,
+ * past the middleware that maps domain errors, so it is mapped here.
+ */
+function takeLiveSlot(userId: string): () => void {
+  try {
+    return liveStreams.take(userId);
+  } catch (err) {
+    if (err instanceof AppError) throw new TRPCError({ code: appErrorHttp(err.code).code, message: err.message, cause: err });
+    throw err;
+  }
+}
+
 export const liveRouter = router({
   vms: protectedProcedure.input(z.object({ all: z.boolean().optional() }).optional()).subscription(async function* ({ ctx, input, signal }) {
     const all = Boolean(input?.all) && ctx.user.role === "admin";
-    yield* watch(credentialsCheck(ctx), (c) => all || c.ownerId === ctx.user.id, () => listVms(ctx.svc, { all }), signal);
+    const release = takeLiveSlot(ctx.user.id);
+    try {
+      yield* watch(credentialsCheck(ctx), (c) => all || c.ownerId === ctx.user.id, () => listVms(ctx.svc, { all }), signal);
+    } finally {
+      release();
+    }
   }),
   vm: protectedProcedure.input(z.object({ id: z.string().uuid() })).subscription(async function* ({ ctx, input, signal }) {
-    yield* watch(
-      credentialsCheck(ctx),
-      (c) => c.vmId === input.id,
-      async () => ({ vm: await getVm(ctx.svc, input.id).catch(() => null), operations: await listVmOperations(ctx.svc, input.id).catch(() => []) }),
-      signal,
-    );
+    const release = takeLiveSlot(ctx.user.id);
+    try {
+      yield* watch(
+        credentialsCheck(ctx),
+        (c) => c.vmId === input.id,
+        async () => ({ vm: await getVm(ctx.svc, input.id).catch(() => null), operations: await listVmOperations(ctx.svc, input.id).catch(() => []) }),
+        signal,
+      );
+    } finally {
+      release();
+    }
   }),
 });

@@ -16,6 +16,8 @@ const SECRET = randomBytes(24).toString("hex");
 const PER_ACCOUNT = 5;
 const PER_ADDRESS = 20;
 const MAX_TOKENS = 10;
+/** Live streams one user may hold open (VMDESK_LIVE_STREAMS_MAX_PER_USER, small here). */
+const MAX_LIVE = 3;
 
 let portal: RunningPortal;
 let port: number;
@@ -127,10 +129,33 @@ beforeAll(async () => {
     VMDESK_SIGNIN_LIMIT_PER_ACCOUNT: String(PER_ACCOUNT),
     VMDESK_SIGNIN_LIMIT_PER_ADDRESS: String(PER_ADDRESS),
     VMDESK_TOKENS_MAX_PER_USER: String(MAX_TOKENS),
+    VMDESK_LIVE_STREAMS_MAX_PER_USER: String(MAX_LIVE),
   });
   port = Number(new URL(portal.baseUrl).port);
   adminToken = (await mustGetToken("admin", ADMIN_PASSWORD, freshAddress(), { name: "test-admin" })).token;
 });
+
+interface LiveStream {
+  status: number;
+  text: () => string;
+  ended: Promise<number>;
+  close: () => void;
+}
+
+/** A live stream (tRPC subscription over SSE) as the browser opens it: what it receives, when it ends, close(). */
+function openLive(headers: Record<string, string>) {
+  return new Promise<LiveStream>((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, method: "GET", path: "/api/trpc/live.vms", headers: { host: `localhost:${port}`, accept: "text/event-stream", ...headers } }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (text += c));
+      const ended = new Promise<number>((r) => res.once("close", () => r(Date.now())));
+      resolve({ status: res.statusCode ?? 0, text: () => text, ended, close: () => req.destroy() });
+    });
+    req.on("error", (err) => (req.destroyed ? undefined : reject(err)));
+    req.end();
+  });
+}
 
 afterAll(async () => {
   await portal?.stop();
@@ -233,19 +258,11 @@ describe("password reset, disable and role change end sessions and revoke tokens
     const id = await createUser("reset-streams");
     const cookie = await mustSignIn("reset-streams", "user-password-1", freshAddress());
     const { token } = await mustGetToken("reset-streams", "user-password-1", freshAddress());
-    const open = (headers: Record<string, string>) =>
-      new Promise<{ text: () => string; ended: Promise<number> }>((resolve, reject) => {
-        const req = http.request({ host: "127.0.0.1", port, method: "GET", path: "/api/trpc/live.vms", headers: { host: `localhost:${port}`, accept: "text/event-stream", ...headers } }, (res) => {
-          expect(res.statusCode).toBe(200);
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (c: string) => (text += c));
-          const ended = new Promise<number>((r) => res.once("close", () => r(Date.now())));
-          resolve({ text: () => text, ended });
-        });
-        req.on("error", reject);
-        req.end();
-      });
+    const open = async (headers: Record<string, string>) => {
+      const s = await openLive(headers);
+      expect(s.status).toBe(200);
+      return s;
+    };
     const streams = [await open({ cookie, origin: `http://localhost:${port}` }), await open({ authorization: `Bearer ${token}` })];
     await waitFor("each stream's first snapshot", async () => streams.every((s) => s.text().includes("data:")), 10_000, 100);
     const resetAt = Date.now();
@@ -253,6 +270,37 @@ describe("password reset, disable and role change end sessions and revoke tokens
     const endedAt = await Promise.race([Promise.all(streams.map((s) => s.ended)), new Promise<null>((r) => setTimeout(() => r(null), 20_000))]);
     expect(endedAt, "both streams ended").not.toBeNull();
     for (const at of endedAt!) expect(at - resetAt).toBeLessThan(6000);
+  });
+
+  it("live streams: a user opening them without end gets MAX_LIVE at a time; a closed one frees its place", async () => {
+    await createUser("stream-hoarder");
+    const { token } = await mustGetToken("stream-hoarder", "user-password-1", freshAddress());
+    const auth = { authorization: `Bearer ${token}` };
+    const streams: LiveStream[] = [];
+    for (let i = 0; i < MAX_LIVE; i++) streams.push(await openLive(auth));
+    await waitFor("each stream's first snapshot", async () => streams.every((s) => s.text().includes("data:")), 10_000, 100);
+    const refused = await openLive(auth);
+    // The SSE answer carries tRPC's error event (429, the cap named), never a snapshot, and ends.
+    expect(await Promise.race([refused.ended.then(() => "ended"), new Promise((r) => setTimeout(() => r("still open"), 5_000))])).toBe("ended");
+    expect(refused.text()).toContain("event: serialized-error");
+    expect(refused.text()).toContain(`at most ${MAX_LIVE} live views`);
+    expect(refused.text()).toContain('"httpStatus":429');
+    expect(refused.text()).not.toMatch(/^id: /m);
+    // Another user is not affected.
+    await createUser("stream-neighbour");
+    const neighbour = await openLive({ authorization: `Bearer ${(await mustGetToken("stream-neighbour", "user-password-1", freshAddress())).token}` });
+    await waitFor("the neighbour's snapshot", async () => neighbour.text().includes("data:"), 10_000, 100);
+    neighbour.close();
+    streams.pop()!.close();
+    const again = await waitFor("a stream once one closed", async () => {
+      const s = await openLive(auth);
+      await waitFor("an answer", async () => s.text().length > 0 || null, 5_000, 50).catch(() => undefined);
+      if (s.text().includes("data:")) return s;
+      s.close();
+      return null;
+    }, 10_000, 200);
+    again.close();
+    for (const s of streams) s.close();
   });
 
   it("role change: the old cookie and token are refused", async () => {
