@@ -3,8 +3,15 @@
  * dedicated-pCPU arithmetic placement uses, and what a change of flavor needs. Tenants see the size;
  * the knobs are the admin's (services/flavor-service.ts shapes the two views).
  */
-import { FIRMWARE_MIN_MEMORY_MIB } from "../hypervisor/xml/domain-xml.ts";
 import { AppError } from "./errors.ts";
+
+/**
+ * Smallest memory a UEFI guest boots with (measured with the demo guest: shim → grub → Linux). With
+ * OVMF's SMM (Secure Boot) build at 256 MiB grub reports "out of memory" loading the kernel, or the
+ * kernel's EFI stub resets the machine; 384 MiB boots. The domain XML builder does not enforce it (a
+ * spec below it builds and fails only at boot): flavorProblem refuses it.
+ */
+export const FIRMWARE_MIN_MEMORY_MIB = { uefi: 256, secureBoot: 384 } as const;
 
 export const NUMA_MODES = ["strict", "preferred", "interleave", "restrictive"] as const;
 export type NumaMode = (typeof NUMA_MODES)[number];

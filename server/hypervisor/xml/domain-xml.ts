@@ -21,13 +21,8 @@ const METADATA_PREFIX = "vmdesk";
  */
 const x = (value: string): string => value.replace(/&/g, "&amp;");
 
-/**
- * Smallest memory a UEFI guest boots with (measured here with the demo guest: shim → grub → Linux).
- * With OVMF's SMM (Secure Boot) build at 256 MiB grub reports "out of memory" loading the kernel, or
- * the kernel's EFI stub resets the machine; 384 MiB boots. Not enforced here (a spec below it builds
- * and fails only at boot): flavor validation refuses it (domain/flavor.ts flavorProblem).
- */
-export const FIRMWARE_MIN_MEMORY_MIB = { uefi: 256, secureBoot: 384 } as const;
+/** UEFI memory floors (measured; domain/flavor.ts): not enforced here, a spec below them builds and fails at boot. */
+export { FIRMWARE_MIN_MEMORY_MIB } from "../../domain/flavor.ts";
 
 const DOMAIN_NAME = /^[a-zA-Z0-9_-]+$/;
 const UUID = /^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$/;
