@@ -147,12 +147,17 @@ export async function requestSubmissionExport(ctx: ServiceContext, classId: stri
   await requireSubmission(ctx, classId);
   const hosts = await ctx.db.host.findMany({ where: { vms: { some: { classId, deletedAt: null } } }, select: { uri: true } });
   if (hosts.some((h) => !isLocalHostUri(h.uri))) throw new AppError("CONFLICT", "this class has VMs on other hosts, whose submissions cannot be exported yet (only hosts of the portal's own machine)");
-  const pending = await ctx.db.submissionExport.findFirst({ where: { classId, state: "preparing" }, select: exportSelect });
-  if (pending) return shapeExport(pending);
-  await ctx.db.submissionExport.updateMany({ where: { classId, state: { in: ["ready", "failed"] } }, data: { state: "expired" } });
-  const created = await ctx.db.submissionExport.create({ data: { classId, requestedById: ctx.actor.id, expiresAt: new Date(now.getTime() + EXPORT_TTL_MS) }, select: exportSelect });
-  await auditAs(ctx, { action: "submission.export", targetType: "class", targetId: classId, result: "ok", detail: { exportId: created.id } });
-  return shapeExport(created);
+  // Check and create under a per-class lock: racing requests (a double click, a script) get the one
+  // export being prepared instead of each starting a copy of every student's disk.
+  const { row, created } = await ctx.db.$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`vmdesk.submission-export:${classId}`}))`;
+    const pending = await tx.submissionExport.findFirst({ where: { classId, state: "preparing" }, select: exportSelect });
+    if (pending) return { row: pending, created: false };
+    await tx.submissionExport.updateMany({ where: { classId, state: { in: ["ready", "failed"] } }, data: { state: "expired" } });
+    return { row: await tx.submissionExport.create({ data: { classId, requestedById: ctx.actor.id, expiresAt: new Date(now.getTime() + EXPORT_TTL_MS) }, select: exportSelect }), created: true };
+  });
+  if (created) await auditAs(ctx, { action: "submission.export", targetType: "class", targetId: classId, result: "ok", detail: { exportId: row.id } });
+  return shapeExport(row);
 }
 
 export async function getSubmissionExport(ctx: ServiceContext, classId: string, exportId: string) {

@@ -192,7 +192,11 @@ describe("exam submissions", () => {
     expect(virsh("snapshot-list", vm1.domainName, "--name")).toContain("submission");
 
     // Export: one qcow2 per student, named by username, the marker inside each.
-    const requested = await api.submission.export({ id: classId });
+    // Twenty requests at once (a double click, a script): one export, the same for all.
+    const racing = await Promise.all(Array.from({ length: 20 }, () => api.submission.export({ id: classId })));
+    expect(new Set(racing.map((r) => r.id)).size).toBe(1);
+    expect(await db().submissionExport.count({ where: { classId } })).toBe(1);
+    const requested = racing[0]!;
     const ready = await waitFor("export ready", async () => {
       const e = await api.submission.exportStatus({ id: classId, exportId: requested.id });
       return e.state === "ready" || e.state === "failed" ? e : null;
