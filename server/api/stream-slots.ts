@@ -29,9 +29,4 @@ export class PerUserStreams {
       else this.open.delete(userId);
     };
   }
-
-  /** Streams `userId` holds now (tests, metrics). */
-  held(userId: string): number {
-    return this.open.get(userId) ?? 0;
-  }
 }

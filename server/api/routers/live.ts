@@ -20,12 +20,30 @@ const RESYNC_MS = 15_000;
 const REAUTH_MS = 3_000;
 const COALESCE_MS = 100;
 
+/** Every open stream re-checks its credentials every REAUTH_MS: a user opening thousands is bounded. */
+const liveStreams = new PerUserStreams("live views (open pages)", () => config().VMDESK_LIVE_STREAMS_MAX_PER_USER);
+
+/**
+ * A live-stream slot, refused as TOO_MANY_REQUESTS (429): thrown inside the subscription's generator,
+ * past the middleware that maps domain errors, so it is mapped here.
+ */
+function takeLiveSlot(userId: string): () => void {
+  try {
+    return liveStreams.take(userId);
+  } catch (err) {
+    if (err instanceof AppError) throw new TRPCError({ code: appErrorHttp(err.code).code, message: err.message, cause: err });
+    throw err;
+  }
+}
+
 /**
  * Streams `read()` whenever a relevant change is announced (and every RESYNC_MS), for as long as the
  * credentials that opened the stream stand: a password reset, disable, role change, token revocation
  * or the session's absolute lifetime ends it within REAUTH_MS, and nothing is read after that.
+ * Each stream holds one of its user's live slots while it is open.
  */
-async function* watch<T>(stillAuthenticated: () => Promise<boolean>, relevant: (c: VmChange) => boolean, read: () => Promise<T>, signal: AbortSignal | undefined) {
+async function* watch<T>(userId: string, stillAuthenticated: () => Promise<boolean>, relevant: (c: VmChange) => boolean, read: () => Promise<T>, signal: AbortSignal | undefined) {
+  const release = takeLiveSlot(userId);
   let pending = true;
   let wake: (() => void) | null = null;
   const off = onVmChange((c) => {
@@ -60,6 +78,7 @@ async function* watch<T>(stillAuthenticated: () => Promise<boolean>, relevant: (
     }
   } finally {
     off();
+    release();
   }
 }
 
@@ -68,43 +87,18 @@ function credentialsCheck(ctx: { svc: ServiceContext; stillAuthenticated?: () =>
   return ctx.stillAuthenticated ?? (async () => (await loadActiveUser(ctx.svc.db, ctx.svc.actor.id)) !== null);
 }
 
-/** Every open stream re-checks its credentials every REAUTH_MS: a user opening thousands is bounded. */
-const liveStreams = new PerUserStreams("live views (open pages)", () => config().VMDESK_LIVE_STREAMS_MAX_PER_USER);
-
-/**
- * A live-stream slot, refused as TOO_MANY_REQUESTS (429): thrown inside the subscription's generator,
- * past the middleware that maps domain errors, so it is mapped here.
- */
-function takeLiveSlot(userId: string): () => void {
-  try {
-    return liveStreams.take(userId);
-  } catch (err) {
-    if (err instanceof AppError) throw new TRPCError({ code: appErrorHttp(err.code).code, message: err.message, cause: err });
-    throw err;
-  }
-}
-
 export const liveRouter = router({
   vms: protectedProcedure.input(z.object({ all: z.boolean().optional() }).optional()).subscription(async function* ({ ctx, input, signal }) {
     const all = Boolean(input?.all) && ctx.user.role === "admin";
-    const release = takeLiveSlot(ctx.user.id);
-    try {
-      yield* watch(credentialsCheck(ctx), (c) => all || c.ownerId === ctx.user.id, () => listVms(ctx.svc, { all }), signal);
-    } finally {
-      release();
-    }
+    yield* watch(ctx.user.id, credentialsCheck(ctx), (c) => all || c.ownerId === ctx.user.id, () => listVms(ctx.svc, { all }), signal);
   }),
   vm: protectedProcedure.input(z.object({ id: z.string().uuid() })).subscription(async function* ({ ctx, input, signal }) {
-    const release = takeLiveSlot(ctx.user.id);
-    try {
-      yield* watch(
-        credentialsCheck(ctx),
-        (c) => c.vmId === input.id,
-        async () => ({ vm: await getVm(ctx.svc, input.id).catch(() => null), operations: await listVmOperations(ctx.svc, input.id).catch(() => []) }),
-        signal,
-      );
-    } finally {
-      release();
-    }
+    yield* watch(
+      ctx.user.id,
+      credentialsCheck(ctx),
+      (c) => c.vmId === input.id,
+      async () => ({ vm: await getVm(ctx.svc, input.id).catch(() => null), operations: await listVmOperations(ctx.svc, input.id).catch(() => []) }),
+      signal,
+    );
   }),
 });
