@@ -99,6 +99,11 @@ export class HostMonitor {
     });
   }
 
+  /** Connected but not answering in time: `degraded` with the reason, until a relist succeeds. */
+  private async markSlow(hostId: string, error: string): Promise<void> {
+    await this.db.host.update({ where: { id: hostId }, data: { state: "connected", lastError: `slow to answer: ${error}` } });
+  }
+
   /** Full relist of one host: every VM we think lives there is compared with what libvirt reports. */
   async relist(host: HostRow): Promise<void> {
     const conn = this.hosts.get(host);
@@ -108,7 +113,13 @@ export class HostMonitor {
       domains = new Map((await conn.listDomains()).map((d) => [d.name, d.state]));
       await this.markHost(host.id, "connected", null, await this.facts(host, conn));
     } catch (err) {
-      await this.markHost(host.id, "disconnected", err instanceof Error ? err.message : String(err)).catch(() => undefined);
+      const message = err instanceof Error ? err.message : String(err);
+      // A call that failed on a connection libvirt's keepalive still holds is a slow host (its threads
+      // busy starting guests), not a lost one: losing the connection is what says a host is gone
+      // (the "disconnected" event). Calling it disconnected here made HA declare the local host down
+      // and mark its VMs unknown in the middle of a class provisioning (bench:classroom step log).
+      if (conn.isConnected) await this.markSlow(host.id, message).catch(() => undefined);
+      else await this.markHost(host.id, "disconnected", message).catch(() => undefined);
       return;
     }
     const vms = await this.db.vm.findMany({

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db } from "../../../server/db/client.ts";
-import type { HostConnection } from "../../../server/hypervisor/driver.ts";
+import { hostIsDown } from "../../../server/domain/ha.ts";
+import { fleetState } from "../../../server/domain/host-state.ts";
+import { HypervisorError, type HostConnection } from "../../../server/hypervisor/driver.ts";
 import { HostMonitor } from "../../../server/jobs/host-monitor.ts";
 import type { HostPool } from "../../../server/hypervisor/host-pool.ts";
 import type { AuthenticatedUser } from "../../../server/services/auth-service.ts";
@@ -62,5 +64,48 @@ describe("host monitor vs operations", () => {
     release();
     await relist;
     expect((await db().vm.findUniqueOrThrow({ where: { id: vmId } })).state).toBe("stopped");
+  });
+});
+
+describe("host monitor and a slow host", () => {
+  /** The portal's own connection to the host, with listDomains failing as `fail` says. */
+  function hostWith(fail: () => Promise<never>, connected: boolean): HostPool {
+    return {
+      get: (h: Parameters<HostPool["get"]>[0]) => {
+        const real = portal.background!.hosts.get(h);
+        return new Proxy(real, {
+          get(target, prop, receiver) {
+            if (prop === "listDomains") return fail;
+            if (prop === "isConnected") return connected;
+            const v = Reflect.get(target, prop, receiver);
+            return typeof v === "function" ? v.bind(target) : v;
+          },
+        }) as HostConnection;
+      },
+    } as unknown as HostPool;
+  }
+
+  // Seen in bench:classroom: with guests starting on every native thread the monitor's domain list
+  // timed out, the host was marked disconnected, HA called it down three seconds later and marked
+  // its VMs unknown, while libvirt's keepalive still held the connection.
+  it("a call that times out on a live connection leaves the host connected (degraded), never down", async () => {
+    const host = await db().host.findUniqueOrThrow({ where: { id: portal.hostId } });
+    const timedOut = () => Promise.reject(new HypervisorError("timeout", `${host.uri}: listDomains timed out after 15000 ms`));
+    await new HostMonitor(db(), hostWith(timedOut, true), { now: () => new Date() }, 60_000).relist(host);
+    const slow = await db().host.findUniqueOrThrow({ where: { id: host.id } });
+    expect(slow.state).toBe("connected");
+    expect(slow.lastError).toMatch(/^slow to answer: .*listDomains timed out/);
+    expect(fleetState(slow)).toBe("degraded");
+    expect(hostIsDown(slow, new Date(0), new Date())).toBe(false);
+
+    // Losing the connection is what says a host is gone.
+    await new HostMonitor(db(), hostWith(timedOut, false), { now: () => new Date() }, 60_000).relist(host);
+    expect((await db().host.findUniqueOrThrow({ where: { id: host.id } })).state).toBe("disconnected");
+
+    // The next answer clears both.
+    await new HostMonitor(db(), portal.background!.hosts, { now: () => new Date() }, 60_000).relist(host);
+    const back = await db().host.findUniqueOrThrow({ where: { id: host.id } });
+    expect(back.state).toBe("connected");
+    expect(back.lastError).toBeNull();
   });
 });
