@@ -28,6 +28,11 @@ interface DomainReading {
   diskWriteReqs: number;
   netRxBytes: number;
   netTxBytes: number;
+  /**
+   * Some counters could not be read without waiting (the domain was busy in a job): the reading
+   * yields no rates, neither as the newer nor as the older of a pair.
+   */
+  partial?: boolean;
 }
 
 export interface HostRates {
@@ -75,7 +80,7 @@ export function domainRates(prev: CounterReading | undefined, cur: CounterReadin
   const out: DomainRates[] = [];
   for (const d of cur.domains) {
     const p = before.get(d.name);
-    if (!d.running || !p || !p.running) continue;
+    if (!d.running || !p || !p.running || d.partial || p.partial) continue;
     const delta = (a: number, b: number) => a - b;
     const counters = [
       delta(d.cpuTimeNs, p.cpuTimeNs),

@@ -140,6 +140,8 @@ export class LibvirtHostConnection implements HostConnection {
   private nextDelayMs: number;
   private retryTimer: NodeJS.Timeout | null = null;
   private lastError: HypervisorError | null = null;
+  /** The native metrics reading in flight, if any (see metricsSample). */
+  private metricsReading: Promise<unknown> | null = null;
 
   constructor(private readonly options: LibvirtConnectOptions) {
     this.uri = options.uri;
@@ -192,7 +194,15 @@ export class LibvirtHostConnection implements HostConnection {
 
   metricsSample(): Promise<HostMetricsSample> {
     return this.call("metricsSample", async (c) => {
-      const m = await c.metricsSample();
+      // One reading per host at a time, counting readings whose caller timed out but whose native
+      // call still runs: a new round would otherwise queue behind it and take a second thread.
+      if (this.metricsReading) throw new HypervisorError("timeout", `${this.uri}: metricsSample: the previous reading has not returned yet`);
+      const reading = c.metricsSample();
+      this.metricsReading = reading;
+      void reading.catch(() => undefined).finally(() => {
+        if (this.metricsReading === reading) this.metricsReading = null;
+      });
+      const m = await reading;
       const takenAtMs = Date.now();
       const n = m.node;
       return {
@@ -212,6 +222,7 @@ export class LibvirtHostConnection implements HostConnection {
           diskWriteReqs: d.wrReqs,
           netRxBytes: d.rxBytes,
           netTxBytes: d.txBytes,
+          partial: d.partial,
         })),
       };
     });

@@ -47,6 +47,8 @@ export interface NativeMetricsSample {
     wrReqs: number;
     rxBytes: number;
     txBytes: number;
+    /** Live, but busy in a job: its monitor counters (disk, RSS) were skipped this time. */
+    partial: boolean;
   }>;
 }
 

@@ -96,6 +96,17 @@ describe("LibvirtHostConnection (qemu:///system)", () => {
     expect(facts.hypervisorVersion).toMatch(/^QEMU \d+\.\d+\.\d+$/);
   });
 
+  // A reading whose caller timed out still holds a native thread until libvirt returns; rounds that
+  // queued behind it took every thread of the connection under a class provisioning.
+  it("takes one metrics reading at a time: a second while the first is in flight is refused at once", { timeout: 30_000 }, async () => {
+    const [first, second] = await Promise.allSettled([host.metricsSample(), host.metricsSample()]);
+    expect(first.status).toBe("fulfilled");
+    expect(second.status).toBe("rejected");
+    expect(String((second as PromiseRejectedResult).reason)).toMatch(/previous reading has not returned yet/);
+    const next = await host.metricsSample();
+    expect(next.node.memoryTotalKiB).toBeGreaterThan(0);
+  });
+
   it("reports the host's huge pages as capacity (sizes, total and free)", { timeout: 30_000 }, async () => {
     const knob = "/proc/sys/vm/nr_hugepages";
     const before = readFileSync(knob, "utf8").trim();

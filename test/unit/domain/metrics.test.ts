@@ -52,6 +52,17 @@ describe("metrics from two readings", () => {
     expect(domainRates(b, b)).toEqual([]);
   });
 
+  // libvirt reads a busy domain (a start, a migration or a snapshot holds it) without its monitor
+  // counters: zeros there would make a negative rate now and a spike of everything since boot next.
+  it("a partial reading gives no rate, neither as the newer nor as the older of a pair", () => {
+    const a = reading(0, 0, 0, [dom("x", { diskReadBytes: 5e9 }), dom("y")]);
+    const b = reading(10_000, 0, 0, [dom("x", { diskReadBytes: 0, rssKiB: 0, partial: true }), dom("y", { cpuTimeNs: 1e9 })]);
+    const c = reading(20_000, 0, 0, [dom("x", { diskReadBytes: 5e9 + 10_240 }), dom("y", { cpuTimeNs: 2e9 })]);
+    expect(domainRates(a, b).map((r) => r.name)).toEqual(["y"]);
+    expect(domainRates(b, c).map((r) => r.name)).toEqual(["y"]);
+    expect(domainRates(a, c).find((r) => r.name === "x")?.diskReadBps).toBe(512);
+  });
+
   it("caps CPU at 100 % (cpu.time includes QEMU's own threads)", () => {
     const a = reading(0, 0, 0, [dom("x")]);
     const b = reading(1_000, 0, 0, [dom("x", { cpuTimeNs: 1.3e9 })]);

@@ -38,6 +38,9 @@ struct DomainSample {
   int state = 0;
   double cpuTimeNs = 0, vcpus = 0, balloonKiB = 0, maxMemoryKiB = 0, rssKiB = 0;
   double rdBytes = 0, wrBytes = 0, rdReqs = 0, wrReqs = 0, rxBytes = 0, txBytes = 0;
+  // libvirt reports a live domain's RSS only when it got the domain's query job: without it (a start,
+  // migration or snapshot holds the domain) the disk counters are missing too.
+  bool sawRss = false;
 };
 
 struct NodeSample {
@@ -75,7 +78,11 @@ void ReadNode(virConnectPtr c, NodeSample& node) {
 void ReadDomains(virConnectPtr c, std::vector<DomainSample>& out) {
   virDomainStatsRecordPtr* records = nullptr;
   unsigned int stats = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL | VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_VCPU | VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_BLOCK;
-  int n = Check(virConnectGetAllDomainStats(c, stats, &records, 0));
+  // NOWAIT: a domain busy in a job (a guest starting, a migration, a snapshot) is reported with what
+  // needs no QEMU monitor instead of making this call wait up to 30 s per busy domain. Waiting held one
+  // of the connection's native threads per round; under a class provisioning the rounds piled up
+  // behind the starts until every thread waited and the quick calls timed out.
+  int n = Check(virConnectGetAllDomainStats(c, stats, &records, VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT));
   for (int i = 0; i < n; i++) {
     DomainSample d;
     const char* name = virDomainGetName(records[i]->dom);
@@ -89,7 +96,10 @@ void ReadDomains(virConnectPtr c, std::vector<DomainSample>& out) {
       else if (!strcmp(f, "vcpu.current")) d.vcpus = v;
       else if (!strcmp(f, "balloon.current")) d.balloonKiB = v;
       else if (!strcmp(f, "balloon.maximum")) d.maxMemoryKiB = v;
-      else if (!strcmp(f, "balloon.rss")) d.rssKiB = v;
+      else if (!strcmp(f, "balloon.rss")) {
+        d.rssKiB = v;
+        d.sawRss = true;
+      }
       else if (!strncmp(f, "block.", 6)) {
         // Per disk "block.N.rd.bytes" etc.; "block.count" and backing-chain entries have other suffixes.
         if (EndsWith(f, ".rd.bytes")) d.rdBytes += v;
@@ -143,6 +153,8 @@ Napi::Value Connection::MetricsSample(const Napi::CallbackInfo& info) {
         r.Set("wrReqs", d.wrReqs);
         r.Set("rxBytes", d.rxBytes);
         r.Set("txBytes", d.txBytes);
+        bool active = d.state == VIR_DOMAIN_RUNNING || d.state == VIR_DOMAIN_BLOCKED || d.state == VIR_DOMAIN_PAUSED;
+        r.Set("partial", active && !d.sawRss);
         a.Set(uint32_t(i), r);
       }
       o.Set("domains", a);
