@@ -24,6 +24,7 @@ import { loadClass } from "./class-access.ts";
 import { consoleUrl } from "./console-service.ts";
 import type { ServiceContext } from "./context.ts";
 import type { Db } from "../db/client.ts";
+import type { Prisma } from "../../prisma/generated/client.ts";
 import { enqueueVmOperation } from "./operation-service.ts";
 import { tarSize, tarStream, type TarMember } from "./tar.ts";
 
@@ -140,7 +141,8 @@ function shapeExport(e: { id: string; classId: string; state: string; error: str
 
 /**
  * Asks the worker side for an export of every student's submission. One export per class at a time:
- * one being prepared is returned as it is; a finished one is replaced (its files go at the next sweep).
+ * one being prepared is returned as it is, and so is a ready one that still holds every submission
+ * as it is now; otherwise the finished one is replaced (its files go at the next sweep).
  */
 export async function requestSubmissionExport(ctx: ServiceContext, classId: string, now = new Date()) {
   await loadClass(ctx, classId, "submission.view");
@@ -153,11 +155,26 @@ export async function requestSubmissionExport(ctx: ServiceContext, classId: stri
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`vmdesk.submission-export:${classId}`}))`;
     const pending = await tx.submissionExport.findFirst({ where: { classId, state: "preparing" }, select: exportSelect });
     if (pending) return { row: pending, created: false };
+    // Each new export copies every student's disk: asking again in a loop must not, while nothing changed.
+    const ready = await tx.submissionExport.findFirst({ where: { classId, state: "ready", expiresAt: { gt: now } }, orderBy: { createdAt: "desc" }, select: exportSelect });
+    if (ready && (await exportIsCurrent(tx, classId, ready))) return { row: ready, created: false };
     await tx.submissionExport.updateMany({ where: { classId, state: { in: ["ready", "failed"] } }, data: { state: "expired" } });
     return { row: await tx.submissionExport.create({ data: { classId, requestedById: ctx.actor.id, expiresAt: new Date(now.getTime() + EXPORT_TTL_MS) }, select: exportSelect }), created: true };
   });
   if (created) await auditAs(ctx, { action: "submission.export", targetType: "class", targetId: classId, result: "ok", detail: { exportId: row.id } });
   return shapeExport(row);
+}
+
+/**
+ * A ready export still holds every submission as it is: none was skipped (a VM not frozen yet), the
+ * class was not frozen again after it (a new `submission` snapshot), and no submission was moved out
+ * of a disk since (a reset or delete after the freeze).
+ */
+async function exportIsCurrent(tx: Prisma.TransactionClient, classId: string, e: { createdAt: Date; skipped: Prisma.JsonValue }): Promise<boolean> {
+  if (!Array.isArray(e.skipped) || e.skipped.length > 0) return false;
+  const cls = await tx.class.findUnique({ where: { id: classId }, select: { frozenAt: true } });
+  if (cls?.frozenAt && cls.frozenAt > e.createdAt) return false;
+  return (await tx.vmSubmission.count({ where: { classId, createdAt: { gt: e.createdAt } } })) === 0;
 }
 
 export async function getSubmissionExport(ctx: ServiceContext, classId: string, exportId: string) {

@@ -210,6 +210,10 @@ describe("exam submissions", () => {
     expect(markerIn(path.join(extracted, "subst1.qcow2"), 11)).toBe("MARKER-sub1");
     expect(markerIn(path.join(extracted, "subst2.qcow2"), 11)).toBe("MARKER-sub2");
     expect(execFileSync("qemu-img", ["info", "--output=json", path.join(extracted, "subst1.qcow2")]).toString()).not.toContain("backing-filename");
+    // Asking again while nothing changed (a loop, a script) gets the same ready export: every new one
+    // copies every student's disk.
+    expect((await api.submission.export({ id: classId })).id).toBe(requested.id);
+    expect(await db().submissionExport.count({ where: { classId } })).toBe(1);
 
     // Reset destroys the disk: the submission is kept first, and a viewer still shows it.
     const reset = await api.class.resetAll({ id: classId, userIds: [s1!.userId] });
@@ -233,6 +237,7 @@ describe("exam submissions", () => {
     await waitFor("VMs deleted", async () => (await db().vm.count({ where: { classId, deletedAt: null } })) === 0, 120_000, 500);
     expect(await db().vmSubmission.count({ where: { classId } })).toBe(2);
     const second = await api.submission.export({ id: classId });
+    expect(second.id).not.toBe(requested.id);
     await waitFor("second export ready", async () => (await api.submission.exportStatus({ id: classId, exportId: second.id })).state === "ready", 180_000, 500);
     const afterDelete = await downloadTar(second.id, "second");
     expect(markerIn(path.join(afterDelete, "subst1.qcow2"), 11)).toBe("MARKER-sub1");
