@@ -1,10 +1,12 @@
 /**
- * Guest starts per host, bounded. A start holds one of the host connection's few native threads for
+ * Calls that make QEMU work for seconds (a guest start, a snapshot taken or reverted with its RAM),
+ * per host, bounded. A start holds one of the host connection's few native threads for
  * seconds (QEMU boots under TCG compete for the same cores); with the worker's 8 operations all
  * starting at once, every thread was busy starting and the quick calls of the other operations
  * (pool, volume, define, the monitor's state reads) queued behind them until their 15 s call timeout
  * fired: measured in bench:classroom as "ensureDirPool timed out", retries from the top, and
- * provisioning 3–4× slower. Waiting here costs no thread and no timeout.
+ * provisioning 3–4× slower. A class "revert all" did the same with reverts ("call timed out before it
+ * started", every revert retried). Waiting here costs no thread and no timeout.
  */
 export class HostSlots {
   private readonly active = new Map<string, number>();
@@ -34,5 +36,5 @@ export class HostSlots {
   }
 }
 
-/** Two starts per host leave the connection's other native threads to quick calls. */
-export const startSlots = new HostSlots(2);
+/** Two heavy calls per host leave the connection's other native threads to quick calls. */
+export const heavyCallSlots = new HostSlots(2);

@@ -106,6 +106,10 @@ describe("a class of 10", () => {
 
     expect((await api.class.deleteAll({ id })).queued).toHaveLength(N);
     await waitFor("all VMs deleted", async () => (await api.class.get({ id })).students.every((s) => s.vmId === null), 120_000, 500);
+    // Every operation of the class ran once: none waited for one of the host connection's native
+    // threads until its call timed out and was retried ("revert all" used to take every thread).
+    const retried = await db().operation.findMany({ where: { vm: { classId: id }, attempts: { gt: 1 } }, select: { kind: true, error: true } });
+    expect(retried).toEqual([]);
     const after = await api.class.get({ id });
     expect(after.budget.used).toEqual({ vms: 0, vcpus: 0, memoryMiB: 0, diskGiB: 0 });
     for (const s of running.students) expect(domainExists(`vmdesk-${s.vmId}`)).toBe(false);
