@@ -4,7 +4,8 @@
  * hysteresis): a crossing opens one alert per host and metric, a clear resolves it. A host the
  * monitor sees down opens "host.down" until it is back; an operation queued for longer than
  * STUCK_QUEUED_MS opens "operation.stuck" until it leaves the queue; an HA restart that was refused
- * (fencing required) or failed opens "vm.fencing_required" / "vm.ha_failed" until the VM runs again;
+ * (fencing required) or failed opens "vm.fencing_required" / "vm.ha_failed" until the VM runs again
+ * (these two are also looked at after every one-second HA pass, evaluateHa);
  * a personal VM whose lease warning is out opens "vm.lease_expiring" until it is extended or deleted.
  * Every change is audited and, when a webhook or e-mail is configured, queued for delivery in the
  * same transaction as the alert row.
@@ -57,7 +58,67 @@ export class AlertEvaluator {
     private readonly email: AlertEmail | null = null,
   ) {}
 
-  async evaluateOnce(): Promise<void> {
+  /** Passes never overlap: two at once would both open the same alert (its open key is unique). */
+  private chain: Promise<unknown> = Promise.resolve();
+  private haQueued = false;
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Every kind of alert: after each metrics interval. */
+  evaluateOnce(): Promise<void> {
+    return this.exclusive(() => this.evaluateAll());
+  }
+
+  /**
+   * HA restarts refused (fencing required) or failed only: cheap (two small queries), so the leader
+   * runs it after every HA pass and these alerts fire and resolve within a second or two of the VM
+   * row changing, not a metrics interval later. Skipped while one is already waiting.
+   */
+  evaluateHa(): Promise<void> {
+    if (this.haQueued) return Promise.resolve();
+    this.haQueued = true;
+    return this.exclusive(async () => {
+      this.haQueued = false;
+      await this.haProblems(await this.openKeys());
+    });
+  }
+
+  private async openKeys(): Promise<Set<string | null>> {
+    return new Set((await this.db.alert.findMany({ where: { state: "firing" }, select: { openKey: true } })).map((a) => a.openKey));
+  }
+
+  private async hostsDown(hosts: Array<Parameters<typeof fleetState>[0] & { id: string; name: string }>, open: Set<string | null>): Promise<void> {
+    for (const h of hosts) {
+      const down = h.enabled && fleetState(h) === "down";
+      await this.setOpen(`host.down:${h.id}`, open, down, { kind: "host.down", hostId: h.id, subject: `host ${h.name}`, message: `host ${h.name} is down: ${h.lastError ?? "not answering"}` });
+    }
+  }
+
+  /**
+   * HA: a restart refused by a disk lease (the old host may still run the guest: fence it), or one
+   * that failed otherwise (no host could take it). Open while the VM row says so.
+   */
+  private async haProblems(open: Set<string | null>): Promise<void> {
+    const vms = await this.db.vm.findMany({
+      where: { deletedAt: null, haError: { not: null } },
+      select: { id: true, name: true, hostId: true, haError: true, haFencingRequired: true },
+      take: 1000,
+    });
+    const haKeys = new Set<string>();
+    for (const vm of vms) {
+      const kind = vm.haFencingRequired ? "vm.fencing_required" : "vm.ha_failed";
+      const key = `${kind}:${vm.id}`;
+      haKeys.add(key);
+      await this.setOpen(key, open, true, { kind, hostId: vm.hostId, subject: `VM ${vm.name}`, message: vm.haFencingRequired ? `VM ${vm.name}: ${vm.haError}` : `VM ${vm.name}: HA restart failed: ${vm.haError}` });
+    }
+    for (const key of [...open]) if ((key?.startsWith("vm.fencing_required:") || key?.startsWith("vm.ha_failed:")) && !haKeys.has(key)) await this.setOpen(key, open, false, null);
+  }
+
+  private async evaluateAll(): Promise<void> {
     const now = this.clock.now();
     const global = await globalThresholds(this.db);
     const hosts = await this.db.host.findMany({
@@ -70,12 +131,11 @@ export class AlertEvaluator {
       select: { hostId: true, at: true, cpuPct: true, memoryUsedMiB: true, memoryTotalMiB: true, diskFreeGiB: true },
       orderBy: { at: "asc" },
     });
-    const open = new Set((await this.db.alert.findMany({ where: { state: "firing" }, select: { openKey: true } })).map((a) => a.openKey));
+    const open = await this.openKeys();
     const intervalS = this.intervalMs / 1000;
 
+    await this.hostsDown(hosts, open);
     for (const h of hosts) {
-      const down = h.enabled && fleetState(h) === "down";
-      await this.setOpen(`host.down:${h.id}`, open, down, { kind: "host.down", hostId: h.id, subject: `host ${h.name}`, message: `host ${h.name} is down: ${h.lastError ?? "not answering"}` });
       if (!h.enabled) continue;
       const mine = rows.filter((r) => r.hostId === h.id);
       const t = thresholds.get(h.id)!;
@@ -100,21 +160,7 @@ export class AlertEvaluator {
       }
     }
 
-    // HA: a restart refused by a disk lease (the old host may still run the guest: fence it), or one
-    // that failed otherwise (no host could take it). Open while the VM row says so.
-    const haProblems = await this.db.vm.findMany({
-      where: { deletedAt: null, haError: { not: null } },
-      select: { id: true, name: true, hostId: true, haError: true, haFencingRequired: true },
-      take: 1000,
-    });
-    const haKeys = new Set<string>();
-    for (const vm of haProblems) {
-      const kind = vm.haFencingRequired ? "vm.fencing_required" : "vm.ha_failed";
-      const key = `${kind}:${vm.id}`;
-      haKeys.add(key);
-      await this.setOpen(key, open, true, { kind, hostId: vm.hostId, subject: `VM ${vm.name}`, message: vm.haFencingRequired ? `VM ${vm.name}: ${vm.haError}` : `VM ${vm.name}: HA restart failed: ${vm.haError}` });
-    }
-    for (const key of open) if ((key?.startsWith("vm.fencing_required:") || key?.startsWith("vm.ha_failed:")) && !haKeys.has(key)) await this.setOpen(key, open, false, null);
+    await this.haProblems(open);
 
     // Leases: a personal VM whose owner has been warned of its expiry (server/jobs/leases.ts), until
     // the lease is extended (the warning is cleared) or the VM is deleted.

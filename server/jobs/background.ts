@@ -142,7 +142,12 @@ export async function startBackground(options: { driver?: HypervisorDriver; cloc
   );
   timers.push(
     setInterval(() => {
-      if (leaderClient) void ha.tick().catch((err) => log.error({ err }, "HA pass failed"));
+      if (!leaderClient) return;
+      void ha
+        .tick()
+        .catch((err) => log.error({ err }, "HA pass failed"))
+        .then(() => alerts.evaluateHa())
+        .catch((err) => log.error({ err }, "HA alert evaluation failed"));
     }, HA_TICK_MS),
   );
   timers.push(
