@@ -92,7 +92,11 @@ const DEFAULT_KEEPALIVE = { intervalS: 2, count: 2 };
 export interface LibvirtConnectOptions extends HostConnectOptions {
   /** Native threads per connection, started on demand (default 4). */
   maxThreads?: number;
-  /** Reconnect delay: starts at initialMs, doubles per failure up to maxMs (default 500 → 10 000). */
+  /**
+   * Reconnect delay: starts at initialMs, doubles per failure up to maxMs (default 500 → 5 000: a
+   * host that is back is seen within 5 s; an attempt at a dead host costs one refused or timed-out
+   * connect).
+   */
   reconnect?: { initialMs: number; maxMs: number };
   /**
    * An open that has not settled after this long is abandoned and a fresh one started (default
@@ -147,7 +151,7 @@ export class LibvirtHostConnection implements HostConnection {
     this.uri = options.uri;
     this.log = rootLog.child({ hostUri: options.uri });
     this.keepalive = options.keepalive ?? DEFAULT_KEEPALIVE;
-    this.backoff = options.reconnect ?? { initialMs: 500, maxMs: 10_000 };
+    this.backoff = options.reconnect ?? { initialMs: 500, maxMs: 5_000 };
     this.nextDelayMs = this.backoff.initialMs;
     this.open();
   }
