@@ -29,19 +29,35 @@ if [[ $# -gt 0 ]]; then
   suites=("$1")
   files=("${@:2}")
 fi
-# The integration suite is two vitest projects run one after the other (vitest.config.ts): the files
-# that may run two at a time, then the ones that must run alone.
+# The integration suite is three vitest projects (vitest.config.ts): the files that may run two at a
+# time side by side with the lab-host files (one at a time), then the ones that must run alone.
 projects=()
 for suite in "${suites[@]}"; do
-  if [[ $suite == integration ]]; then projects+=(integration-parallel integration); else projects+=("$suite"); fi
+  if [[ $suite == integration ]]; then projects+=(integration-parallel integration-fleet integration); else projects+=("$suite"); fi
 done
-for project in unit integration-parallel integration e2e; do rm -f "$results/$project.json"; done
-for project in "${projects[@]}"; do
-  echo "[test] suite: $project"
-  # Given files may all belong to the other integration project.
-  extra=()
+for project in unit integration-parallel integration-fleet integration e2e; do rm -f "$results/$project.json"; done
+run_project() {
+  # Given files may all belong to another integration project.
+  local extra=()
   if [[ ${#files[@]} -gt 0 ]]; then extra=(--passWithNoTests); fi
-  npx vitest run --project "$project" "${extra[@]}" --reporter=default --reporter=json --outputFile.json="$results/$project.json" "${files[@]}" || status=1
+  npx vitest run --project "$1" "${extra[@]}" --reporter=default --reporter=json --outputFile.json="$results/$1.json" "${files[@]}"
+}
+for project in "${projects[@]}"; do
+  case $project in
+    integration-fleet) continue ;; # runs beside integration-parallel
+    integration-parallel)
+      echo "[test] suites: integration-parallel and integration-fleet, side by side (fleet lines prefixed)"
+      # The lab-host project's lines carry its name: the two reporters write to the same terminal.
+      (run_project integration-fleet 2>&1 | sed -u 's/^/[integration-fleet] /'; exit "${PIPESTATUS[0]}") &
+      fleet=$!
+      run_project integration-parallel || status=1
+      wait "$fleet" || status=1
+      ;;
+    *)
+      echo "[test] suite: $project"
+      run_project "$project" || status=1
+      ;;
+  esac
 done
 node -e '
   const fs = require("fs");
