@@ -58,7 +58,7 @@ export class AlertEvaluator {
     private readonly email: AlertEmail | null = null,
   ) {}
 
-  /** Passes never overlap: two at once would both open the same alert (its open key is unique). */
+  /** Passes run one at a time: two at once could both find an alert missing and both open it (its open key is unique: one would fail). */
   private chain: Promise<unknown> = Promise.resolve();
   private haQueued = false;
 
