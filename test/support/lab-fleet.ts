@@ -64,17 +64,36 @@ export function qemuDomainsOn(host: LabHost): string[] {
   return out;
 }
 
+/** True while the host's libvirtd process lives, answering or not (its pid file and /proc: no process spawned). */
+function daemonLives(host: LabHost): boolean {
+  try {
+    const pid = Number(readFileSync(path.join(host.dir, "run", "libvirtd.pid"), "utf8").trim());
+    return Number.isInteger(pid) && pid > 0 && readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "libvirtd";
+  } catch {
+    return false;
+  }
+}
+
 /**
- * Guests running on a lab host: its daemon's answer (`virsh list --state-running`) while it answers,
- * otherwise every QEMU process in its namespace (a dead daemon's guests run on). A QEMU that libvirt
- * started paused ("starting up": lock leases are acquired only when its CPUs start) is not running.
+ * Guests running on a lab host: its daemon's answer (`virsh list --state-running`) while the daemon
+ * lives, however slowly it answers; every QEMU process in its namespace only once the daemon is dead
+ * (a dead daemon's guests run on). A QEMU that libvirt is still starting (paused, its disk not yet
+ * opened or leased) is not running: the process list would count it, so it is never used for a host
+ * whose daemon lives. A live daemon is asked again until it answers; throws after 20 s of silence.
  */
 export async function runningGuestsOn(host: LabHost): Promise<string[]> {
-  try {
-    const { stdout } = await execFileAsync("virsh", ["-q", "-c", host.uri, "list", "--state-running", "--name"], { timeout: 3_000 });
-    return stdout.split("\n").map((s) => s.trim()).filter(Boolean);
-  } catch {
-    return qemuDomainsOn(host);
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    // Dead (or died while we asked): what runs there is what its QEMU processes run.
+    if (!daemonLives(host)) return qemuDomainsOn(host);
+    try {
+      const { stdout } = await execFileAsync("virsh", ["-q", "-c", host.uri, "list", "--state-running", "--name"], { timeout: Math.max(1_000, deadline - Date.now()) });
+      return stdout.split("\n").map((s) => s.trim()).filter(Boolean);
+    } catch (err) {
+      // A daemon that is starting (not listening yet) or busy: ask again until the deadline.
+      if (Date.now() >= deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 }
 
@@ -85,10 +104,18 @@ export async function runningGuestsOn(host: LabHost): Promise<string[]> {
 export function watchForDuplicates(lab: readonly LabHost[], everyMs = 200) {
   const seen: string[] = [];
   let samples = 0;
+  let unanswered = 0;
   let stopped = false;
   const loop = (async () => {
     while (!stopped) {
-      const lists = await Promise.all(lab.map((h) => runningGuestsOn(h)));
+      const answers = await Promise.allSettled(lab.map((h) => runningGuestsOn(h)));
+      // A sample with a host that did not answer is not a sample (counted apart, never a duplicate).
+      if (answers.some((a) => a.status === "rejected")) {
+        unanswered++;
+        await new Promise((r) => setTimeout(r, everyMs));
+        continue;
+      }
+      const lists = answers.map((a) => (a as PromiseFulfilledResult<string[]>).value);
       samples++;
       const count = new Map<string, string[]>();
       lists.forEach((names, i) => names.forEach((d) => count.set(d, [...(count.get(d) ?? []), lab[i]!.name])));
@@ -106,6 +133,10 @@ export function watchForDuplicates(lab: readonly LabHost[], everyMs = 200) {
     },
     get samples() {
       return samples;
+    },
+    /** Rounds dropped because a live daemon did not answer within 20 s. */
+    get unanswered() {
+      return unanswered;
     },
   };
 }

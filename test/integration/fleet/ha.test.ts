@@ -100,6 +100,7 @@ describe("HA restart with fencing", () => {
     const plain = await createOn("lab1", "plain-guest", false);
     const domain = ha.domainName;
     const watcher = watchForDuplicates(lab);
+    const watchedFrom = Date.now();
     const timings: string[] = [];
     try {
       for (let trial = 1; trial <= TRIALS; trial++) {
@@ -169,10 +170,11 @@ describe("HA restart with fencing", () => {
       }
     } finally {
       await watcher.stop();
-      console.log(`[ha] ${timings.join("; ")}; ${watcher.samples} samples, duplicates ${watcher.duplicates.length}`);
+      console.log(`[ha] ${timings.join("; ")}; ${watcher.samples} samples (${watcher.unanswered} dropped: a live daemon silent for 20 s), duplicates ${watcher.duplicates.length}`);
     }
     expect(watcher.duplicates).toEqual([]);
-    expect(watcher.samples).toBeGreaterThan(50);
+    // The watcher sampled throughout: at least one full sample every 2 s on average.
+    expect(watcher.samples).toBeGreaterThan((Date.now() - watchedFrom) / 2_000);
     const audit = await db().auditEvent.findMany({ where: { targetId: ha.id, action: { startsWith: "vm.ha" } }, select: { action: true, result: true } });
     expect(audit).toEqual(expect.arrayContaining([{ action: "vm.ha", result: "ok" }, { action: "vm.ha_restart", result: "ok" }, { action: "vm.ha_fencing_required", result: "error" }]));
   });
