@@ -11,7 +11,7 @@ import { defineConfig } from "vitest/config";
 const INTEGRATION_PARALLEL = [
   // Not classroom.test.ts: its class of 10 guests keeps both cores busy on its own.
   "test/integration/classroom/{authz,schedules,teaching,submissions}.test.ts",
-  "test/integration/portal/{vm-lifecycle,quota-race,tenant-isolation,snapshots,resize,cloud-init,leases,serial-log,ha-alerts}.test.ts",
+  "test/integration/portal/{vm-lifecycle,quota-race,tenant-isolation,snapshots,resize,cloud-init,leases,serial-log,ha-alerts,worker-fairness}.test.ts",
   "test/integration/api/{rest,image-upload,prometheus}.test.ts",
   "test/integration/hypervisor/{snapshots-networks,demo-image-boot,libvirt-host,firmware}.test.ts",
   // No guests at all: databases of their own and throw-away clusters in temporary directories.

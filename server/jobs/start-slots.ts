@@ -10,13 +10,22 @@
  */
 export class HostSlots {
   private readonly active = new Map<string, number>();
-  private readonly waiting = new Map<string, Array<() => void>>();
+  /**
+   * Waiters per host, by group (who asked for the call), served round-robin: one tenant's twenty
+   * snapshots, or a teacher's "revert all", take one turn in each round, not every turn until they
+   * are done, so another user's start waits for at most one call per group ahead of it.
+   */
+  private readonly waiting = new Map<string, Map<string, Array<() => void>>>();
 
   constructor(readonly perHost: number) {}
 
-  async run<T>(hostId: string, fn: () => Promise<T>): Promise<T> {
+  async run<T>(hostId: string, fn: () => Promise<T>, group = ""): Promise<T> {
     if ((this.active.get(hostId) ?? 0) >= this.perHost) {
-      await new Promise<void>((resolve) => this.waiting.set(hostId, [...(this.waiting.get(hostId) ?? []), resolve]));
+      await new Promise<void>((resolve) => {
+        const groups = this.waiting.get(hostId) ?? new Map<string, Array<() => void>>();
+        this.waiting.set(hostId, groups);
+        groups.set(group, [...(groups.get(group) ?? []), resolve]);
+      });
     } else {
       this.active.set(hostId, (this.active.get(hostId) ?? 0) + 1);
     }
@@ -24,7 +33,7 @@ export class HostSlots {
       return await fn();
     } finally {
       // Hand the slot straight to the next waiter, or give it back.
-      const next = this.waiting.get(hostId)?.shift();
+      const next = this.nextWaiter(hostId);
       if (next) next();
       else this.active.set(hostId, (this.active.get(hostId) ?? 1) - 1);
     }
@@ -33,6 +42,19 @@ export class HostSlots {
   /** Starts running now on the host (for tests and metrics). */
   running(hostId: string): number {
     return this.active.get(hostId) ?? 0;
+  }
+
+  /** The first waiter of the group whose turn it is; that group goes to the back of the round. */
+  private nextWaiter(hostId: string): (() => void) | undefined {
+    const groups = this.waiting.get(hostId);
+    const first = groups?.entries().next().value;
+    if (!groups || !first) return undefined;
+    const [group, queue] = first;
+    const next = queue.shift();
+    groups.delete(group);
+    if (queue.length > 0) groups.set(group, queue);
+    if (groups.size === 0) this.waiting.delete(hostId);
+    return next;
   }
 }
 

@@ -96,16 +96,25 @@ export class Worker {
     }
   }
 
-  /** Claims the oldest runnable operation; skips rows other workers hold. */
+  /**
+   * Claims a runnable operation; skips rows other workers hold. The oldest of those whose requester
+   * has the fewest operations running: a teacher's "start all" of a class of 500, or a tenant's
+   * twenty snapshots, does not hold every worker slot until it is done while another user's single
+   * start waits behind it (it is claimed at the next free slot).
+   */
   async claim(): Promise<ClaimedRow | null> {
     const now = this.clock.now();
     const rows = await this.opts.db.$queryRaw<ClaimedRow[]>`
       UPDATE "Operation" SET "status" = 'running', "lockedBy" = ${this.id}, "heartbeatAt" = ${now},
         "startedAt" = COALESCE("startedAt", ${now}), "attempts" = "attempts" + 1
       WHERE "id" = (
-        SELECT "id" FROM "Operation" WHERE "status" = 'queued' AND "runAfter" <= ${now}
-        ORDER BY "createdAt" FOR UPDATE SKIP LOCKED LIMIT 1)
-      RETURNING "id", "kind", "vmId", "hostId", "params", "attempts"`;
+        SELECT q."id" FROM "Operation" q WHERE q."status" = 'queued' AND q."runAfter" <= ${now}
+        ORDER BY (
+          SELECT count(*) FROM "Operation" r
+          WHERE r."status" = 'running' AND r."requestedById" IS NOT DISTINCT FROM q."requestedById"
+        ), q."createdAt"
+        FOR UPDATE SKIP LOCKED LIMIT 1)
+      RETURNING "id", "kind", "vmId", "hostId", "params", "attempts", "requestedById"`;
     return rows[0] ?? null;
   }
 

@@ -22,6 +22,13 @@ export interface OperationRow {
   vmId: string | null;
   params: unknown;
   attempts: number;
+  /** Who asked (null: the portal itself: HA, leases, the reconciler); the fairness group of its calls. */
+  requestedById: string | null;
+}
+
+/** The heavy-call slots' fairness group of an operation's calls (see HostSlots). */
+export function callGroup(op: OperationRow): string {
+  return op.requestedById ?? "portal";
 }
 
 export interface JobContext {
