@@ -56,6 +56,7 @@ const ZEnv = z.object({
   VMDESK_WORKER: z.enum(["inprocess", "off"]).default("inprocess"),
   VMDESK_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
   VMDESK_HOST_CALL_TIMEOUT_MS: z.coerce.number().int().min(100).default(15_000),
+  VMDESK_RUNNING_WEIGHT_DIVISOR: z.coerce.number().int().min(1).max(512).default(1),
   VMDESK_RELIST_INTERVAL_MS: z.coerce.number().int().min(200).default(5_000),
   VMDESK_OPERATION_STALE_MS: z.coerce.number().int().min(1000).default(30_000),
   VMDESK_SHUTDOWN_TIMEOUT_S: z.coerce.number().int().min(1).default(60),

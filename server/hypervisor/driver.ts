@@ -273,6 +273,8 @@ export interface HostConnectOptions {
   callTimeoutMs: number;
   /** Keepalive: probe every intervalS seconds, drop after count unanswered probes. */
   keepalive?: { intervalS: number; count: number };
+  /** A started guest's CPU weight is divided by this (default 1: left alone; see libvirt-host.ts). */
+  runningWeightDivisor?: number;
 }
 
 export interface HypervisorDriver {

@@ -2,7 +2,7 @@
  * One live connection per host, created on first use and replaced when a host's URI changes. Only
  * jobs and the console use it: requests never talk to hosts.
  */
-import type { HostConnection, HypervisorDriver } from "./driver.ts";
+import type { HostConnectOptions, HostConnection, HypervisorDriver } from "./driver.ts";
 
 export interface HostRef {
   id: string;
@@ -16,13 +16,14 @@ export class HostPool {
   constructor(
     private readonly driver: HypervisorDriver,
     private readonly callTimeoutMs: number,
+    private readonly connectOptions: Pick<HostConnectOptions, "runningWeightDivisor"> = {},
   ) {}
 
   get(host: HostRef): HostConnection {
     const existing = this.connections.get(host.id);
     if (existing && existing.uri === host.uri) return existing;
     if (existing) void existing.close().catch(() => undefined);
-    const conn = this.driver.connect({ uri: host.uri, callTimeoutMs: this.callTimeoutMs, keepalive: { intervalS: 5, count: 3 } });
+    const conn = this.driver.connect({ ...this.connectOptions, uri: host.uri, callTimeoutMs: this.callTimeoutMs, keepalive: { intervalS: 5, count: 3 } });
     this.connections.set(host.id, conn);
     for (const l of this.listeners) l(host.id, conn);
     return conn;

@@ -47,7 +47,8 @@ export interface Background {
 export async function createHostPool(driver?: HypervisorDriver): Promise<HostPool> {
   // The native binding is loaded only here (never by code Next bundles).
   const d = driver ?? (await import("../hypervisor/libvirt/libvirt-host.ts")).libvirtDriver;
-  return new HostPool(d, config().VMDESK_HOST_CALL_TIMEOUT_MS);
+  const cfg = config();
+  return new HostPool(d, cfg.VMDESK_HOST_CALL_TIMEOUT_MS, { runningWeightDivisor: cfg.VMDESK_RUNNING_WEIGHT_DIVISOR });
 }
 
 /**

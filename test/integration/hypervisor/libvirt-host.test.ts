@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HypervisorError, VIR_ERR, type HostEvent } from "../../../server/hypervisor/driver.ts";
-import { LibvirtHostConnection, RUNNING_WEIGHT_DIVISOR } from "../../../server/hypervisor/libvirt/libvirt-host.ts";
+import { DEFAULT_RUNNING_WEIGHT_DIVISOR, LibvirtHostConnection } from "../../../server/hypervisor/libvirt/libvirt-host.ts";
 
 const URI = "qemu:///system";
 const suffix = randomBytes(4).toString("hex");
@@ -65,7 +65,8 @@ describe("LibvirtHostConnection (qemu:///system)", () => {
   }
 
   beforeAll(async () => {
-    host = new LibvirtHostConnection({ uri: URI, callTimeoutMs: 30_000 });
+    // The weight division is off by default (DEFAULT_RUNNING_WEIGHT_DIVISOR); this file checks it on.
+    host = new LibvirtHostConnection({ uri: URI, callTimeoutMs: 30_000, runningWeightDivisor: 64 });
     host.onEvent((e) => events.push(e));
     await host.listDomains(); // waits for the open
   }, 60_000);
@@ -136,11 +137,11 @@ describe("LibvirtHostConnection (qemu:///system)", () => {
     const started = await lifecycle("started");
     expect(started).toMatchObject({ uuid, detail: 0 }); // VIR_DOMAIN_EVENT_STARTED_BOOTED
     expect(await host.domainState(domainName)).toBe("running");
-    // A started guest runs at 1/64 of the default CPU weight (cgroup v1 cpu.shares 1024, v2 cpu.weight 100),
-    // never below 2.
+    // With runningWeightDivisor 64 a started guest runs at 1/64 of the default CPU weight (cgroup v1
+    // cpu.shares 1024, v2 cpu.weight 100), never below 2. The portal's default leaves it alone.
     const defaultWeight = existsSync("/sys/fs/cgroup/cgroup.controllers") ? 100 : 1024;
     const runningWeight = Math.max(2, Math.floor(defaultWeight / 64));
-    expect(RUNNING_WEIGHT_DIVISOR).toBe(64);
+    expect(DEFAULT_RUNNING_WEIGHT_DIVISOR).toBe(1);
     expect(liveCpuShares(domainName)).toBe(runningWeight);
     await host.startDomain(domainName); // already running: no-op
     expect(liveCpuShares(domainName)).toBe(runningWeight); // not divided again

@@ -12,7 +12,6 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db } from "../../../server/db/client.ts";
-import { RUNNING_WEIGHT_DIVISOR } from "../../../server/hypervisor/libvirt/libvirt-host.ts";
 import { serialLogPath } from "../../../server/jobs/vm-layout.ts";
 import type { AuthenticatedUser } from "../../../server/services/auth-service.ts";
 import { deleteQuietly, type LocalGuest } from "../../support/guest-serial.ts";
@@ -115,9 +114,9 @@ describe("flavors", () => {
     const pin1 = vcpupin(first.domainName)["0"];
     expect(pin1).toMatch(/^[01]$/);
     expect(virsh("emulatorpin", first.domainName)).toMatch(new RegExp(`\\*:\\s+${pin1}\\s*$`, "m"));
-    // The definition has the flavor's weight; a running guest has it divided like every running guest's
-    // (RUNNING_WEIGHT_DIVISOR: starting QEMUs outweigh booted guests), so ratios between guests hold.
-    const liveShares = String(512 / RUNNING_WEIGHT_DIVISOR);
+    // The definition has the flavor's weight, and so has the running guest (the portal's default
+    // VMDESK_RUNNING_WEIGHT_DIVISOR=1 leaves a started guest's weight alone).
+    const liveShares = "512";
     expect(keyValues(virsh("schedinfo", "--config", first.domainName))).toMatchObject({ cpu_shares: "512", vcpu_period: "100000", vcpu_quota: "50000" });
     expect(keyValues(virsh("schedinfo", first.domainName))).toMatchObject({ cpu_shares: liveShares, vcpu_period: "100000", vcpu_quota: "50000" });
     // The kernel's own view (cgroup v1): shares on the domain, quota/period and cpuset on vCPU 0's thread group.
