@@ -3,12 +3,12 @@
  * and the raw baseline every portal number is compared with — qemu-img overlay + virsh define +
  * virsh start of the equivalent domain XML, one VM after another, as an admin's shell script would.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { disconnectDb } from "../../server/db/client.ts";
-import { domainXml } from "../../server/jobs/vm-layout.ts";
+import { domainXml, serialLogPath } from "../../server/jobs/vm-layout.ts";
 import { dataDir, demoImageDir, repoRoot, seedDatabase } from "../support/harness.ts";
 
 export const baseImage = path.join(demoImageDir, "vmdesk-demo.qcow2");
@@ -47,11 +47,26 @@ function virshQuiet(...args: string[]): void {
   }
 }
 
-/**
- * Creates and starts `n` VMs (1 vCPU, `memoryMiB`, 1 GiB overlay) sequentially with raw tools and
- * returns the seconds that took; the domains and overlays are removed afterwards, also on failure.
- */
-export function baselineRun(n: number, memoryMiB: number, label = "bench"): number {
+/** The demo guest prints this once a keyboard reaches a shell on its serial console and on tty1. */
+export const READY_MARKER = "vmdesk-demo-ready";
+
+/** Whether the guest of a local domain has printed READY_MARKER (its serial log, kept by virtlogd). */
+export function guestPrompted(domainName: string): boolean {
+  try {
+    return fs.readFileSync(serialLogPath(domainName), "latin1").includes(READY_MARKER);
+  } catch {
+    return false;
+  }
+}
+
+interface BaselineScript {
+  dir: string;
+  names: string[];
+  script: string;
+}
+
+/** Writes the raw baseline's script: qemu-img overlay + virsh define + virsh start, one VM after another. */
+function baselineScript(n: number, memoryMiB: number, label: string): BaselineScript {
   const dir = fs.mkdtempSync(path.join(dataDir, `${label}-baseline-`));
   fs.chmodSync(dir, 0o755);
   const names: string[] = [];
@@ -74,15 +89,62 @@ export function baselineRun(n: number, memoryMiB: number, label = "bench"): numb
   }
   const script = path.join(dir, "baseline.sh");
   fs.writeFileSync(script, lines.join("\n") + "\n");
+  return { dir, names, script };
+}
+
+function removeBaseline({ dir, names }: BaselineScript): void {
+  for (const name of names) {
+    virshQuiet("destroy", name);
+    virshQuiet("undefine", name);
+    fs.rmSync(serialLogPath(name), { force: true });
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Creates and starts `n` VMs (1 vCPU, `memoryMiB`, 1 GiB overlay) sequentially with raw tools and
+ * returns the seconds that took; the domains and overlays are removed afterwards, also on failure.
+ */
+export function baselineRun(n: number, memoryMiB: number, label = "bench"): number {
+  const baseline = baselineScript(n, memoryMiB, label);
   try {
     const t0 = performance.now();
-    execFileSync("bash", [script], { stdio: "inherit" });
+    execFileSync("bash", [baseline.script], { stdio: "inherit" });
     return (performance.now() - t0) / 1000;
   } finally {
-    for (const name of names) {
-      virshQuiet("destroy", name);
-      virshQuiet("undefine", name);
+    removeBaseline(baseline);
+  }
+}
+
+/**
+ * baselineRun, also timing the first and the last guest's login prompt (READY_MARKER on its serial
+ * console) from the start of the script, as bench:classroom times the portal's.
+ */
+export async function baselineRunWithPrompts(n: number, memoryMiB: number, label = "bench"): Promise<{ seconds: number; firstReadyS: number; readyS: number }> {
+  const baseline = baselineScript(n, memoryMiB, label);
+  try {
+    const t0 = performance.now();
+    const child = spawn("bash", [baseline.script], { stdio: "inherit" });
+    let seconds: number | null = null;
+    const exited = new Promise<void>((resolve, reject) =>
+      child.on("exit", (code) => {
+        seconds = (performance.now() - t0) / 1000;
+        if (code === 0) resolve();
+        else reject(new Error(`the baseline script exited with ${code}`));
+      }),
+    );
+    exited.catch(() => undefined);
+    const readyAt = new Map<string, number>();
+    while (readyAt.size < n && performance.now() - t0 < 600_000) {
+      for (const name of baseline.names) if (!readyAt.has(name) && guestPrompted(name)) readyAt.set(name, performance.now() - t0);
+      if (child.exitCode !== null && child.exitCode !== 0) break;
+      await new Promise((r) => setTimeout(r, 500));
     }
-    fs.rmSync(dir, { recursive: true, force: true });
+    await exited;
+    if (readyAt.size < n) throw new Error(`${n - readyAt.size} baseline guest(s) never printed ${READY_MARKER}`);
+    const ready = [...readyAt.values()];
+    return { seconds: seconds!, firstReadyS: Math.min(...ready) / 1000, readyS: Math.max(...ready) / 1000 };
+  } finally {
+    removeBaseline(baseline);
   }
 }

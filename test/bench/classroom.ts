@@ -4,14 +4,14 @@
  * class until every student's VM runs), versus the same N with the sequential raw-virsh baseline in
  * the same run. "Running" is libvirt's word: the guests may still be booting. What a student waits
  * for is a login prompt, so the run also times the first and the last guest that printed the demo
- * guest's ready marker on its serial console (`first_ready_s`, `ready_s`). Also reports the portal
- * process's peak RSS. Prints one JSON line.
+ * guest's ready marker on its serial console (`first_ready_s`, `ready_s`), and the same for the
+ * baseline's guests (`baseline_first_ready_s`, `baseline_ready_s`; `ready_ratio` compares the last
+ * prompts). Also reports the portal process's peak RSS. Prints one JSON line.
  */
 import fs from "node:fs";
 import { restClient, startPortalServer, type RunningPortal } from "../support/server.ts";
 import { waitFor } from "../support/harness.ts";
-import { serialLogPath } from "../../server/jobs/vm-layout.ts";
-import { BENCH_ADMIN_PASSWORD, assertBenchPrepared, baselineRun, prepareBenchDatabase } from "./baseline.ts";
+import { BENCH_ADMIN_PASSWORD, READY_MARKER, assertBenchPrepared, baselineRunWithPrompts, guestPrompted, prepareBenchDatabase } from "./baseline.ts";
 
 assertBenchPrepared("classroom");
 const N = Number(process.env.BENCH_N ?? 30);
@@ -36,17 +36,6 @@ async function expectStatus(what: string, res: Promise<{ status: number; body: a
   const r = await res;
   if (r.status !== status) throw new Error(`${what}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
   return r.body;
-}
-
-/** The demo guest prints this once a keyboard reaches a shell on its serial console and tty1. */
-const READY_MARKER = "vmdesk-demo-ready";
-
-function guestReady(vmId: string): boolean {
-  try {
-    return fs.readFileSync(serialLogPath(`vmdesk-${vmId}`), "latin1").includes(READY_MARKER);
-  } catch {
-    return false;
-  }
 }
 
 async function portalRun(): Promise<{ seconds: number; firstReadyS: number; readyS: number; peakRssMb: number }> {
@@ -88,7 +77,7 @@ async function portalRun(): Promise<{ seconds: number; firstReadyS: number; read
           const students = ((await api("GET", `/classes/${classId}`).catch(() => null))?.body?.students ?? []) as ClassStudent[];
           vmIds = students.flatMap((s) => (s.vmId ? [s.vmId] : []));
         }
-        for (const id of vmIds) if (!readyAt.has(id) && guestReady(id)) readyAt.set(id, performance.now() - t0);
+        for (const id of vmIds) if (!readyAt.has(id) && guestPrompted(`vmdesk-${id}`)) readyAt.set(id, performance.now() - t0);
         if (readyAt.size === N) return;
         await new Promise((r) => setTimeout(r, 500));
       }
@@ -139,7 +128,7 @@ async function portalRun(): Promise<{ seconds: number; firstReadyS: number; read
 }
 
 const portal = await portalRun();
-const baseline_s = baselineRun(N, MEMORY_MIB, "cbench");
+const baseline = await baselineRunWithPrompts(N, MEMORY_MIB, "cbench");
 console.log(
   JSON.stringify({
     bench: "classroom",
@@ -147,8 +136,11 @@ console.log(
     portal_s: +portal.seconds.toFixed(2),
     first_ready_s: +portal.firstReadyS.toFixed(2),
     ready_s: +portal.readyS.toFixed(2),
-    baseline_s: +baseline_s.toFixed(2),
-    ratio: +(portal.seconds / baseline_s).toFixed(2),
+    baseline_s: +baseline.seconds.toFixed(2),
+    ratio: +(portal.seconds / baseline.seconds).toFixed(2),
+    baseline_first_ready_s: +baseline.firstReadyS.toFixed(2),
+    baseline_ready_s: +baseline.readyS.toFixed(2),
+    ready_ratio: +(portal.readyS / baseline.readyS).toFixed(2),
     peak_rss_mb: Math.round(portal.peakRssMb),
   }),
 );
