@@ -14,6 +14,7 @@ import { buildIsolatedNetworkXml } from "../../hypervisor/xml/index.ts";
 import { hostAddresses } from "../host-addresses.ts";
 import { diskVolumeName, diskVolumeXml, type HostRow, type ImageRow, type VmRow } from "../vm-layout.ts";
 import { hostPreparations } from "../host-preparation.ts";
+import { heavyCallSlots } from "../start-slots.ts";
 import { ensureImageOnHost, imageIsLocalTo, type ImageSource } from "../image-copy.ts";
 
 export interface OperationRow {
@@ -26,9 +27,12 @@ export interface OperationRow {
   requestedById: string | null;
 }
 
-/** The heavy-call slots' fairness group of an operation's calls (see HostSlots). */
-export function callGroup(op: OperationRow): string {
-  return op.requestedById ?? "portal";
+/**
+ * A heavy call (a guest start, a snapshot, a revert) on `hostId` through the host's heavy-call slots,
+ * in the turn of whoever asked for the operation (see HostSlots: the portal's own operations share one).
+ */
+export function heavyCall<T>(ctx: JobContext, hostId: string, fn: () => Promise<T>): Promise<T> {
+  return heavyCallSlots.run(hostId, fn, ctx.op.requestedById ?? "portal");
 }
 
 export interface JobContext {

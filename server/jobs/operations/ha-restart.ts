@@ -17,9 +17,8 @@ import { audit } from "../../services/audit-service.ts";
 import { fencingMessage } from "../../domain/ha.ts";
 import { HypervisorError, VIR_ERR } from "../../hypervisor/driver.ts";
 import { notifyVmChanged } from "../../db/notify.ts";
-import { heavyCallSlots } from "../start-slots.ts";
 import { diskVolumeName, domainXml } from "../vm-layout.ts";
-import { callGroup, ensureNetwork, ensurePool, imageOnHost, type Handler, type JobContext } from "./context.ts";
+import { ensureNetwork, ensurePool, imageOnHost, heavyCall, type Handler, type JobContext } from "./context.ts";
 import { diskStays, land, live, migrationDestination, stateOn } from "./migrate.ts";
 
 const SYSTEM = { actorId: null, actorName: "ha", ip: null };
@@ -62,7 +61,7 @@ export const haRestart: Handler = async (ctx) => {
   await destConn.defineDomain(domainXml({ ...ctx.vm, tuning }, dest, image, diskPath));
   await ctx.step(`starting on ${dest.name}`, 60);
   try {
-    await heavyCallSlots.run(dest.id, () => destConn.startDomain(domain), callGroup(ctx.op));
+    await heavyCall(ctx, dest.id, () => destConn.startDomain(domain));
   } catch (err) {
     if (!isLeaseRefusal(err)) throw err;
     // Nothing of this attempt stays on the destination: only the definition was made here.

@@ -12,9 +12,8 @@ import { releaseQuota } from "../../services/quota-service.ts";
 import { releasePcpus } from "../../services/fleet-service.ts";
 import { parseDomainXml } from "../../hypervisor/xml/index.ts";
 import { diskVolumeName, domainXml, guestNetwork } from "../vm-layout.ts";
-import { heavyCallSlots } from "../start-slots.ts";
 import { deleteSeed, ensureSeed } from "../cloud-init-seed.ts";
-import { callGroup, ensureDisk, ensureImage, ensureNetwork, ensurePool, recordObservedState, type Handler, type JobContext } from "./context.ts";
+import { ensureDisk, ensureImage, ensureNetwork, ensurePool, recordObservedState, heavyCall, type Handler, type JobContext } from "./context.ts";
 import { abandonMigration, migrate } from "./migrate.ts";
 import { abandonHaRestart, haRestart } from "./ha-restart.ts";
 import { abandonResize, resize } from "./resize.ts";
@@ -49,14 +48,14 @@ const create: Handler = async (ctx) => {
   await ctx.step("defining domain", 60);
   await ctx.conn.defineDomain(domainXml(ctx.vm, ctx.host, ctx.image, diskPath));
   await ctx.step("starting", 80);
-  await heavyCallSlots.run(ctx.host.id, () => ctx.conn.startDomain(ctx.vm.domainName), callGroup(ctx.op));
+  await heavyCall(ctx, ctx.host.id, () => ctx.conn.startDomain(ctx.vm.domainName));
   await recordObservedState(ctx);
 };
 
 const start: Handler = async (ctx) => {
   await upgradeNetworking(ctx);
   await ctx.step("starting", 50);
-  await heavyCallSlots.run(ctx.host.id, () => ctx.conn.startDomain(ctx.vm.domainName), callGroup(ctx.op));
+  await heavyCall(ctx, ctx.host.id, () => ctx.conn.startDomain(ctx.vm.domainName));
   await recordObservedState(ctx);
 };
 
@@ -178,7 +177,7 @@ const reset: Handler = async (ctx) => {
   await ctx.conn.defineDomain(domainXml(ctx.vm, ctx.host, ctx.image, diskPath));
   if (wasRunning) {
     await ctx.step("starting", 80);
-    await heavyCallSlots.run(ctx.host.id, () => ctx.conn.startDomain(ctx.vm.domainName), callGroup(ctx.op));
+    await heavyCall(ctx, ctx.host.id, () => ctx.conn.startDomain(ctx.vm.domainName));
   }
   await ctx.db.vm.update({ where: { id: ctx.vm.id }, data: { guestReadyAt: null } });
   await recordObservedState(ctx);
@@ -192,7 +191,7 @@ function tenantSnapshot(ctx: JobContext): { id: string; memory: boolean } | null
 
 const snapshot: Handler = async (ctx) => {
   await ctx.step("taking snapshot", 50);
-  await heavyCallSlots.run(ctx.host.id, () => ctx.conn.createSnapshot(ctx.vm.domainName, snapshotName(ctx)), callGroup(ctx.op));
+  await heavyCall(ctx, ctx.host.id, () => ctx.conn.createSnapshot(ctx.vm.domainName, snapshotName(ctx)));
   const tenant = tenantSnapshot(ctx);
   if (tenant) await ctx.db.vmSnapshot.updateMany({ where: { id: tenant.id, state: "creating" }, data: { state: "ready" } });
   await recordObservedState(ctx);
@@ -210,7 +209,7 @@ const snapshotDelete: Handler = async (ctx) => {
 
 const revert: Handler = async (ctx) => {
   await ctx.step("reverting to snapshot", 50);
-  await heavyCallSlots.run(ctx.host.id, () => ctx.conn.revertSnapshot(ctx.vm.domainName, snapshotName(ctx)), callGroup(ctx.op));
+  await heavyCall(ctx, ctx.host.id, () => ctx.conn.revertSnapshot(ctx.vm.domainName, snapshotName(ctx)));
   // A snapshot taken without memory: its disk state only (libvirt 9 kept the memory of a running
   // guest anyway, see domain/snapshots.ts), so the VM is left shut off, to boot from that disk.
   if (tenantSnapshot(ctx)?.memory === false) {
@@ -234,7 +233,7 @@ const freeze: Handler = async (ctx) => {
     await ctx.conn.destroyDomain(ctx.vm.domainName);
   }
   await ctx.step("taking the submission snapshot", 70);
-  await heavyCallSlots.run(ctx.host.id, () => ctx.conn.createSnapshot(ctx.vm.domainName, snapshotName(ctx)), callGroup(ctx.op));
+  await heavyCall(ctx, ctx.host.id, () => ctx.conn.createSnapshot(ctx.vm.domainName, snapshotName(ctx)));
   await recordObservedState(ctx);
 };
 

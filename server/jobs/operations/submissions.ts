@@ -12,10 +12,9 @@
 import fs from "node:fs/promises";
 import { isLocalHostUri } from "../../domain/host-uri.ts";
 import { SUBMISSION_SNAPSHOT, submissionVolumeName, viewerVolumeName } from "../../domain/submissions.ts";
-import { heavyCallSlots } from "../start-slots.ts";
 import { exists, extractSnapshot, overlayOn, poolFile, snapshotNames, submissionSource } from "../submission-files.ts";
 import { diskVolumeName, domainXml } from "../vm-layout.ts";
-import { callGroup, ensureNetwork, ensurePool, type Handler, type JobContext } from "./context.ts";
+import { ensureNetwork, ensurePool, heavyCall, type Handler, type JobContext } from "./context.ts";
 
 function viewerIdOf(ctx: JobContext): string {
   const id = (ctx.op.params as { viewerId?: string } | null)?.viewerId;
@@ -50,7 +49,7 @@ export const submissionView: Handler = async (ctx) => {
   const row = { ...ctx.vm, id: viewer.id, name: `submission of ${ctx.vm.name}`, domainName: viewer.domainName, cloudInit: null, maxVcpus: null, maxMemoryMiB: null };
   await ctx.conn.defineDomain(domainXml(row, ctx.host, null, disk));
   await ctx.step("starting the viewer", 80);
-  await heavyCallSlots.run(ctx.host.id, () => ctx.conn.startDomain(viewer.domainName), callGroup(ctx.op));
+  await heavyCall(ctx, ctx.host.id, () => ctx.conn.startDomain(viewer.domainName));
   await ctx.db.submissionViewer.updateMany({ where: { id: viewer.id, state: "creating" }, data: { state: "running" } });
 };
 
