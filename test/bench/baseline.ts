@@ -10,6 +10,7 @@ import path from "node:path";
 import { disconnectDb } from "../../server/db/client.ts";
 import { domainXml, serialLogPath } from "../../server/jobs/vm-layout.ts";
 import { dataDir, demoImageDir, repoRoot, seedDatabase } from "../support/harness.ts";
+import { READY_MARKER, guestPrompted } from "../support/guest-serial.ts";
 
 export const baseImage = path.join(demoImageDir, "vmdesk-demo.qcow2");
 export const BENCH_ADMIN_PASSWORD = "bench-admin-password";
@@ -44,18 +45,6 @@ function virshQuiet(...args: string[]): void {
     execFileSync("virsh", ["-q", "-c", "qemu:///system", ...args], { stdio: "ignore" });
   } catch {
     // already gone
-  }
-}
-
-/** The demo guest prints this once a keyboard reaches a shell on its serial console and on tty1. */
-export const READY_MARKER = "vmdesk-demo-ready";
-
-/** Whether the guest of a local domain has printed READY_MARKER (its serial log, kept by virtlogd). */
-export function guestPrompted(domainName: string): boolean {
-  try {
-    return fs.readFileSync(serialLogPath(domainName), "latin1").includes(READY_MARKER);
-  } catch {
-    return false;
   }
 }
 

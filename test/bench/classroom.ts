@@ -11,7 +11,8 @@
 import fs from "node:fs";
 import { restClient, startPortalServer, type RunningPortal } from "../support/server.ts";
 import { waitFor } from "../support/harness.ts";
-import { BENCH_ADMIN_PASSWORD, READY_MARKER, assertBenchPrepared, baselineRunWithPrompts, guestPrompted, prepareBenchDatabase } from "./baseline.ts";
+import { BENCH_ADMIN_PASSWORD, assertBenchPrepared, baselineRunWithPrompts, prepareBenchDatabase } from "./baseline.ts";
+import { READY_MARKER, guestPrompted } from "../support/guest-serial.ts";
 
 assertBenchPrepared("classroom");
 const N = Number(process.env.BENCH_N ?? 30);

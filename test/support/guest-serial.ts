@@ -5,6 +5,18 @@ import { serialLogPath, serialSocketPath } from "../../server/jobs/vm-layout.ts"
 import type { AuthenticatedUser } from "../../server/services/auth-service.ts";
 import { settle, waitFor, type Portal } from "./harness.ts";
 
+/** The demo guest prints this once a keyboard reaches a shell on its serial console and on tty1. */
+export const READY_MARKER = "vmdesk-demo-ready";
+
+/** Whether the guest of a local domain has printed READY_MARKER (its serial log, kept by virtlogd). */
+export function guestPrompted(domainName: string): boolean {
+  try {
+    return fs.readFileSync(serialLogPath(domainName), "latin1").includes(READY_MARKER);
+  } catch {
+    return false;
+  }
+}
+
 export interface LocalGuest {
   id: string;
   domainName: string;
@@ -15,8 +27,7 @@ export async function bootedGuest(portal: Portal, user: AuthenticatedUser, name:
   const created = await portal.caller(user).vm.create({ name, imageId: portal.imageId, vcpus: 1, memoryMiB: 128, diskGiB: 1 });
   const op = await settle(portal, user, created.operation.id);
   if (op.status !== "succeeded") throw new Error(`creating ${name} ${op.status}: ${op.error}`);
-  const log = serialLogPath(created.vm.domainName);
-  await waitFor("guest ready on serial", async () => fs.existsSync(log) && fs.readFileSync(log, "utf8").includes("vmdesk-demo-ready"), 120_000);
+  await waitFor("guest ready on serial", async () => guestPrompted(created.vm.domainName), 120_000);
   return { id: created.vm.id, domainName: created.vm.domainName };
 }
 
