@@ -11,6 +11,7 @@ import { disconnectDb } from "../../server/db/client.ts";
 import { domainXml, serialLogPath } from "../../server/jobs/vm-layout.ts";
 import { dataDir, demoImageDir, repoRoot, seedDatabase } from "../support/harness.ts";
 import { READY_MARKER, guestPrompted } from "../support/guest-serial.ts";
+import { cpuSecondsBetween, readCpu } from "./cpu-usage.ts";
 
 export const baseImage = path.join(demoImageDir, "vmdesk-demo.qcow2");
 export const BENCH_ADMIN_PASSWORD = "bench-admin-password";
@@ -109,15 +110,18 @@ export function baselineRun(n: number, memoryMiB: number, label = "bench"): numb
  * baselineRun, also timing the first and the last guest's login prompt (READY_MARKER on its serial
  * console) from the start of the script, as bench:classroom times the portal's.
  */
-export async function baselineRunWithPrompts(n: number, memoryMiB: number, label = "bench"): Promise<{ seconds: number; firstReadyS: number; readyS: number }> {
+export async function baselineRunWithPrompts(n: number, memoryMiB: number, label = "bench"): Promise<{ seconds: number; firstReadyS: number; readyS: number; cpuS: ReturnType<typeof cpuSecondsBetween> }> {
   const baseline = baselineScript(n, memoryMiB, label);
   try {
+    const cpuBefore = readCpu();
+    let cpuS: ReturnType<typeof cpuSecondsBetween> | null = null;
     const t0 = performance.now();
     const child = spawn("bash", [baseline.script], { stdio: "inherit" });
     let seconds: number | null = null;
     const exited = new Promise<void>((resolve, reject) =>
       child.on("exit", (code) => {
         seconds = (performance.now() - t0) / 1000;
+        cpuS = cpuSecondsBetween(cpuBefore, readCpu());
         if (code === 0) resolve();
         else reject(new Error(`the baseline script exited with ${code}`));
       }),
@@ -132,7 +136,7 @@ export async function baselineRunWithPrompts(n: number, memoryMiB: number, label
     await exited;
     if (readyAt.size < n) throw new Error(`${n - readyAt.size} baseline guest(s) never printed ${READY_MARKER}`);
     const ready = [...readyAt.values()];
-    return { seconds: seconds!, firstReadyS: Math.min(...ready) / 1000, readyS: Math.max(...ready) / 1000 };
+    return { seconds: seconds!, firstReadyS: Math.min(...ready) / 1000, readyS: Math.max(...ready) / 1000, cpuS: cpuS! };
   } finally {
     removeBaseline(baseline);
   }

@@ -13,6 +13,7 @@ import { restClient, startPortalServer, type RunningPortal } from "../support/se
 import { waitFor } from "../support/harness.ts";
 import { BENCH_ADMIN_PASSWORD, assertBenchPrepared, baselineRunWithPrompts, prepareBenchDatabase } from "./baseline.ts";
 import { READY_MARKER, guestPrompted } from "../support/guest-serial.ts";
+import { cpuSecondsBetween, readCpu } from "./cpu-usage.ts";
 
 assertBenchPrepared("classroom");
 const N = Number(process.env.BENCH_N ?? 30);
@@ -39,7 +40,7 @@ async function expectStatus(what: string, res: Promise<{ status: number; body: a
   return r.body;
 }
 
-async function portalRun(): Promise<{ seconds: number; firstReadyS: number; readyS: number; peakRssMb: number }> {
+async function portalRun(): Promise<{ seconds: number; firstReadyS: number; readyS: number; peakRssMb: number; cpuS: ReturnType<typeof cpuSecondsBetween> }> {
   const { url, imageId } = await prepareBenchDatabase("vmdesk_bench_classroom", "cbench");
   let portal: RunningPortal | null = await startPortalServer(url, {
     VMDESK_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "error",
@@ -67,6 +68,7 @@ async function portalRun(): Promise<{ seconds: number; firstReadyS: number; read
     const roster = ["username,name", ...Array.from({ length: N }, (_, i) => `bench-s${String(i).padStart(3, "0")},Student ${i}`)].join("\n");
     await expectStatus("add students", api("POST", `/classes/${classId}/students`, { csv: roster }), 200);
 
+    const cpuBefore = readCpu(pid);
     const t0 = performance.now();
     // Readiness is read from the guests' serial logs beside the class polling below.
     const readyAt = new Map<string, number>();
@@ -98,13 +100,14 @@ async function portalRun(): Promise<{ seconds: number; firstReadyS: number; read
       250,
     );
     const seconds = (performance.now() - t0) / 1000;
+    const cpuS = cpuSecondsBetween(cpuBefore, readCpu(pid));
     const failed = final.filter((s) => s.state === "error");
     if (failed.length) throw new Error(`${failed.length} VM(s) failed: ${failed[0]?.username}: ${failed[0]?.stateMessage}`);
     await Promise.race([readiness, new Promise((r) => setTimeout(r, 600_000))]);
     watch.stopped = true;
     if (readyAt.size < N) throw new Error(`${N - readyAt.size} guest(s) never printed ${READY_MARKER}`);
     const ready = [...readyAt.values()];
-    return { seconds, firstReadyS: Math.min(...ready) / 1000, readyS: Math.max(...ready) / 1000, peakRssMb: peakRssMiB(pid) };
+    return { seconds, firstReadyS: Math.min(...ready) / 1000, readyS: Math.max(...ready) / 1000, peakRssMb: peakRssMiB(pid), cpuS };
   } finally {
     watch.stopped = true;
     if (teacher && classId) {
@@ -143,6 +146,10 @@ console.log(
     baseline_ready_s: +baseline.readyS.toFixed(2),
     ready_ratio: +(portal.readyS / baseline.readyS).toFixed(2),
     peak_rss_mb: Math.round(portal.peakRssMb),
+    // CPU-seconds by process group until all were running (the portal's) or the script ended (the
+    // baseline's; its own virsh and qemu-img calls are not counted), against (cores × seconds).
+    cpu_s: portal.cpuS,
+    baseline_cpu_s: baseline.cpuS,
   }),
 );
 process.exit(0);
