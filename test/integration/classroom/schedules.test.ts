@@ -25,7 +25,7 @@ const at = (minutes: number) => ({ now: () => new Date(T + minutes * MIN) });
 
 /** Operations of `kind` on the class's VMs, oldest first. */
 async function opsOf(kind: string) {
-  return db().operation.findMany({ where: { vmId: { in: vmIds }, kind }, orderBy: { createdAt: "asc" }, select: { id: true, status: true, params: true } });
+  return db().operation.findMany({ where: { vmId: { in: vmIds }, kind }, orderBy: { createdAt: "asc" }, select: { id: true, status: true, params: true, requestedById: true } });
 }
 
 async function settleAll(ops: Array<{ id: string }>) {
@@ -78,6 +78,9 @@ describe("class schedules (injected clock)", () => {
     expect(await runSchedules(db(), at(20))).toEqual({ ...NOTHING, started: 2 });
     const starts = await opsOf("start");
     expect(starts).toHaveLength(2);
+    // Queued in the teacher's name: the class takes its own turns (worker, heavy-call slots), not
+    // the portal's, which HA restarts and every other class's schedule would otherwise share.
+    expect(starts.map((o) => o.requestedById)).toEqual([teacher.id, teacher.id]);
     await settleAll(starts);
     expect(domstates()).toEqual(["running", "running"]);
     const [session] = (await portal.caller(teacher).class.get({ id: classId })).sessions;
@@ -94,6 +97,7 @@ describe("class schedules (injected clock)", () => {
     expect(await runSchedules(db(), at(90))).toEqual({ ...NOTHING, stopped: 2 });
     const shutdowns = await opsOf("shutdown");
     expect(shutdowns.map((o) => o.params)).toEqual([{ force: true, timeoutS: 30 }, { force: true, timeoutS: 30 }]);
+    expect(shutdowns.map((o) => o.requestedById)).toEqual([teacher.id, teacher.id]);
     await settleAll(shutdowns);
     expect(domstates()).toEqual(["shut off", "shut off"]);
     const [session] = (await portal.caller(teacher).class.get({ id: classId })).sessions;
@@ -115,6 +119,7 @@ describe("class schedules (injected clock)", () => {
     expect(c.checkpoints.map((cp) => [cp.name, cp.kind])).toEqual([["submission", "submission"]]);
     const freezes = await opsOf("freeze");
     expect(freezes.map((o) => o.params)).toEqual([{ snapshot: "submission" }, { snapshot: "submission" }]);
+    expect(freezes.map((o) => o.requestedById)).toEqual([teacher.id, teacher.id]);
     await settleAll(freezes);
     expect(domstates()).toEqual(["shut off", "shut off"]);
     for (const d of domains) expect(virsh("snapshot-list", d, "--name").split("\n").map((l) => l.trim())).toContain("submission");
@@ -137,7 +142,9 @@ describe("class schedules (injected clock)", () => {
     await t.class.update({ id: classId, expiresAt: new Date(T + 110 * MIN) });
     expect(await runSchedules(db(), at(109))).toEqual(NOTHING);
     expect(await runSchedules(db(), at(110))).toEqual({ ...NOTHING, expired: 2 });
-    await settleAll(await opsOf("delete"));
+    const deletes = await opsOf("delete");
+    expect(deletes.map((o) => o.requestedById)).toEqual([teacher.id, teacher.id]);
+    await settleAll(deletes);
     await waitFor("class VMs deleted", async () => (await db().vm.count({ where: { classId, deletedAt: null } })) === 0);
     for (const d of domains) expect(domainExists(d)).toBe(false);
     const c = await t.class.get({ id: classId });
