@@ -11,7 +11,7 @@ import { disconnectDb } from "../../server/db/client.ts";
 import { domainXml, serialLogPath } from "../../server/jobs/vm-layout.ts";
 import { dataDir, demoImageDir, repoRoot, seedDatabase } from "../support/harness.ts";
 import { READY_MARKER, guestPrompted } from "../support/guest-serial.ts";
-import { cpuSecondsBetween, readCpu } from "./cpu-usage.ts";
+import { cpuSecondsBetween, readCpu, type CpuSeconds } from "./cpu-usage.ts";
 
 export const baseImage = path.join(demoImageDir, "vmdesk-demo.qcow2");
 export const BENCH_ADMIN_PASSWORD = "bench-admin-password";
@@ -107,14 +107,36 @@ export function baselineRun(n: number, memoryMiB: number, label = "bench"): numb
 }
 
 /**
- * baselineRun, also timing the first and the last guest's login prompt (READY_MARKER on its serial
- * console) from the start of the script, as bench:classroom times the portal's.
+ * When each guest first showed its login prompt (READY_MARKER on its serial console), in ms from
+ * `t0`: the portal's and the baseline's guests are timed the same way.
  */
-export async function baselineRunWithPrompts(n: number, memoryMiB: number, label = "bench"): Promise<{ seconds: number; firstReadyS: number; readyS: number; cpuS: ReturnType<typeof cpuSecondsBetween> }> {
+export class PromptWatch {
+  private readonly readyAt = new Map<string, number>();
+  constructor(private readonly t0: number) {}
+
+  /** Reads the serial logs of the domains not seen ready yet; returns how many have been. */
+  check(domainNames: Iterable<string>): number {
+    for (const name of domainNames) if (!this.readyAt.has(name) && guestPrompted(name)) this.readyAt.set(name, performance.now() - this.t0);
+    return this.readyAt.size;
+  }
+
+  /** The first and the last prompt, seconds from t0; throws when fewer than `n` guests showed one. */
+  times(n: number, whose: string): { firstReadyS: number; readyS: number } {
+    if (this.readyAt.size < n) throw new Error(`${n - this.readyAt.size} ${whose} guest(s) never printed ${READY_MARKER}`);
+    const ready = [...this.readyAt.values()];
+    return { firstReadyS: Math.min(...ready) / 1000, readyS: Math.max(...ready) / 1000 };
+  }
+}
+
+/**
+ * baselineRun, also timing the first and the last guest's login prompt from the start of the script,
+ * as bench:classroom times the portal's, and the CPU the run took (see cpu-usage.ts).
+ */
+export async function baselineRunWithPrompts(n: number, memoryMiB: number, label = "bench"): Promise<{ seconds: number; firstReadyS: number; readyS: number; cpuS: CpuSeconds }> {
   const baseline = baselineScript(n, memoryMiB, label);
   try {
     const cpuBefore = readCpu();
-    let cpuS: ReturnType<typeof cpuSecondsBetween> | null = null;
+    let cpuS: CpuSeconds | null = null;
     const t0 = performance.now();
     const child = spawn("bash", [baseline.script], { stdio: "inherit" });
     let seconds: number | null = null;
@@ -127,16 +149,13 @@ export async function baselineRunWithPrompts(n: number, memoryMiB: number, label
       }),
     );
     exited.catch(() => undefined);
-    const readyAt = new Map<string, number>();
-    while (readyAt.size < n && performance.now() - t0 < 600_000) {
-      for (const name of baseline.names) if (!readyAt.has(name) && guestPrompted(name)) readyAt.set(name, performance.now() - t0);
+    const prompts = new PromptWatch(t0);
+    while (prompts.check(baseline.names) < n && performance.now() - t0 < 600_000) {
       if (child.exitCode !== null && child.exitCode !== 0) break;
       await new Promise((r) => setTimeout(r, 500));
     }
     await exited;
-    if (readyAt.size < n) throw new Error(`${n - readyAt.size} baseline guest(s) never printed ${READY_MARKER}`);
-    const ready = [...readyAt.values()];
-    return { seconds: seconds!, firstReadyS: Math.min(...ready) / 1000, readyS: Math.max(...ready) / 1000, cpuS: cpuS! };
+    return { seconds: seconds!, ...prompts.times(n, "baseline"), cpuS: cpuS! };
   } finally {
     removeBaseline(baseline);
   }

@@ -11,9 +11,8 @@
 import fs from "node:fs";
 import { restClient, startPortalServer, type RunningPortal } from "../support/server.ts";
 import { waitFor } from "../support/harness.ts";
-import { BENCH_ADMIN_PASSWORD, assertBenchPrepared, baselineRunWithPrompts, prepareBenchDatabase } from "./baseline.ts";
-import { READY_MARKER, guestPrompted } from "../support/guest-serial.ts";
-import { cpuSecondsBetween, readCpu } from "./cpu-usage.ts";
+import { BENCH_ADMIN_PASSWORD, PromptWatch, assertBenchPrepared, baselineRunWithPrompts, prepareBenchDatabase } from "./baseline.ts";
+import { cpuSecondsBetween, readCpu, type CpuSeconds } from "./cpu-usage.ts";
 
 assertBenchPrepared("classroom");
 const N = Number(process.env.BENCH_N ?? 30);
@@ -40,7 +39,7 @@ async function expectStatus(what: string, res: Promise<{ status: number; body: a
   return r.body;
 }
 
-async function portalRun(): Promise<{ seconds: number; firstReadyS: number; readyS: number; peakRssMb: number; cpuS: ReturnType<typeof cpuSecondsBetween> }> {
+async function portalRun(): Promise<{ seconds: number; firstReadyS: number; readyS: number; peakRssMb: number; cpuS: CpuSeconds }> {
   const { url, imageId } = await prepareBenchDatabase("vmdesk_bench_classroom", "cbench");
   let portal: RunningPortal | null = await startPortalServer(url, {
     VMDESK_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "error",
@@ -71,7 +70,7 @@ async function portalRun(): Promise<{ seconds: number; firstReadyS: number; read
     const cpuBefore = readCpu(pid);
     const t0 = performance.now();
     // Readiness is read from the guests' serial logs beside the class polling below.
-    const readyAt = new Map<string, number>();
+    const prompts = new PromptWatch(t0);
     const readiness = (async () => {
       let vmIds: string[] = [];
       while (!watch.stopped) {
@@ -80,8 +79,7 @@ async function portalRun(): Promise<{ seconds: number; firstReadyS: number; read
           const students = ((await api("GET", `/classes/${classId}`).catch(() => null))?.body?.students ?? []) as ClassStudent[];
           vmIds = students.flatMap((s) => (s.vmId ? [s.vmId] : []));
         }
-        for (const id of vmIds) if (!readyAt.has(id) && guestPrompted(`vmdesk-${id}`)) readyAt.set(id, performance.now() - t0);
-        if (readyAt.size === N) return;
+        if (prompts.check(vmIds.map((id) => `vmdesk-${id}`)) === N) return;
         await new Promise((r) => setTimeout(r, 500));
       }
     })();
@@ -105,9 +103,7 @@ async function portalRun(): Promise<{ seconds: number; firstReadyS: number; read
     if (failed.length) throw new Error(`${failed.length} VM(s) failed: ${failed[0]?.username}: ${failed[0]?.stateMessage}`);
     await Promise.race([readiness, new Promise((r) => setTimeout(r, 600_000))]);
     watch.stopped = true;
-    if (readyAt.size < N) throw new Error(`${N - readyAt.size} guest(s) never printed ${READY_MARKER}`);
-    const ready = [...readyAt.values()];
-    return { seconds, firstReadyS: Math.min(...ready) / 1000, readyS: Math.max(...ready) / 1000, peakRssMb: peakRssMiB(pid), cpuS };
+    return { seconds, ...prompts.times(N, "portal"), peakRssMb: peakRssMiB(pid), cpuS };
   } finally {
     watch.stopped = true;
     if (teacher && classId) {

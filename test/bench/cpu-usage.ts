@@ -50,8 +50,10 @@ export function readCpu(portalPid?: number): Reading {
  * CPU-seconds by group between two readings. A process that started in between counts from zero; one
  * that exited in between is lost (its parent may have collected it: libvirtd's children are).
  */
-export function cpuSecondsBetween(before: Reading, after: Reading): Record<Group, number> {
-  const out: Record<Group, number> = { portal: 0, libvirtd: 0, qemu: 0, postgres: 0, virtlogd: 0 };
+export type CpuSeconds = Record<Group, number>;
+
+export function cpuSecondsBetween(before: Reading, after: Reading): CpuSeconds {
+  const out: CpuSeconds = { portal: 0, libvirtd: 0, qemu: 0, postgres: 0, virtlogd: 0 };
   for (const [pid, { group, ticks }] of after) out[group] += ticks - (before.get(pid)?.ticks ?? 0);
   for (const group of Object.keys(out) as Group[]) out[group] = +(out[group] / TICKS_PER_S).toFixed(1);
   return out;
